@@ -1,0 +1,19 @@
+"""The `parallelverse` command. Each subcommand lives in its own module and imports
+the heavy stages inside its body, so `--help` stays instant."""
+
+import click
+
+from parallelverse import __version__
+from parallelverse.cli.data import data
+from parallelverse.cli.generate import generate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="parallelverse")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
+def main(verbose: bool) -> None:
+    """Thousands of plausible market histories to stress-test a strategy against."""
+
+
+main.add_command(generate)
+main.add_command(data)

@@ -1,0 +1,29 @@
+"""Every exception parallelverse raises on purpose, in one place.
+
+Messages are one line: what was wrong, the offending value, and the fix. The CLI
+prints them as they are; only unexpected exceptions get a traceback (with -v).
+"""
+
+
+class ParallelverseError(Exception):
+    """Base class: a problem the user can fix from the message alone."""
+
+
+class DataError(ParallelverseError):
+    """The OHLCV input is missing, malformed or inconsistent."""
+
+
+class WindowError(ParallelverseError):
+    """The seed window, context or horizon does not fit the data."""
+
+
+class StoreError(ParallelverseError):
+    """The Zarr store is missing, incomplete, or belongs to another run."""
+
+
+class ScenarioError(ParallelverseError):
+    """A scenario file has unknown keys or values of the wrong type."""
+
+
+class GeneratorError(ParallelverseError):
+    """A generator was misconfigured or could not fit the context."""

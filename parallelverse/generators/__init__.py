@@ -1,0 +1,31 @@
+"""Generators of synthetic futures, by name. See `base` for the shared interface."""
+
+from __future__ import annotations
+
+from parallelverse.bars import PathBatch
+from parallelverse.errors import GeneratorError
+from parallelverse.generators.base import Fitted, Generator, params_of, spec_from_params
+from parallelverse.generators.bootstrap import Bootstrap
+from parallelverse.generators.garch import Garch
+from parallelverse.market import Ohlcv
+
+GENERATORS = {"garch": Garch, "bootstrap": Bootstrap}
+DEFAULT_GENERATORS = ("garch", "bootstrap")
+
+
+def make_generator(name: str, params: dict | None = None) -> Generator:
+    """A generator spec from its name and parameters, e.g. make_generator("garch", {"vol": "egarch"})."""
+    if name not in GENERATORS:
+        raise GeneratorError(f"unknown generator {name!r}; choose from {', '.join(GENERATORS)}")
+    return spec_from_params(GENERATORS[name], name, dict(params or {}))
+
+
+def sample_paths(generator: Generator, context: Ohlcv, horizon_bars: int, n_paths: int, seed: int) -> PathBatch:
+    """Fit on `context` and return n_paths paths in one batch, each field (horizon_bars, n_paths)."""
+    return generator.fit(context).sample(horizon_bars, seed, 0, n_paths)
+
+
+__all__ = [
+    "GENERATORS", "DEFAULT_GENERATORS", "Bootstrap", "Fitted", "Garch", "Generator",
+    "make_generator", "params_of", "sample_paths",
+]

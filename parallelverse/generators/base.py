@@ -1,0 +1,54 @@
+"""The one interface every generator implements.
+
+A generator is a frozen dataclass of its parameters (the spec). `fit(context)`
+returns a fitted model; `fitted.sample(horizon_bars, seed, start, stop)` returns the
+bars of paths start..stop-1 as a PathBatch, each field (horizon_bars, stop - start).
+Path i draws only from its own random stream (`parallelverse.rng`), so any chunking
+of [0, n_paths) gives the same paths. `describe()` returns the fitted quantities as
+plain JSON-safe values for the store's attributes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+from parallelverse.bars import PathBatch
+from parallelverse.errors import GeneratorError
+from parallelverse.market import Ohlcv
+
+
+class Fitted(Protocol):
+    def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch: ...
+
+    def describe(self) -> dict: ...
+
+
+class Generator(Protocol):
+    @property
+    def name(self) -> str: ...  # universe name, encoding the generator and its key parameters
+
+    def fit(self, context: Ohlcv) -> Fitted: ...
+
+
+def params_of(spec) -> dict:
+    """The spec's parameters as a plain dict (what the store records)."""
+    return dataclasses.asdict(spec)
+
+
+def spec_from_params(cls, generator: str, params: dict):
+    """Build a spec dataclass from user-supplied params, with one-line errors for unknown keys and wrong types."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in params.items():
+        if key not in known:
+            raise GeneratorError(
+                f"unknown {generator} parameter {key!r}; known: {', '.join(known)}"
+            )
+        want = type(known[key].default)
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            params = {**params, key: float(value)}
+        elif not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
+            raise GeneratorError(
+                f"{generator} parameter {key}={value!r} should be a {want.__name__} (default {known[key].default!r})"
+            )
+    return cls(**params)

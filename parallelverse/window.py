@@ -1,0 +1,138 @@
+"""Seed windows: where real history stops and the synthetic futures begin.
+
+`--seed-window` is YYYY, YYYY-MM, YYYY-MM-DD or START:END (each side any of the
+three). The window's last bar is the *cut*: the model context is the last
+`context_bars` bars up to and including the cut, and synthetic futures start at the
+first bar after it. The horizon's timestamps follow the data's own calendar while
+real bars exist, so the universes line up bar for bar with what really happened;
+past the end of the data they continue on weekdays (daily data) or at the median
+bar spacing (intraday or weekly data). Exchange holidays after the data ends are
+not known and are not skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from parallelverse.errors import WindowError
+from parallelverse.market import Ohlcv
+
+MIN_CONTEXT_BARS = 100  # below this GARCH fits and block-length estimates are unreliable
+_PART = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+
+
+@dataclass(frozen=True)
+class SeedWindow:
+    """A calendar span [start, end) in naive UTC timestamps, plus the text it came from."""
+
+    spec: str
+    start: pd.Timestamp
+    end: pd.Timestamp  # exclusive
+
+
+def _period(text: str, whole: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    m = _PART.match(text.strip())
+    bad = WindowError(
+        f"--seed-window {whole!r} is not YYYY, YYYY-MM, YYYY-MM-DD or START:END; e.g. 2020-01 or 2019-06:2020-01"
+    )
+    if not m:
+        raise bad
+    y, mo, d = m.groups()
+    try:
+        if d is not None:
+            start = pd.Timestamp(int(y), int(mo), int(d))
+            return start, start + pd.Timedelta(days=1)
+        if mo is not None:
+            start = pd.Timestamp(int(y), int(mo), 1)
+            return start, start + pd.DateOffset(months=1)
+        start = pd.Timestamp(int(y), 1, 1)
+        return start, start + pd.DateOffset(years=1)
+    except ValueError:
+        raise bad from None
+
+
+def parse_seed_window(spec: str) -> SeedWindow:
+    spec = str(spec).strip()
+    if ":" in spec:
+        left, _, right = spec.partition(":")
+        start, _ = _period(left, spec)
+        _, end = _period(right, spec)
+        if end <= start:
+            raise WindowError(f"--seed-window {spec!r} ends before it starts; write START:END with START first")
+        return SeedWindow(spec, start, end)
+    start, end = _period(spec, spec)
+    return SeedWindow(spec, start, end)
+
+
+@dataclass(frozen=True)
+class SeedSplit:
+    """Real bars around the cut: history[:context_end] is the context, history[context_end:realized_end] the realized future."""
+
+    window: SeedWindow
+    history: Ohlcv  # context + realized future, oldest first
+    context_end: int  # == context_bars: index of the first future bar in `history`
+    realized_end: int  # bars of real future available, up to horizon_bars, after the context
+    horizon_time: np.ndarray  # (horizon_bars,) int64 ns: real timestamps, then the extrapolated calendar
+
+    @property
+    def context(self) -> Ohlcv:
+        return self.history.slice(0, self.context_end)
+
+    @property
+    def realized(self) -> Ohlcv:
+        return self.history.slice(self.context_end, self.realized_end)
+
+    @property
+    def horizon_bars(self) -> int:
+        return len(self.horizon_time)
+
+
+def split_at_window(data: Ohlcv, window: SeedWindow, context_bars: int, horizon_bars: int) -> SeedSplit:
+    """Cut `data` at the last bar of `window`; fail with the fix when the data cannot support it."""
+    if context_bars < MIN_CONTEXT_BARS:
+        raise WindowError(f"--context {context_bars} is too short; use at least {MIN_CONTEXT_BARS} bars")
+    if horizon_bars < 1:
+        raise WindowError(f"--horizon {horizon_bars} must be at least 1 bar")
+    dates = data.dates()
+    first, last = dates[0], dates[-1]
+    inside = np.flatnonzero((dates >= window.start) & (dates < window.end))
+    span = f"{data.symbol} in {data.source} runs {first.date()} to {last.date()}"
+    if len(inside) == 0:
+        raise WindowError(
+            f"seed window {window.spec!r} has no bars: {span}; choose a window inside that range"
+        )
+    cut = int(inside[-1])  # last bar of the window
+    if cut + 1 < context_bars:
+        earliest = dates[context_bars - 1]
+        raise WindowError(
+            f"seed window {window.spec!r} leaves {cut + 1} bars of context for {data.symbol} (need --context "
+            f"{context_bars}); use --seed-window {earliest.strftime('%Y-%m-%d')} or later, or --context {max(cut + 1, MIN_CONTEXT_BARS)}"
+            + ("" if cut + 1 >= MIN_CONTEXT_BARS else f" with a later window ({span})")
+        )
+    lo = cut + 1 - context_bars
+    realized_end = min(len(data), cut + 1 + horizon_bars)
+    history = data.slice(lo, realized_end)
+    context_end = context_bars
+    real_future = history.time[context_end:]
+    extra = horizon_bars - len(real_future)
+    horizon_time = np.concatenate([real_future, extend_calendar(data.time, extra)]) if extra else real_future.copy()
+    return SeedSplit(window, history, context_end, len(history), horizon_time)
+
+
+def extend_calendar(time: np.ndarray, n: int) -> np.ndarray:
+    """`n` timestamps after time[-1]: weekdays for daily data (same time of day), else the median spacing."""
+    if n <= 0:
+        return np.empty(0, np.int64)
+    step = int(np.median(np.diff(time[-min(len(time), 500):]))) if len(time) > 1 else 86_400 * 10**9
+    last = pd.Timestamp(time[-1])
+    day = 86_400 * 10**9
+    if 0.8 * day <= step <= 4 * day:  # daily bars: trading days are weekdays
+        days = pd.bdate_range(last.normalize() + pd.Timedelta(days=1), periods=n)
+        out = days + (last - last.normalize())
+    else:
+        out = last + pd.to_timedelta(np.arange(1, n + 1) * step, unit="ns")
+    return np.asarray(out.asi8, dtype=np.int64)
