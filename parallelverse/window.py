@@ -107,11 +107,14 @@ def split_at_window(data: Ohlcv, window: SeedWindow, context_bars: int, horizon_
         )
     cut = int(inside[-1])  # last bar of the window
     if cut + 1 < context_bars:
-        earliest = dates[context_bars - 1]
+        earliest = dates[context_bars - 1].strftime("%Y-%m-%d")
+        if cut + 1 >= MIN_CONTEXT_BARS:
+            other = f"or --context {cut + 1}"
+        else:
+            other = f"or --context {MIN_CONTEXT_BARS} with --seed-window {dates[MIN_CONTEXT_BARS - 1].strftime('%Y-%m-%d')} or later"
         raise WindowError(
-            f"seed window {window.spec!r} leaves {cut + 1} bars of context for {data.symbol} (need --context "
-            f"{context_bars}); use --seed-window {earliest.strftime('%Y-%m-%d')} or later, or --context {max(cut + 1, MIN_CONTEXT_BARS)}"
-            + ("" if cut + 1 >= MIN_CONTEXT_BARS else f" with a later window ({span})")
+            f"seed window {window.spec!r} leaves {cut + 1} bars of context for {data.symbol} in {data.source} "
+            f"(need --context {context_bars}); use --seed-window {earliest} or later, {other}"
         )
     lo = cut + 1 - context_bars
     realized_end = min(len(data), cut + 1 + horizon_bars)
@@ -135,4 +138,4 @@ def extend_calendar(time: np.ndarray, n: int) -> np.ndarray:
         out = days + (last - last.normalize())
     else:
         out = last + pd.to_timedelta(np.arange(1, n + 1) * step, unit="ns")
-    return np.asarray(out.asi8, dtype=np.int64)
+    return np.asarray(pd.DatetimeIndex(out).as_unit("ns").asi8, dtype=np.int64)

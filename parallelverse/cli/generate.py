@@ -108,6 +108,7 @@ def generate(ctx, scenario, sets, as_json, **options):
                 "bars": r.horizon_bars,
                 "seconds": round(r.seconds, 3),
                 "paths_per_s": round(r.n_paths / r.seconds, 1) if r.chunks_written and r.seconds > 0 else None,
+                "chunks_written": r.chunks_written,
                 "status": "written" if r.chunks_written else "already complete",
             }
             for r in reports

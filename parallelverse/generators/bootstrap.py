@@ -42,7 +42,8 @@ class Bootstrap:
         block = self.block_bars
         if block == 0.0:
             n = rel.shape[1]
-            block = float(optimal_block_length(rel[3] ** 2)["stationary"].iloc[0])
+            r = rel[3]
+            block = float(optimal_block_length(np.column_stack([r, r**2, np.abs(r)]))["stationary"].max())
             block = float(np.clip(block, 1.0, n / 4))  # keep at least four blocks' worth of variety
         return FittedBootstrap(self, rel, context.volume[1:].copy(), float(context.close[-1]), block)
 
@@ -75,11 +76,15 @@ class FittedBootstrap:
 
     def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
         idx = self.indices(path_rngs(seed, self.spec.name, start, stop), horizon_bars)
-        log_open, log_high, log_low, log_close = (self.rel[k][idx] for k in range(4))
-        close = self.last_close * np.exp(np.cumsum(log_close, axis=0))
-        prev = np.empty_like(close)
-        prev[0] = self.last_close
-        prev[1:] = close[:-1]
-        return PathBatch(
-            prev * np.exp(log_open), prev * np.exp(log_high), prev * np.exp(log_low), close, self.volume[idx]
-        )
+        rel = np.exp(self.rel[:, idx])  # (4, horizon, n_paths) price / previous close
+        chain = np.empty((horizon_bars + 1, idx.shape[1]))
+        chain[0] = self.last_close
+        chain[1:] = rel[3]
+        chain = np.cumprod(chain, axis=0)  # close[t] = close[t-1] * ratio, the same product as below
+        prev, close = chain[:-1], chain[1:]
+        open_, high, low = prev * rel[0], prev * rel[1], prev * rel[2]
+        # A source bar with high == close gives the same product here, but guard the
+        # last ulp anyway so the invariants hold exactly.
+        high = np.maximum(high, np.maximum(open_, close))
+        low = np.minimum(low, np.minimum(open_, close))
+        return PathBatch(open_, high, low, close, self.volume[idx])

@@ -1,0 +1,3 @@
+from parallelverse.cli import main
+
+main()
