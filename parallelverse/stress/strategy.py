@@ -1,0 +1,219 @@
+"""Strategy files: loading, the parameter grid, calling them safely, and the look-ahead check.
+
+A strategy is a plain Python file defining
+
+    def positions(bars, **params):   # -> target exposure, (n_bars, n_paths) float
+        ...
+
+where `bars` has `open`, `high`, `low`, `close`, `volume` as float64 arrays shaped
+(n_bars, n_paths) and `time` as (n_bars,) int64 ns. The exposure decided from bars
+up to t is a fraction of equity (negative = short, 0 = flat). A long-only strategy
+may instead return a pair `(entries, exits)` of boolean arrays of that shape.
+Optional module-level names: `name` (default: the file's stem), `warmup` (bars of
+real history needed before the horizon; default 0) and `params` (a dict of lists,
+expanded into the grid of configurations that run side by side).
+
+Every problem in the file is reported in one line with `file:line` and the
+configuration and paths concerned — never a numpy or numba traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from parallelverse.errors import ParallelverseError
+
+
+class StrategyError(ParallelverseError):
+    """The strategy file could not be loaded, or its output is unusable."""
+
+
+@dataclass(frozen=True)
+class Bars:
+    """What a strategy sees: each price field (n_bars, n_paths) float64, time (n_bars,) int64 ns."""
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    time: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.close.shape
+
+    def head(self, n: int) -> Bars:
+        """The first n bars (for the look-ahead check)."""
+        return Bars(*(a[:n] for a in (self.open, self.high, self.low, self.close, self.volume, self.time)))
+
+    def columns(self, idx) -> Bars:
+        return Bars(*(a[:, idx] for a in (self.open, self.high, self.low, self.close, self.volume)), self.time)
+
+
+@dataclass(frozen=True)
+class Output:
+    """A strategy's answer for one configuration: either a target exposure or entry/exit signals."""
+
+    target: np.ndarray | None  # (n_bars, n_paths) float64
+    signal: np.ndarray | None  # (n_bars, n_paths) int8: +1 entry, -1 exit, 0 nothing (entry and exit together cancel)
+
+    @property
+    def is_signals(self) -> bool:
+        return self.signal is not None
+
+
+@dataclass(frozen=True)
+class Strategy:
+    path: Path
+    name: str
+    warmup: int
+    configs: tuple[dict, ...]  # the expanded params grid; one empty dict without params
+    sha256: str
+    fn: object  # the positions function
+
+    @property
+    def line(self) -> int:
+        return self.fn.__code__.co_firstlineno
+
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+    def call(self, bars: Bars, config: dict, context: str, check_from: int = 0) -> Output:
+        """Run positions(bars, **config) and validate what it returns.
+
+        `context` names the data ("universe garch-gjr-t, paths 0-499") for messages;
+        bars before `check_from` are not traded, so NaN there is allowed.
+        """
+        label = f"{context}{', config ' + _fmt(config) if config else ''}"
+        try:
+            out = self.fn(bars, **config)
+        except Exception as exc:
+            raise StrategyError(f"{_exception_site(exc, self.path)}: {type(exc).__name__}: {_first_line(exc)} (in positions, {label})") from None
+        return self._validate(out, bars.shape, label, check_from)
+
+    def _validate(self, out, shape, label: str, check_from: int) -> Output:
+        where = self.where()
+        if isinstance(out, tuple):
+            if len(out) != 2:
+                raise StrategyError(f"{where}: positions returned a tuple of {len(out)}; return exposures, or (entries, exits) ({label})")
+            entries, exits = (_as_array(x, where, label) for x in out)
+            for nm, a in (("entries", entries), ("exits", exits)):
+                if a.shape != shape:
+                    raise StrategyError(f"{where}: {nm} has shape {a.shape} but bars are {shape}; return one value per bar and path ({label})")
+                if a.dtype != bool:
+                    raise StrategyError(f"{where}: {nm} has dtype {a.dtype}; entries and exits must be boolean arrays ({label})")
+            signal = entries.astype(np.int8) - exits.astype(np.int8)
+            return Output(None, signal)
+        a = _as_array(out, where, label)
+        if a.shape != shape:
+            raise StrategyError(
+                f"{where}: positions returned shape {a.shape} but bars are {shape}; return one exposure per bar and path ({label})"
+            )
+        if a.dtype == bool:
+            a = a.astype(np.float64)
+        if not np.issubdtype(a.dtype, np.number):
+            raise StrategyError(f"{where}: positions returned dtype {a.dtype}; return numbers (fractions of equity) ({label})")
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        bad = ~np.isfinite(a[check_from:])
+        if bad.any():
+            t, j = (int(x[0]) for x in np.nonzero(bad))
+            raise StrategyError(
+                f"{where}: positions returned {a[check_from + t, j]} at bar {check_from + t}, path {j} ({label}); "
+                "exposures must be finite — return 0 for flat, or raise `warmup` if indicators are not ready"
+            )
+        return Output(a, None)
+
+
+def _fmt(config: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in config.items())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _exception_site(exc: BaseException, path: Path) -> str:
+    """file:line of the deepest frame inside the strategy file."""
+    site = f"{path}"
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).resolve() == path.resolve():
+            site = f"{path}:{frame.lineno}"
+    return site
+
+
+def _as_array(x, where: str, label: str) -> np.ndarray:
+    try:
+        return np.asarray(x)
+    except Exception:
+        raise StrategyError(f"{where}: positions returned {type(x).__name__}, not an array ({label})") from None
+
+
+def load_strategy(path: str | Path) -> Strategy:
+    """Import a strategy file and check its contract; errors name file:line."""
+    path = Path(path)
+    if not path.is_file():
+        raise StrategyError(f"strategy file {str(path)!r} does not exist; see strategies/ for examples")
+    source = path.read_bytes()
+    module_name = f"parallelverse_strategy_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        sys.modules[module_name] = module  # numba and dataclasses look modules up by name
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise StrategyError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}; fix the strategy file") from None
+    except Exception as exc:
+        raise StrategyError(f"{_exception_site(exc, path)}: {type(exc).__name__}: {_first_line(exc)} (while importing the strategy)") from None
+    fn = getattr(module, "positions", None)
+    if not callable(fn):
+        raise StrategyError(f"{path}: defines no function `positions(bars, ...)`; add one that returns exposures (see README)")
+    name = getattr(module, "name", path.stem)
+    if not isinstance(name, str) or not name or "/" in name:
+        raise StrategyError(f"{path}: name = {name!r} must be a non-empty string without '/'")
+    warmup = getattr(module, "warmup", 0)
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
+        raise StrategyError(f"{path}: warmup = {warmup!r} must be a non-negative integer number of bars")
+    params = getattr(module, "params", {})
+    if not isinstance(params, dict) or not all(isinstance(v, (list, tuple)) and v for v in params.values()):
+        raise StrategyError(f"{path}: params must be a dict of non-empty lists, e.g. {{'fast': [10, 20], 'slow': [50, 100]}}")
+    keys = list(params)
+    configs = tuple(dict(zip(keys, combo)) for combo in itertools.product(*(params[k] for k in keys))) or ({},)
+    return Strategy(path, name, warmup, configs, hashlib.sha256(source).hexdigest(), fn)
+
+
+def check_lookahead(strategy: Strategy, bars: Bars, config: dict, context: str, rng: np.random.Generator,
+                    n_cuts: int = 3, check_from: int = 0) -> None:
+    """Output on a prefix of the bars must equal the prefix of the output on all bars.
+
+    Raises StrategyError naming the first bar whose value changes when later bars
+    are removed — i.e. a strategy that peeks at the future.
+    """
+    full = strategy.call(bars, config, context, check_from)
+    n = bars.shape[0]
+    lo = max(check_from, 2)
+    if n - lo < 2:
+        return
+    cuts = sorted(set(rng.integers(lo, n, size=n_cuts).tolist()))
+    for cut in cuts:
+        part = strategy.call(bars.head(cut), config, context + f" (first {cut} bars)", min(check_from, cut))
+        a = full.target[:cut] if not full.is_signals else full.signal[:cut]
+        b = part.target if not part.is_signals else part.signal
+        same = np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True) if a.dtype.kind == "f" else a == b
+        if not same.all():
+            t, j = (int(x[0]) for x in np.nonzero(~same))
+            when = str(np.datetime64(int(bars.time[t]), "ns"))[:19].replace("T00:00:00", "")
+            raise StrategyError(
+                f"{strategy.where()}: looks ahead — its output at bar {t} ({when}, path {j}) changes when bars after "
+                f"bar {cut - 1} are removed ({context}{', config ' + _fmt(config) if config else ''}); "
+                "a decision at bar t may use bars up to t only"
+            )
