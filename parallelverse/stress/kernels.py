@@ -32,7 +32,7 @@ METRICS = (
     "total_return",  # V_n / V_0 - 1
     "cagr",  # (V_n / V_0) ** (periods_per_year / n) - 1
     "volatility",  # std(r, ddof=1) * sqrt(periods_per_year)
-    "sharpe",  # mean(r) / std(r, ddof=1) * sqrt(periods_per_year), risk-free 0
+    "sharpe",  # mean(r) / std(r, ddof=1) * sqrt(periods_per_year), risk-free 0; 0 for a path never invested
     "sortino",  # mean(r) * ppy / (sqrt(mean(min(r, 0) ** 2)) * sqrt(ppy))
     "max_drawdown",  # min over t of V_t / max(V_0..V_t) - 1  (<= 0; the initial capital counts as a peak)
     "calmar",  # cagr / |max_drawdown|
@@ -194,9 +194,11 @@ def metrics_1d_py(value, init_cash, exposure, traded, in_market, n_fills, ppy, o
     out[0] = growth - 1.0
     out[1] = growth ** (ppy / n) - 1.0 if growth > 0.0 else -1.0
     out[2] = std * np.sqrt(ppy)
-    out[3] = mean / std * np.sqrt(ppy) if std > 0.0 else np.nan
+    # A path that never moved (flat all along) scores 0; other degenerate cases are undefined.
+    flat = std == 0.0 and mean == 0.0
+    out[3] = mean / std * np.sqrt(ppy) if std > 0.0 else (0.0 if flat else np.nan)
     downside = np.sqrt(down / n)
-    out[4] = mean * ppy / (downside * np.sqrt(ppy)) if downside > 0.0 else np.nan
+    out[4] = mean * ppy / (downside * np.sqrt(ppy)) if downside > 0.0 else (0.0 if flat else np.nan)
     out[5] = max_dd
     out[6] = out[1] / abs(max_dd) if max_dd < 0.0 else np.nan
     out[7] = max_run

@@ -200,7 +200,7 @@ def check_lookahead(strategy: Strategy, bars: Bars, config: dict, context: str, 
     """
     full = strategy.call(bars, config, context, check_from)
     n = bars.shape[0]
-    lo = max(check_from, 2)
+    lo = check_from + 2  # prefixes shorter than the warm-up are not meaningful
     if n - lo < 2:
         return
     cuts = sorted(set(rng.integers(lo, n, size=n_cuts).tolist()))

@@ -1,0 +1,94 @@
+"""`parallelverse stress`: run a strategy file over the real history and every synthetic path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
+
+_PERCENT = {"total_return", "cagr", "max_drawdown", "volatility", "excess_total_return", "excess_cagr",
+            "excess_max_drawdown", "excess_volatility", "exposure", "hit_rate"}
+
+
+def _default_store() -> str:
+    from parallelverse.errors import StoreError
+
+    stores = sorted(p for p in Path.cwd().glob("*.zarr") if p.is_dir())
+    if len(stores) == 1:
+        return str(stores[0])
+    found = f"found {', '.join(p.name for p in stores)}" if stores else "found none"
+    raise StoreError(f"pass --store STORE ({found} in the working directory)")
+
+
+@click.command()
+@click.argument("strategy_file", type=click.Path(dir_okay=False))
+@click.option("--store", help="Store written by `generate` (default: the only *.zarr in the working directory).")
+@click.option("--fees", type=float, default=1.0, show_default=True, help="Fees, bps of traded notional.")
+@click.option("--slippage", type=float, default=2.0, show_default=True, help="Slippage, bps of the fill price.")
+@click.option("--fill", type=click.Choice(["open", "close"]), default="open", show_default=True,
+              help="open: trade at the next bar's open; close: at the same bar's close.")
+@click.option("--init-cash", type=float, default=100_000.0, show_default=True, help="Initial capital at the cut.")
+@click.option("--universe", "universes", multiple=True, help="Only these universes (repeatable; default: all).")
+@click.option("--no-lookahead-check", is_flag=True, help="Skip the look-ahead check.")
+@click.option("--json", "as_json", is_flag=True, help="Print real vs synthetic per universe as JSON on stdout.")
+@handle_errors
+def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_lookahead_check, as_json):
+    """Run STRATEGY_FILE over the real history and every path of every universe."""
+    from parallelverse.stress.engine import Costs
+    from parallelverse.stress.run import StressRequest, run_stress
+    from parallelverse.stress.summary import summarize
+
+    req = StressRequest(
+        strategy=strategy_file, store=store or _default_store(),
+        costs=Costs(fees_bps=fees, slippage_bps=slippage, fill=fill, init_cash=init_cash),
+        universes=tuple(universes) or None, lookahead_check=not no_lookahead_check,
+    )
+    with ProgressReporter(enabled=not as_json) as progress:
+        run = run_stress(req, progress)
+    summary = summarize(run.store, run.strategy.name)
+    summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped)})
+    if as_json:
+        print_json(summary)
+        return
+    _print(summary)
+
+
+def _fmt(metric: str, v) -> str:
+    if v is None or v != v:
+        return "-"
+    if metric in _PERCENT:
+        return f"{100 * v:+.1f}%" if metric.startswith("excess") else f"{100 * v:.1f}%"
+    if metric == "n_trades":
+        return f"{v:.0f}"
+    return f"{v:+.2f}" if metric.startswith("excess") else f"{v:.2f}"
+
+
+def _print(s: dict) -> None:
+    from rich.table import Table
+
+    from parallelverse.stress.summary import MAIN_METRICS
+
+    c = s["costs"]
+    cfg = " ".join(f"{k}={v}" for k, v in s["selected_config"].items())
+    head = (f"{s['strategy']}: fees {c['fees_bps']:g} bps, slippage {c['slippage_bps']:g} bps, fill at {c['fill']}, "
+            f"{s['n_configs']} configuration(s)" + (f"; showing {cfg} ({s['selection']})" if cfg else ""))
+    out.print(head, soft_wrap=True)
+    for name, u in s["universes"].items():
+        table = Table(title=f"{name}: real vs {u['n_paths']:,} synthetic paths")
+        table.add_column("metric", no_wrap=True)
+        for col in ("real", "median", "5% .. 95%", "percentile"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for m in MAIN_METRICS:
+            row = u["metrics"][m]
+            pct = row["percentile"]
+            table.add_row(m, _fmt(m, row["real"]), _fmt(m, row["q50"]),
+                          f"{_fmt(m, row['q05'])} .. {_fmt(m, row['q95'])}", "-" if pct is None or pct != pct else f"{pct:.1f}")
+        out.print(table)
+    if s["real"] is None:
+        out.print("No real future after the cut in the data: only synthetic results.")
+    if s["skipped_incomplete"]:
+        err.print(f"skipped incomplete universes: {', '.join(s['skipped_incomplete'])}", soft_wrap=True)
+    out.print(f"results in {s['store']}/results/{s['strategy']}", soft_wrap=True)
+    err.print(f"done in {s['seconds']:.1f} s", style="dim")
