@@ -3,6 +3,7 @@
 import numpy as np
 
 name = "buy_and_hold"
+warmup = 1  # decide at the last real bar, so the position is bought at the first synthetic open
 
 
 def positions(bars):

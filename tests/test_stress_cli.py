@@ -1,0 +1,174 @@
+"""`parallelverse stress` end to end on a real store: tables, JSON, results layout, replacement, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from parallelverse.stress.kernels import METRICS
+from parallelverse.stress.summary import MAIN_METRICS, percentile_of
+
+ROOT = Path(__file__).parent.parent
+SMA = ROOT / "strategies" / "sma_crossover.py"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """The README's default store (2 x 2,000 paths), made once for this module."""
+    from click.testing import CliRunner
+
+    from parallelverse.cli import main
+
+    d = tmp_path_factory.mktemp("stress")
+    result = CliRunner().invoke(main, ["generate", "--seed-window", "2020-01", "--out", str(d / "s.zarr")])
+    assert result.exit_code == 0, result.output
+    return d / "s.zarr"
+
+
+def _one_line_error(result, *needles):
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    assert "Traceback" not in result.output and "numba" not in result.stderr
+
+
+def test_sma_crossover_on_default_store(store, run_cli):
+    result = run_cli("stress", SMA, "--store", store)
+    assert result.exit_code == 0, result.output
+    for name in ("garch-gjr-t", "bootstrap"):
+        assert f"{name}: real vs 2,000 synthetic paths" in result.stdout
+    for m in MAIN_METRICS:
+        assert m in result.stdout
+
+
+def test_json_has_real_quantiles_percentile_per_universe(store, run_cli):
+    result = run_cli("stress", SMA, "--store", store, "--json")
+    s = json.loads(result.stdout)
+    assert s["n_configs"] == 4 and set(s["selected_config"]) == {"fast", "slow"}
+    g = zarr.open_group(str(store), mode="r")["results/sma_crossover"]
+    sel = [c for c in g.attrs["configs"]].index(s["selected_config"])
+    for name in ("garch-gjr-t", "bootstrap"):
+        u = s["universes"][name]
+        assert u["n_paths"] == 2000
+        for m in MAIN_METRICS:
+            row = u["metrics"][m]
+            x = g[name][m][sel]
+            assert row["real"] == pytest.approx(g["real"][m][sel, 0])
+            assert row["q50"] == pytest.approx(np.quantile(x[np.isfinite(x)], 0.5))
+            assert row["q05"] <= row["q50"] <= row["q95"]
+            assert row["percentile"] == pytest.approx(percentile_of(row["real"], x))
+
+
+def test_results_layout_and_attributes(store, run_cli):
+    run_cli("stress", SMA, "--store", store, "--fees", "3", "--slippage", "4", "--fill", "close")
+    g = zarr.open_group(str(store), mode="r")["results/sma_crossover"]
+    a = g.attrs.asdict()
+    assert a["costs"]["fees_bps"] == 3 and a["costs"]["slippage_bps"] == 4 and a["costs"]["fill"] == "close"
+    assert a["strategy_sha256"] and a["n_configs"] == 4 and a["warmup"] == 200 and a["complete"]
+    for m in METRICS:
+        assert g["garch-gjr-t"][m].shape == (4, 2000)
+        assert g["garch-gjr-t"][f"bh_{m}"].shape == (1, 2000)
+        assert g["real"][m].shape == (4, 1)
+    assert g["garch-gjr-t"]["excess_sharpe"].shape == (4, 2000)
+    assert g["real"]["equity"].shape == (4, 252) and g["real"]["time"].shape == (252,)
+
+
+def test_rerun_with_other_costs_or_file_replaces_results(store, run_cli, tmp_path):
+    run_cli("stress", SMA, "--store", store, "--fees", "0", "--slippage", "0")
+    g = zarr.open_group(str(store), mode="r")["results/sma_crossover"]
+    free = g["bootstrap"]["total_return"][:]
+    run_cli("stress", SMA, "--store", store, "--fees", "50", "--slippage", "50")
+    g = zarr.open_group(str(store), mode="r")["results/sma_crossover"]
+    old_sha = g.attrs["strategy_sha256"]
+    costly = g["bootstrap"]["total_return"][:]
+    assert g.attrs["costs"]["fees_bps"] == 50
+    traded = g["bootstrap"]["n_trades"][:] > 0
+    assert np.all(costly[traded] < free[traded])  # every trading path pays the higher costs
+    # A changed strategy file with fewer configurations replaces everything, nothing stale is left.
+    edited = tmp_path / "sma_crossover.py"
+    edited.write_text(SMA.read_text().replace('params = {"fast": [20, 50], "slow": [100, 200]}', 'params = {"fast": [10]}'))
+    run_cli("stress", edited, "--store", store)
+    g = zarr.open_group(str(store), mode="r")["results/sma_crossover"]
+    assert g.attrs["n_configs"] == 1 and g["bootstrap"]["sharpe"].shape == (1, 2000)
+    assert g.attrs["strategy_sha256"] != old_sha
+    assert not [p for p in (store / "results").iterdir() if p.name.startswith(".")]
+    assert not [p for p in store.parent.iterdir() if p.name.endswith(".partial")]
+
+
+def test_streaming_batches_do_not_change_results(store):
+    from parallelverse.stress.run import StressRequest, run_stress
+
+    def sharpe(batch):
+        run_stress(StressRequest(str(SMA), str(store), universes=("bootstrap",), batch_paths=batch))
+        return zarr.open_group(str(store), mode="r")["results/sma_crossover/bootstrap/sharpe"][:]
+
+    np.testing.assert_array_equal(sharpe(500), sharpe(4000))
+
+
+def write_strategy(tmp_path: Path, body: str, name: str = "strat.py") -> Path:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(body))
+    return p
+
+
+def test_lookahead_is_flagged_with_first_bar(store, run_cli, tmp_path):
+    peek = write_strategy(tmp_path, """
+        import numpy as np
+
+        def positions(bars):
+            tomorrow = np.roll(bars.close, -1, axis=0)  # uses tomorrow's close
+            return (tomorrow > bars.close).astype(float)
+        """)
+    result = run_cli("stress", peek, "--store", store)
+    _one_line_error(result, "strat.py:4: looks ahead", "changes when bars after bar")
+    msg = result.stderr
+    bar, after = int(msg.split("output at bar ")[1].split(" ")[0]), int(msg.split("after bar ")[1].split(" ")[0])
+    assert bar == after  # the last bar of the prefix is the first that differs
+    assert not (store / "results" / "strat").exists()
+    # With the check off, the same strategy runs (and is absurdly good).
+    assert run_cli("stress", peek, "--store", store, "--no-lookahead-check").exit_code == 0
+
+
+STRATEGY_ERRORS = {
+    "syntax": ("def positions(bars):\n    return bars.close +\n", ["strat.py:2: SyntaxError"]),
+    "no_function": ("import numpy as np\n", ["defines no function `positions"]),
+    "three_dims": (
+        "def positions(bars, k=1):\n    return bars.close[:, :, None] * k\n\nparams = {'k': [1]}\n",
+        ["strat.py:1", "returned shape (252, 1, 1) but bars are (252, 1)", "config k=1"],
+    ),
+    "raises": (
+        "def positions(bars):\n    raise ValueError('bad things')\n",
+        ["strat.py:2: ValueError: bad things", "(in positions, real history"],
+    ),
+    "wrong_shape": ("def positions(bars):\n    return bars.close[:-1]\n", ["strat.py:1", "returned shape (251, 1) but bars are (252, 1)"]),
+    "nan": (
+        "import numpy as np\nwarmup = 10\ndef positions(bars):\n    p = np.ones_like(bars.close)\n    p[50] = np.nan\n    return p\n",
+        ["returned nan at bar 50, path 0", "raise `warmup`"],
+    ),
+    "inf": ("import numpy as np\ndef positions(bars):\n    return np.full(bars.close.shape, np.inf)\n", ["returned inf at bar 0"]),
+    "warmup_too_long": ("warmup = 1000\ndef positions(bars):\n    return bars.close * 0\n", ["warmup = 1000 bars but the store has 400"]),
+    "bad_params": ("params = {'n': 3}\ndef positions(bars, n=1):\n    return bars.close * 0\n", ["params must be a dict of non-empty lists"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STRATEGY_ERRORS))
+def test_strategy_errors_are_one_line(case, store, run_cli, tmp_path):
+    body, needles = STRATEGY_ERRORS[case]
+    path = tmp_path / "strat.py"
+    path.write_text(body)
+    result = run_cli("stress", path, "--store", store)
+    _one_line_error(result, *needles)
+
+
+def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _one_line_error(run_cli("stress", SMA), "pass --store STORE (found none")
+    _one_line_error(run_cli("stress", tmp_path / "nope.py", "--store", tmp_path / "x.zarr"), "'", "does not exist")
