@@ -18,7 +18,7 @@ from typing import Callable
 from parallelverse import store
 from parallelverse.bars import invariant_violations
 from parallelverse.errors import GeneratorError, ParallelverseError
-from parallelverse.generators import DEFAULT_GENERATORS, Generator, make_generator, params_of
+from parallelverse.generators import DEFAULT_GENERATORS, MODEL_GENERATORS, Generator, make_generator, params_of
 from parallelverse.market import load_market
 from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
 
@@ -44,6 +44,8 @@ class GenerateRequest:
     out: str | None = None  # None = <symbol>_<window>.zarr in the working directory
     overwrite: bool = False
     chunk_paths: int = DEFAULT_CHUNK_PATHS
+    model: str | None = None  # model generators (chronos): Hub id or local directory
+    temperatures: tuple[float, ...] = ()  # model generators: one universe per temperature
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,37 @@ def plan_generate(req: GenerateRequest) -> Plan:
             f"parameters given for {', '.join(sorted(unused))} but it is not among the generators "
             f"({', '.join(req.generators)}); add it to --generators or drop its parameters"
         )
-    gens = tuple((name, make_generator(name, req.generator_params.get(name))) for name in req.generators)
+    gens = tuple(_specs(req))
     names = [g.name for _, g in gens]
     if len(set(names)) != len(names):
         raise GeneratorError(f"generators {', '.join(req.generators)} repeat a universe; list each once")
     window = parse_seed_window(req.seed_window)
     data = load_market(req.data).select(req.symbol)
     split = split_at_window(data, window, req.context_bars, req.horizon_bars)
+    for _, g in gens:  # last: the costly checks (loading models) once the cheap ones passed
+        if hasattr(g, "prepare"):
+            g.prepare()
     out = Path(req.out) if req.out else default_out(data.symbol, window.spec)
     return Plan(req, split, gens, out)
+
+
+def _specs(req: GenerateRequest):
+    """(generator name, spec) pairs; model generators get --model and one spec per --temperature."""
+    if (req.model or req.temperatures) and not set(req.generators) & set(MODEL_GENERATORS):
+        raise GeneratorError(
+            f"--model and --temperature apply to model generators ({', '.join(MODEL_GENERATORS)}); "
+            "add one to --generators, e.g. --generators chronos"
+        )
+    for name in req.generators:
+        params = dict(req.generator_params.get(name) or {})
+        if name not in MODEL_GENERATORS:
+            yield name, make_generator(name, params)
+            continue
+        if req.model:
+            params["model"] = req.model
+        temps = req.temperatures or (params.pop("temperature", 1.0),)
+        for t in temps:
+            yield name, make_generator(name, {**params, "temperature": float(t)})
 
 
 ProgressFn = Callable[[str, int, int], None]  # (universe name, paths done, paths total)
@@ -112,7 +136,6 @@ def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[Univers
         fitted_desc = group.attrs.get("fitted", {})
         if pending or not group.attrs.get("complete", False):
             fitted = gen.fit(split.context)
-            fitted_desc = fitted.describe()
             for k in pending:
                 lo, hi = spec.chunk_range(k)
                 batch = fitted.sample(split.horizon_bars, req.seed, lo, hi)
@@ -127,6 +150,7 @@ def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[Univers
                 done_paths += hi - lo
                 if progress:
                     progress(spec.name, done_paths, req.n_paths)
+            fitted_desc = fitted.describe()  # after sampling: some generators record what sampling did
             store.finish_universe(group, spec, _universe_attrs(plan, fitted_desc))
         reports.append(
             UniverseReport(spec.name, req.n_paths, split.horizon_bars, time.perf_counter() - t0, len(pending), fitted_desc)

@@ -37,6 +37,8 @@ KEYS = {
     "seed": ("seed", (int,)),
     "generators": ("generators", (list,)),
     "chunk_paths": ("chunk_paths", (int,)),
+    "model": ("model", (str,)),
+    "temperature": ("temperatures", (float, int, list)),
 }
 
 
@@ -69,6 +71,11 @@ def load_scenario(path: str | Path) -> dict:
             if not value or not all(isinstance(v, str) for v in value):
                 raise ScenarioError(f"{path}: generators should be a non-empty list of names, e.g. [\"garch\", \"bootstrap\"]")
             value = tuple(value)
+        if key == "temperature":
+            items = value if isinstance(value, list) else [value]
+            if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+                raise ScenarioError(f"{path}: temperature = {value!r} should be a number or a list of numbers")
+            value = tuple(float(v) for v in items)
         if key == "data" and value != "bundled":
             value = str((path.parent / value).resolve()) if not Path(value).is_absolute() else value
         if key == "data" and value == "bundled":

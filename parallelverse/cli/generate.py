@@ -22,6 +22,8 @@ _FIELDS = {
     "out_path": "out",
     "overwrite": "overwrite",
     "chunk_paths": "chunk_paths",
+    "model": "model",
+    "temperature": "temperatures",
 }
 
 
@@ -42,6 +44,18 @@ def _parse_set(items: tuple[str, ...]) -> dict:
     return params
 
 
+def _parse_temperatures(text: str) -> tuple[float, ...]:
+    from parallelverse.errors import GeneratorError
+
+    try:
+        temps = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise GeneratorError(f"--temperature {text!r} should be numbers separated by commas, e.g. 0.8,1.0,1.2") from None
+    if not temps or min(temps) <= 0:
+        raise GeneratorError(f"--temperature {text!r}: temperatures must be > 0")
+    return temps
+
+
 @click.command()
 @click.option("--seed-window", "seed_window", help="YYYY, YYYY-MM, YYYY-MM-DD or START:END; futures start after its last bar.")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False), help="CSV or Parquet OHLCV (default: bundled stocks_daily).")
@@ -55,6 +69,8 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--out", "out_path", type=click.Path(), help="Store path (default: <SYMBOL>_<WINDOW>.zarr).")
 @click.option("--overwrite", is_flag=True, help="Delete an existing store and start over.")
 @click.option("--chunk-paths", "chunk_paths", type=int, default=500, show_default=True, help="Paths per stored chunk.")
+@click.option("--model", help="Model generators (chronos): Hub id or local directory.")
+@click.option("--temperature", help="Model generators: sampling temperature(s), comma-separated; one universe each.")
 @click.option("--scenario", type=click.Path(dir_okay=False), help="TOML scenario file; options given here override it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_context
@@ -76,6 +92,8 @@ def generate(ctx, scenario, sets, as_json, **options):
             continue
         if opt == "generators":
             value = tuple(g.strip() for g in value.split(",") if g.strip())
+        if opt == "temperature":
+            value = _parse_temperatures(value)
         fields[_FIELDS[opt]] = value
     if sets:
         merged = {k: dict(v) for k, v in fields.get("generator_params", {}).items()}

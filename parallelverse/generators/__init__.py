@@ -6,10 +6,12 @@ from parallelverse.bars import PathBatch
 from parallelverse.errors import GeneratorError
 from parallelverse.generators.base import Fitted, Generator, params_of, spec_from_params
 from parallelverse.generators.bootstrap import Bootstrap
+from parallelverse.generators.chronos import Chronos
 from parallelverse.generators.garch import Garch
 from parallelverse.market import Ohlcv
 
-GENERATORS = {"garch": Garch, "bootstrap": Bootstrap}
+GENERATORS = {"garch": Garch, "bootstrap": Bootstrap, "chronos": Chronos}
+MODEL_GENERATORS = ("chronos",)  # take --model and --temperature
 DEFAULT_GENERATORS = ("garch", "bootstrap")
 
 
@@ -26,6 +28,6 @@ def sample_paths(generator: Generator, context: Ohlcv, horizon_bars: int, n_path
 
 
 __all__ = [
-    "GENERATORS", "DEFAULT_GENERATORS", "Bootstrap", "Fitted", "Garch", "Generator",
+    "GENERATORS", "DEFAULT_GENERATORS", "MODEL_GENERATORS", "Bootstrap", "Chronos", "Fitted", "Garch", "Generator",
     "make_generator", "params_of", "sample_paths",
 ]

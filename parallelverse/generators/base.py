@@ -30,6 +30,8 @@ class Generator(Protocol):
 
     def fit(self, context: Ohlcv) -> Fitted: ...
 
+    # Optional: `prepare()` does expensive checks (loading a model) before anything is written.
+
 
 def params_of(spec) -> dict:
     """The spec's parameters as a plain dict (what the store records)."""

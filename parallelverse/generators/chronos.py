@@ -1,0 +1,220 @@
+"""Chronos universes via chronos-forecasting's ChronosPipeline (T5), with coherent long paths.
+
+Chronos samples genuine paths (temperature, top-k, top-p) but only `prediction_length`
+steps (64 for the released T5 models) at a time, and upstream continues longer
+horizons from the *median* of all samples — every path forgets its own history.
+Here each path continues from its own sampled history (chained sampling):
+
+    segment 0: predict(context, num_samples=batch)           -> (batch, L0)
+    segment k: predict([context + own samples of path i], 1)  -> (batch, Lk), one row per path
+
+so path i's bars after step 64 are conditioned on path i's own first 64. The model
+sees at most its `context_length` (512) latest values at each segment: the real
+context plus the path's own samples, oldest first dropped; `describe()` records the
+mix for every segment.
+
+Chronos is univariate: it samples the close (in price, where its mean-scaled bins
+are 0.73% of the price level wide), and full bars come from `bars.synthesize_bars`.
+
+Randomness: paths come in blocks of `batch_size`; block b runs under
+torch.manual_seed(key(seed, universe name, b)) in a forked RNG, so the same seed
+gives the same paths whatever the store chunking (a chunk that splits a block
+regenerates the block and keeps its slice).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from parallelverse.bars import BarShapes, PathBatch, bar_shapes, synthesize_bars
+from parallelverse.errors import GeneratorError
+from parallelverse.market import Ohlcv
+from parallelverse.rng import path_rngs
+
+DEFAULT_MODEL = "amazon/chronos-t5-small"
+_QUANTILE_ONLY = {"ChronosBoltPipeline": "Chronos-Bolt", "Chronos2Pipeline": "Chronos-2"}
+
+
+@dataclass(frozen=True)
+class Chronos:
+    model: str = DEFAULT_MODEL  # Hub id (amazon/chronos-t5-tiny ... -large) or a local directory
+    temperature: float = 1.0
+    top_k: int = 50  # upstream default; 0 disables
+    top_p: float = 1.0
+    batch_size: int = 250  # paths per sampling block (and per forward pass)
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if self.temperature <= 0:
+            raise GeneratorError(f"chronos temperature={self.temperature} must be > 0")
+        if not 0 < self.top_p <= 1:
+            raise GeneratorError(f"chronos top_p={self.top_p} must be in (0, 1]")
+        if self.top_k < 0 or self.batch_size < 1:
+            raise GeneratorError("chronos top_k must be >= 0 and batch_size >= 1")
+
+    @property
+    def name(self) -> str:
+        slug = Path(self.model.rstrip("/")).name.lower()
+        slug = re.sub(r"^chronos-", "", re.sub(r"[^a-z0-9.-]+", "-", slug)).strip("-") or "model"
+        return f"chronos-{slug}-T{self.temperature:g}"
+
+    def prepare(self) -> None:
+        """Load (and cache) the model now, so a bad --model fails before anything is written."""
+        load_pipeline(self.model, self.device)
+
+    def fit(self, context: Ohlcv) -> FittedChronos:
+        pipeline, provenance = load_pipeline(self.model, self.device)
+        return FittedChronos(self, pipeline, provenance, np.asarray(context.close, np.float64),
+                             bar_shapes(context), float(context.close[-1]))
+
+
+def _refuse_quantile_models(model: str) -> None:
+    low = model.lower()
+    if "bolt" in low or "chronos-2" in low:
+        kind = "Chronos-Bolt" if "bolt" in low else "Chronos-2"
+        raise GeneratorError(
+            f"{model!r} is a {kind} model: it predicts quantiles, not sample paths, so it cannot drive "
+            "path-dependent backtests; use a Chronos-T5 model such as amazon/chronos-t5-small"
+        )
+    cfg = Path(model) / "config.json"
+    if cfg.is_file():
+        try:
+            pipeline_class = json.loads(cfg.read_text()).get("chronos_pipeline_class", "ChronosPipeline")
+        except json.JSONDecodeError:
+            raise GeneratorError(f"{cfg} is not valid JSON; point --model at a Chronos-T5 model directory") from None
+        if pipeline_class in _QUANTILE_ONLY:
+            raise GeneratorError(
+                f"{model!r} is a {_QUANTILE_ONLY[pipeline_class]} model: it predicts quantiles, not sample paths; "
+                "use a Chronos-T5 model such as amazon/chronos-t5-small"
+            )
+
+
+_LOADED: dict = {}  # (model, device) -> (pipeline, provenance): load once per process
+
+
+def load_pipeline(model: str, device: str = "cpu"):
+    """A ChronosPipeline (T5) from a Hub id or local directory, plus provenance for the store."""
+    key = (str(Path(model).resolve()) if Path(model).is_dir() else model, device)
+    if key not in _LOADED:
+        _LOADED[key] = _load_pipeline(model, device)
+    return _LOADED[key]
+
+
+def _load_pipeline(model: str, device: str):
+    _refuse_quantile_models(model)
+    import torch
+    from chronos import ChronosPipeline
+
+    local = Path(model).is_dir()
+    try:
+        pipeline = ChronosPipeline.from_pretrained(model, device_map=device, dtype=torch.float32)
+    except (OSError, ValueError, AssertionError) as exc:
+        if local:
+            raise GeneratorError(
+                f"could not load a Chronos-T5 model from {model!r} ({str(exc).splitlines()[0][:120]}); "
+                "the directory needs config.json with a chronos_config block and the weights"
+            ) from None
+        raise GeneratorError(
+            f"could not load Chronos model {model!r} from the Hugging Face Hub (offline or unknown id); "
+            "download it where the Hub is reachable and pass --model DIR, or fill the HF cache (HF_HOME)"
+        ) from None
+    provenance = {"model": model}
+    if local:
+        weights = sorted(Path(model).glob("*.safetensors")) or sorted(Path(model).glob("*.bin"))
+        provenance["path"] = str(Path(model).resolve())
+        provenance["weights_sha256"] = {w.name: _sha256(w) for w in weights}
+    else:
+        provenance["revision"] = getattr(pipeline.model.config, "_commit_hash", None) or getattr(
+            pipeline.model.model.config, "_commit_hash", None)
+    return pipeline, provenance
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def block_seed(seed: int, name: str, block: int) -> int:
+    ss = np.random.SeedSequence(int(seed), spawn_key=(zlib.crc32(name.encode()), block))
+    return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))  # torch seeds are < 2**63
+
+
+@dataclass
+class FittedChronos:
+    spec: Chronos
+    pipeline: object
+    provenance: dict
+    context: np.ndarray  # (n,) real closes
+    shapes: BarShapes
+    last_close: float
+    repairs: int = 0  # non-positive sampled closes lifted to a floor, counted in this process
+    segments: list = field(default_factory=list)
+
+    def describe(self) -> dict:
+        cfg = self.pipeline.model.config
+        return {
+            **self.provenance,
+            "prediction_length": int(cfg.prediction_length),
+            "context_length": int(cfg.context_length),
+            "chained_sampling": "each path continues from its own samples",
+            "segments": self.segments,
+            "repairs": self.repairs,
+        }
+
+    def _plan_segments(self, horizon: int) -> list[dict]:
+        pl, cl = int(self.pipeline.model.config.prediction_length), int(self.pipeline.model.config.context_length)
+        out, done = [], 0
+        while done < horizon:
+            n = min(pl, horizon - done)
+            used = min(cl, len(self.context) + done)
+            out.append({"first_bar": done, "bars": n, "context_values": used,
+                        "own_samples": min(done, used), "real_bars": used - min(done, used)})
+            done += n
+        return out
+
+    def sample_block(self, horizon: int, seed: int, block: int) -> np.ndarray:
+        """Closes (horizon, batch_size) of block `block`."""
+        import torch
+
+        spec, pipe = self.spec, self.pipeline
+        kw = dict(temperature=spec.temperature, top_k=spec.top_k, top_p=spec.top_p, limit_prediction_length=True)
+        ctx = torch.tensor(self.context, dtype=torch.float32)
+        pieces = []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(block_seed(seed, spec.name, block))
+            for k, seg in enumerate(self._plan_segments(horizon)):
+                if k == 0:  # one context, many samples: the encoder runs once
+                    out = pipe.predict(ctx, prediction_length=seg["bars"], num_samples=spec.batch_size, **kw)[0]
+                else:  # every path from its own history
+                    own = torch.cat(pieces, dim=1)
+                    series = torch.cat([ctx.expand(spec.batch_size, -1), own], dim=1)
+                    out = pipe.predict(series, prediction_length=seg["bars"], num_samples=1, **kw)[:, 0]
+                pieces.append(out)  # (batch, bars)
+        return torch.cat(pieces, dim=1).T.numpy().astype(np.float64)
+
+    def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
+        b = self.spec.batch_size
+        self.segments = self._plan_segments(horizon_bars)
+        blocks = range(start // b, (stop - 1) // b + 1)
+        closes = np.hstack([self.sample_block(horizon_bars, seed, k) for k in blocks])
+        closes = closes[:, start - blocks[0] * b : stop - blocks[0] * b]
+        floor = 1e-4 * float(np.mean(self.context))
+        bad = ~(closes > floor)
+        if bad.any():
+            self.repairs += int(bad.sum())
+            closes = np.where(bad, floor, closes)
+        prev = np.vstack([np.full((1, closes.shape[1]), self.last_close), closes[:-1]])
+        log_returns = np.log(closes / prev)
+        u = np.stack([r.random(horizon_bars) for r in path_rngs(seed, self.spec.name + "/bars", start, stop)], axis=1)
+        return synthesize_bars(self.shapes, self.last_close, log_returns, u)
