@@ -18,37 +18,11 @@ one median), so that case is timed for information, not as a ratio of equal work
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-
-def build_tiny_shape(path: Path) -> Path:
-    import torch
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(0)
-    cfg = T5Config(vocab_size=4096, d_model=256, d_kv=64, d_ff=1024, num_layers=4, num_decoder_layers=4,
-                   num_heads=4, feed_forward_proj="relu", pad_token_id=0, eos_token_id=1,
-                   decoder_start_token_id=0, initializer_factor=0.05)
-    cfg.chronos_config = dict(
-        tokenizer_class="MeanScaleUniformBins", tokenizer_kwargs={"low_limit": -15.0, "high_limit": 15.0},
-        context_length=512, prediction_length=64, n_tokens=4096, n_special_tokens=2, pad_token_id=0,
-        eos_token_id=1, use_eos_token=True, model_type="seq2seq", num_samples=20, temperature=1.0, top_k=50, top_p=1.0)
-    T5ForConditionalGeneration(cfg).save_pretrained(path)
-    return path
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main():
@@ -61,13 +35,15 @@ def main():
     import torch
     from chronos import ChronosPipeline
 
+    from _timing import best_of
+
     from parallelverse.generators import make_generator
+    from parallelverse.generators.chronos import save_random_chronos
     from parallelverse.market import load_market
     from parallelverse.window import parse_seed_window, split_at_window
 
-    sys.path.insert(0, str(Path(__file__).parent))
     tmp = tempfile.TemporaryDirectory()
-    model = args.model or str(build_tiny_shape(Path(tmp.name) / "chronos-t5-tiny-shape"))
+    model = args.model or str(save_random_chronos(Path(tmp.name) / "chronos-t5-tiny-shape", shape="tiny"))
     split = split_at_window(load_market().select("AAPL"), parse_seed_window("2020-01"), 400, 64)
     n = args.n_paths
 

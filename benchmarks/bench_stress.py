@@ -27,6 +27,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from _timing import best_of
 import pandas as pd
 
 H, WARMUP = 252, 200
@@ -99,15 +101,6 @@ def check_equal(mine, theirs) -> float:
                 ref = np.where(np.isinf(ref), np.where(flat, 0.0, np.nan), ref)
             np.testing.assert_allclose(mm[METRICS.index(name)], ref, rtol=1e-9, atol=1e-12, err_msg=f"{side} {name}")
     return float(worst)
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def cold(side: str, n_paths: int) -> float:

@@ -65,27 +65,9 @@ def log_returns(close: np.ndarray) -> np.ndarray:
     return np.diff(np.log(close), axis=0)
 
 
-def build_tiny_chronos(path: Path, prediction_length: int = 8, context_length: int = 64, seed: int = 0) -> Path:
-    """A random-initialised Chronos-T5 saved like the released ones (config.json + safetensors)."""
-    import torch
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(seed)
-    n_tokens = 4096
-    cfg = T5Config(vocab_size=n_tokens, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
-                   num_heads=4, feed_forward_proj="relu", pad_token_id=0, eos_token_id=1,
-                   decoder_start_token_id=0, initializer_factor=0.05)
-    cfg.chronos_config = dict(
-        tokenizer_class="MeanScaleUniformBins", tokenizer_kwargs={"low_limit": -15.0, "high_limit": 15.0},
-        context_length=context_length, prediction_length=prediction_length, n_tokens=n_tokens,
-        n_special_tokens=2, pad_token_id=0, eos_token_id=1, use_eos_token=True, model_type="seq2seq",
-        num_samples=20, temperature=1.0, top_k=50, top_p=1.0,
-    )
-    T5ForConditionalGeneration(cfg).save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_chronos(tmp_path_factory) -> Path:
     pytest.importorskip("chronos")
-    return build_tiny_chronos(tmp_path_factory.mktemp("models") / "tiny-chronos")
+    from parallelverse.generators.chronos import save_random_chronos
+
+    return save_random_chronos(tmp_path_factory.mktemp("models") / "tiny-chronos", shape="test")

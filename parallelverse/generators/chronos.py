@@ -218,3 +218,33 @@ class FittedChronos:
         log_returns = np.log(closes / prev)
         u = np.stack([r.random(horizon_bars) for r in path_rngs(seed, self.spec.name + "/bars", start, stop)], axis=1)
         return synthesize_bars(self.shapes, self.last_close, log_returns, u)
+
+
+# Shapes of random-initialised models: "test" is a few hundred KB for unit tests;
+# "tiny" has amazon/chronos-t5-tiny's architecture (8M parameters) for benchmarks.
+RANDOM_SHAPES = {
+    "test": dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, prediction_length=8, context_length=64),
+    "tiny": dict(d_model=256, d_kv=64, d_ff=1024, num_layers=4, num_heads=4, prediction_length=64, context_length=512),
+}
+
+
+def save_random_chronos(path: str | Path, shape: str = "test", seed: int = 0) -> Path:
+    """Save a random-initialised Chronos-T5 in the released layout (config.json with a
+    chronos_config block + model.safetensors), loadable by ChronosPipeline.from_pretrained.
+    For tests, benchmarks and trying the pipeline without the Hub; its forecasts are noise."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    s = dict(RANDOM_SHAPES[shape])
+    pl, cl = s.pop("prediction_length"), s.pop("context_length")
+    n_tokens = 4096
+    torch.manual_seed(seed)
+    cfg = T5Config(vocab_size=n_tokens, num_decoder_layers=s["num_layers"], feed_forward_proj="relu",
+                   pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, initializer_factor=0.05, **s)
+    cfg.chronos_config = dict(
+        tokenizer_class="MeanScaleUniformBins", tokenizer_kwargs={"low_limit": -15.0, "high_limit": 15.0},
+        context_length=cl, prediction_length=pl, n_tokens=n_tokens, n_special_tokens=2, pad_token_id=0,
+        eos_token_id=1, use_eos_token=True, model_type="seq2seq", num_samples=20, temperature=1.0, top_k=50, top_p=1.0,
+    )
+    T5ForConditionalGeneration(cfg).save_pretrained(path)
+    return Path(path)

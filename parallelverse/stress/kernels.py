@@ -214,9 +214,12 @@ def metrics_1d_py(value, init_cash, exposure, traded, in_market, n_fills, ppy, o
 
 
 def run_paths_py(target, signal, use_signals, price, close, init_cash, fees, slippage, ppy, value_out, metrics_out):
-    """2-D driver: every column is a path. metrics_out: (N_METRICS, n_paths); value_out: (n_bars, n_paths)."""
+    """2-D driver: every column is a path. metrics_out: (N_METRICS, n_paths); value_out: (n_bars, n_paths).
+
+    `prange` is plain `range` in Python; compiled with parallel=True it spreads paths over cores.
+    """
     n, m = price.shape
-    for j in range(m):
+    for j in prange(m):
         expo = np.empty(n)
         traded = np.empty(n)
         in_mkt = np.empty(n)
@@ -226,14 +229,13 @@ def run_paths_py(target, signal, use_signals, price, close, init_cash, fees, sli
         metrics_1d_py(value, init_cash, expo, traded, in_mkt, fills, ppy, metrics_out[:, j])
         value_out[:, j] = value
 
-
 # The Python twins call their helpers by global name. `_compile` builds each compiled
 # kernel from the *same* code object with those names bound to the compiled helpers,
 # so there is one source of truth and no hand-kept copy.
 _nb_globals: dict = {}
 
 
-def _compile(fn):
+def _compile(fn, **options):
     """njit(cache=True) `fn`, with its `*_py` helper calls pointing at the `*_nb` twins."""
     import types
 
@@ -242,7 +244,7 @@ def _compile(fn):
     name = fn.__name__.replace("_py", "_nb")
     clone = types.FunctionType(fn.__code__, g, name, fn.__defaults__, fn.__closure__)
     clone.__module__, clone.__qualname__ = fn.__module__, name
-    compiled = njit(cache=True)(clone)
+    compiled = njit(cache=True, **options)(clone)
     _nb_globals[fn.__name__] = compiled
     return compiled
 
@@ -252,17 +254,4 @@ add_nb = _compile(add_py)
 simulate_1d_nb = _compile(simulate_1d_py)
 metrics_1d_nb = _compile(metrics_1d_py)
 
-
-@njit(cache=True, parallel=True)
-def run_paths_nb(target, signal, use_signals, price, close, init_cash, fees, slippage, ppy, value_out, metrics_out):
-    """Compiled twin of run_paths_py, parallel over paths."""
-    n, m = price.shape
-    for j in prange(m):
-        expo = np.empty(n)
-        traded = np.empty(n)
-        in_mkt = np.empty(n)
-        value = np.empty(n)
-        fills = simulate_1d_nb(target[:, j], signal[:, j], use_signals, price[:, j], close[:, j], init_cash,
-                               fees, slippage, value, expo, traded, in_mkt)
-        metrics_1d_nb(value, init_cash, expo, traded, in_mkt, fills, ppy, metrics_out[:, j])
-        value_out[:, j] = value
+run_paths_nb = _compile(run_paths_py, parallel=True)
