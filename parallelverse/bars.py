@@ -146,3 +146,25 @@ def synthesize_bars(shapes: BarShapes, last_close: float, log_returns: np.ndarra
     else:
         volume = np.zeros_like(close)
     return PathBatch(open_, high, low, close, volume)
+
+
+def relative_bars(bars: Ohlcv) -> tuple[np.ndarray, np.ndarray]:
+    """Each bar after the first as log(open, high, low, close / previous close): (4, n - 1), plus volume (n - 1,)."""
+    prev = bars.close[:-1]
+    rel = np.log(np.stack([bars.open[1:], bars.high[1:], bars.low[1:], bars.close[1:]]) / prev)
+    return rel, bars.volume[1:].copy()
+
+
+def bars_from_relative(rel: np.ndarray, volume: np.ndarray, idx: np.ndarray, last_close: float) -> PathBatch:
+    """Chain source bars idx (n_bars, n_paths) of `rel` (4, n) into paths starting after `last_close`."""
+    ratio = np.exp(rel[:, idx])  # (4, n_bars, n_paths) price / previous close
+    chain = np.empty((idx.shape[0] + 1, idx.shape[1]))
+    chain[0] = last_close
+    chain[1:] = ratio[3]
+    chain = np.cumprod(chain, axis=0)  # close[t] = close[t-1] * ratio: the same product as below
+    prev, close = chain[:-1], chain[1:]
+    open_, high, low = prev * ratio[0], prev * ratio[1], prev * ratio[2]
+    # high == close in a source bar gives the same product here; guard the last ulp anyway
+    high = np.maximum(high, np.maximum(open_, close))
+    low = np.minimum(low, np.minimum(open_, close))
+    return PathBatch(open_, high, low, close, volume[idx])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from arch.bootstrap import optimal_block_length
 
-from parallelverse.bars import PathBatch
+from parallelverse.bars import PathBatch, bars_from_relative, relative_bars
 from parallelverse.errors import GeneratorError
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
@@ -37,15 +37,17 @@ class Bootstrap:
         return "bootstrap" if self.block_bars == 0.0 else f"bootstrap-b{self.block_bars:g}"
 
     def fit(self, context: Ohlcv) -> FittedBootstrap:
-        prev = context.close[:-1]
-        rel = np.log(np.stack([context.open[1:], context.high[1:], context.low[1:], context.close[1:]]) / prev)
+        rel, volume = relative_bars(context)
         block = self.block_bars
         if block == 0.0:
-            n = rel.shape[1]
-            r = rel[3]
-            block = float(optimal_block_length(np.column_stack([r, r**2, np.abs(r)]))["stationary"].max())
-            block = float(np.clip(block, 1.0, n / 4))  # keep at least four blocks' worth of variety
-        return FittedBootstrap(self, rel, context.volume[1:].copy(), float(context.close[-1]), block)
+            block = auto_block_length(rel[3])
+        return FittedBootstrap(self, rel, volume, float(context.close[-1]), block)
+
+
+def auto_block_length(r: np.ndarray) -> float:
+    """Mean block length: the largest optimal_block_length of r, r**2 and |r|, within [1, n/4]."""
+    block = float(optimal_block_length(np.column_stack([r, r**2, np.abs(r)]))["stationary"].max())
+    return float(np.clip(block, 1.0, len(r) / 4))  # keep at least four blocks' worth of variety
 
 
 @dataclass
@@ -76,15 +78,4 @@ class FittedBootstrap:
 
     def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
         idx = self.indices(path_rngs(seed, self.spec.name, start, stop), horizon_bars)
-        rel = np.exp(self.rel[:, idx])  # (4, horizon, n_paths) price / previous close
-        chain = np.empty((horizon_bars + 1, idx.shape[1]))
-        chain[0] = self.last_close
-        chain[1:] = rel[3]
-        chain = np.cumprod(chain, axis=0)  # close[t] = close[t-1] * ratio, the same product as below
-        prev, close = chain[:-1], chain[1:]
-        open_, high, low = prev * rel[0], prev * rel[1], prev * rel[2]
-        # A source bar with high == close gives the same product here, but guard the
-        # last ulp anyway so the invariants hold exactly.
-        high = np.maximum(high, np.maximum(open_, close))
-        low = np.minimum(low, np.minimum(open_, close))
-        return PathBatch(open_, high, low, close, self.volume[idx])
+        return bars_from_relative(self.rel, self.volume, idx, self.last_close)

@@ -32,6 +32,7 @@ class Garch:
     vol: str = "gjr"  # garch | gjr (leverage term, the default) | egarch
     dist: str = "t"  # innovation distribution: normal | t | skewt
     fhs: bool = False  # resample standardised residuals instead of drawing from `dist`
+    zero_mean: bool = False  # no drift term (the skill test's null market)
 
     def __post_init__(self):
         if self.vol not in VOLS:
@@ -41,13 +42,13 @@ class Garch:
 
     @property
     def name(self) -> str:
-        return f"garch-{self.vol}-{self.dist}" + ("-fhs" if self.fhs else "")
+        return f"garch-{self.vol}-{self.dist}" + ("-fhs" if self.fhs else "") + ("-zm" if self.zero_mean else "")
 
     def fit(self, context: Ohlcv) -> FittedGarch:
         returns = 100.0 * np.diff(np.log(context.close))
         model = arch_model(
             returns,
-            mean="Constant",
+            mean="Zero" if self.zero_mean else "Constant",
             vol="EGARCH" if self.vol == "egarch" else "GARCH",
             p=1,
             o=0 if self.vol == "garch" else 1,

@@ -76,17 +76,17 @@ def execution_arrays(out: Output, bars: Bars, warmup: int, fill: str):
 
 def backtest(out: Output, bars: Bars, warmup: int, costs: Costs) -> tuple[np.ndarray, np.ndarray]:
     """Metrics (N_METRICS, n_paths) and equity (horizon, n_paths) of one configuration."""
-    return _run(*execution_arrays(out, bars, warmup, costs.fill), costs)
+    return run_executed(*execution_arrays(out, bars, warmup, costs.fill), costs)
 
 
 def buy_and_hold(bars: Bars, warmup: int, costs: Costs) -> tuple[np.ndarray, np.ndarray]:
     """Fully invested from the first horizon bar (its open, or its close with fill="close"), same costs."""
     close = np.ascontiguousarray(bars.close[warmup:])
     price = np.ascontiguousarray(bars.open[warmup:]) if costs.fill == "open" else close
-    return _run(np.ones(close.shape), np.zeros((1, close.shape[1]), np.int8), False, price, close, costs)
+    return run_executed(np.ones(close.shape), np.zeros((1, close.shape[1]), np.int8), False, price, close, costs)
 
 
-def _run(target, signal, use_signals, price, close, costs: Costs) -> tuple[np.ndarray, np.ndarray]:
+def run_executed(target, signal, use_signals, price, close, costs: Costs) -> tuple[np.ndarray, np.ndarray]:
     h, m = close.shape
     values = np.empty((h, m))
     metrics = np.empty((N_METRICS, m))

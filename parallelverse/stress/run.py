@@ -77,7 +77,7 @@ def _history(root: zarr.Group) -> tuple[dict, int, int]:
     return {f: h[f][:] for f in ("time",) + FIELDS}, int(h.attrs["context_end"]), int(h.attrs["realized_end"])
 
 
-def _with_warmup(hist: dict, context_end: int, warmup: int, paths: dict, time_: np.ndarray) -> Bars:
+def with_warmup(hist: dict, context_end: int, warmup: int, paths: dict, time_: np.ndarray) -> Bars:
     """Prepend the last `warmup` real context bars to every path: fields (warmup + horizon, n_paths)."""
     m = paths["close"].shape[1]
     cols = []
@@ -162,7 +162,7 @@ def _lookahead(strategy, root, hist, context_end, warmup, names, real_bars, chec
         g = root[f"universes/{names[0]}"]
         k = min(4, g["close"].shape[1])
         paths = {f: g[f][:, :k] for f in FIELDS}
-        samples.append((f"universe {names[0]}, paths 0-{k - 1}", _with_warmup(hist, context_end, warmup, paths, g["time"][:])))
+        samples.append((f"universe {names[0]}, paths 0-{k - 1}", with_warmup(hist, context_end, warmup, paths, g["time"][:])))
     for label, bars in samples:
         for config in strategy.configs:
             check_lookahead(strategy, bars, config, label, rng, check_from=check_from)
@@ -204,7 +204,7 @@ def _run_universe(strategy, g, name, hist, context_end, costs, check_from, batch
     for lo in range(0, n_paths, batch):
         hi = min(n_paths, lo + batch)
         paths = {f: g[f][:, lo:hi] for f in FIELDS}
-        bars = _with_warmup(hist, context_end, strategy.warmup, paths, horizon_time)
+        bars = with_warmup(hist, context_end, strategy.warmup, paths, horizon_time)
         metrics, bh, _, _ = _run_batch(strategy, bars, strategy.warmup, costs, f"universe {name}, paths {lo}-{hi - 1}", check_from)
         for k, a in {**metrics, **bh}.items():
             if k not in results:
