@@ -6,6 +6,7 @@ import click
 from parallelverse import __version__
 from parallelverse.cli.data import data
 from parallelverse.cli.generate import generate
+from parallelverse.cli.report import report
 from parallelverse.cli.stress import stress
 
 
@@ -19,3 +20,4 @@ def main(verbose: bool) -> None:
 main.add_command(generate)
 main.add_command(data)
 main.add_command(stress)
+main.add_command(report)

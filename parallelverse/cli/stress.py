@@ -49,10 +49,23 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
         run = run_stress(req, progress)
     summary = summarize(run.store, run.strategy.name)
     summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped)})
+    verdict = None
+    if summary["real"] is not None:
+        from parallelverse.verdict.report import build_report
+
+        verdict = build_report(run.store, run.strategy.name)
+        verdict.pop("plots")
+        summary["verdict"] = verdict["verdict"]
     if as_json:
         print_json(summary)
         return
     _print(summary)
+    if verdict is not None:
+        from parallelverse.cli.report_view import verdict_panel
+
+        out.print(verdict_panel(verdict))
+        out.print(f"details: parallelverse report {summary['store']} --strategy {summary['strategy']} [--html report.html]",
+                  soft_wrap=True)
 
 
 def _fmt(metric: str, v) -> str:

@@ -88,6 +88,9 @@ class FittedGarch:
         if self.spec.fhs:
             std_resid = np.asarray(self.result.std_resid)
             std_resid = std_resid[np.isfinite(std_resid)]
+            # Re-standardise: the fitted residuals' mean and variance are only near 0 and 1, and
+            # under a zero-mean model their mean would smuggle the sample's drift back in.
+            std_resid = (std_resid - std_resid.mean()) / std_resid.std()
         shocks = np.empty((len(rngs), horizon_bars))
         donors = np.empty((horizon_bars, len(rngs)))
         for j, rng in enumerate(rngs):

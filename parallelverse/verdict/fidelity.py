@@ -1,0 +1,179 @@
+"""Generator fidelity: which universes to believe.
+
+Per universe, against the real bars:
+- stylized facts (Cont 2001) of the real context's close log returns vs the synthetic
+  paths' median and [5%, 95%] band: excess kurtosis, Hill tail index (top 5% of |r|),
+  skew, ACF of r and of |r| (mean over lags 1-20), leverage corr(r_t, r^2_{t+k})
+  (mean over k = 1-10), excess kurtosis of 5- and 20-bar sums (aggregational
+  Gaussianity);
+- Wasserstein-1 and Kolmogorov-Smirnov distances of 1/5/20-bar returns, real context
+  vs pooled synthetic;
+- where the realized future exists: coverage of the realized close path by the 50% and
+  90% fans, the PIT of its final close, the ensemble CRPS of the final log price;
+- volatility forecast: the paths' mean horizon variance (sum of r^2) scored against the
+  realized variance by QLIKE and the squared log error, beside EWMA (lambda 0.94) and
+  HAR-RV (daily/weekly/monthly, OLS on the context) forecasts;
+- drift: median synthetic drift over the horizon vs the context's own drift and the
+  realized drift, annualised.
+
+A universe is flagged (and kept out of the path-luck verdict) when the real context
+falls outside the synthetic [5%, 95%] band on 3 or more of the 8 stylized facts, when
+the KS distance of 1-bar returns exceeds 0.15, or when the 90% fan covers less than
+half of the realized path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+FACTS = ("excess_kurtosis", "hill_tail_index", "skew", "acf_r", "acf_abs_r", "leverage", "kurtosis_5bar",
+         "kurtosis_20bar")
+MAX_FACTS_OUTSIDE = 2
+MAX_KS_1BAR = 0.15
+MIN_COVERAGE_90 = 0.5
+EWMA_LAMBDA = 0.94
+
+
+def _acf(x: np.ndarray, lags: range) -> np.ndarray:
+    """Mean autocorrelation over `lags` per column; x (n, m)."""
+    x = x - x.mean(axis=0)
+    denom = (x * x).sum(axis=0)
+    vals = [(x[:-k] * x[k:]).sum(axis=0) / denom for k in lags if k < len(x)]
+    return np.mean(vals, axis=0)
+
+
+def _hill(r: np.ndarray, frac: float = 0.05) -> np.ndarray:
+    a = np.sort(np.abs(r), axis=0)[::-1]
+    k = max(5, int(frac * len(a)))
+    top, threshold = a[:k], a[k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 / np.mean(np.log(top / threshold), axis=0)
+
+
+def _sums(r: np.ndarray, k: int) -> np.ndarray:
+    n = len(r) // k * k
+    return r[:n].reshape(n // k, k, -1).sum(axis=1)
+
+
+def stylized_facts(r: np.ndarray) -> dict[str, np.ndarray]:
+    """Each fact per column of r (n_bars, n_paths) of log returns."""
+    lev = np.mean([np.array([np.corrcoef(r[:-k, j], r[k:, j] ** 2)[0, 1] for j in range(r.shape[1])])
+                   for k in range(1, 11)], axis=0)
+    return {
+        "excess_kurtosis": stats.kurtosis(r, axis=0),
+        "hill_tail_index": _hill(r),
+        "skew": stats.skew(r, axis=0),
+        "acf_r": _acf(r, range(1, 21)),
+        "acf_abs_r": _acf(np.abs(r), range(1, 21)),
+        "leverage": lev,
+        "kurtosis_5bar": stats.kurtosis(_sums(r, 5), axis=0),
+        "kurtosis_20bar": stats.kurtosis(_sums(r, 20), axis=0) if len(r) >= 100 else np.full(r.shape[1], np.nan),
+    }
+
+
+def crps_ensemble(samples: np.ndarray, y: float) -> float:
+    """CRPS = E|X - y| - E|X - X'| / 2, from the sorted ensemble in O(n log n)."""
+    x = np.sort(samples[np.isfinite(samples)])
+    n = len(x)
+    term1 = np.mean(np.abs(x - y))
+    term2 = 2.0 * np.sum((2 * np.arange(1, n + 1) - n - 1) * x) / (n * n)
+    return float(term1 - 0.5 * term2)
+
+
+def ewma_forecast(r: np.ndarray, horizon: int) -> float:
+    var = np.var(r[:20])
+    for x in r:
+        var = EWMA_LAMBDA * var + (1 - EWMA_LAMBDA) * x * x
+    return float(var * horizon)
+
+
+def har_forecast(r: np.ndarray, horizon: int) -> float:
+    """HAR-RV (Corsi 2009) on squared daily returns, iterated over the horizon."""
+    rv = r * r
+    d, w, m = rv[21:-1], np.convolve(rv, np.ones(5) / 5, "valid")[17:-1], np.convolve(rv, np.ones(22) / 22, "valid")[:-1]
+    y = rv[22:]
+    X = np.column_stack([np.ones_like(d), d, w, m])
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    hist = list(rv)
+    total = 0.0
+    for _ in range(horizon):
+        f = beta @ [1.0, hist[-1], np.mean(hist[-5:]), np.mean(hist[-22:])]
+        f = max(f, 1e-12)
+        hist.append(f)
+        total += f
+    return float(total)
+
+
+def vol_scores(forecast: float, realized: float) -> dict:
+    ratio = realized / forecast
+    return {"forecast_var": forecast, "qlike": float(ratio - np.log(ratio) - 1), "mse_log": float(np.log(forecast / realized) ** 2)}
+
+
+def fidelity(context_close: np.ndarray, synthetic_close: np.ndarray, realized_close: np.ndarray | None,
+             ppy: float = 252.0) -> dict:
+    """All fidelity numbers for one universe.
+
+    context_close: (n,) real closes up to the cut; synthetic_close: (h, m) paths after
+    it; realized_close: (k,) real closes after the cut (k may be < h) or None.
+    """
+    last = context_close[-1]
+    r_real = np.diff(np.log(context_close))
+    r_syn = np.diff(np.log(np.vstack([np.full((1, synthetic_close.shape[1]), last), synthetic_close])), axis=0)
+    real_facts = {k: float(v[0]) for k, v in stylized_facts(r_real[:, None]).items()}
+    syn_facts = stylized_facts(r_syn)
+    facts, outside = {}, 0
+    for k in FACTS:
+        v = syn_facts[k][np.isfinite(syn_facts[k])]
+        q05, q50, q95 = (np.quantile(v, [0.05, 0.5, 0.95]) if len(v) else (np.nan,) * 3)
+        inside = bool(q05 <= real_facts[k] <= q95) if np.isfinite(real_facts[k]) and len(v) else True
+        outside += not inside
+        facts[k] = {"real": real_facts[k], "q05": float(q05), "q50": float(q50), "q95": float(q95), "inside": inside}
+    distances = {}
+    for k in (1, 5, 20):
+        a, b = _sums(r_real[:, None], k).ravel(), _sums(r_syn, k).ravel()
+        if len(a) >= 5:
+            distances[f"{k}bar"] = {"wasserstein1": float(stats.wasserstein_distance(a, b)),
+                                    "ks": float(stats.ks_2samp(a, b).statistic)}
+    out = {"stylized_facts": facts, "facts_outside_band": outside, "distances": distances}
+
+    h = synthetic_close.shape[0]
+    ctx_drift = float(np.mean(r_real) * ppy)
+    out["drift"] = {"context": ctx_drift, "synthetic_median": float(np.median(r_syn.mean(axis=0)) * ppy)}
+    calib = None
+    if realized_close is not None and len(realized_close) >= 2:
+        k = len(realized_close)
+        syn = synthetic_close[:k]
+        bands = {p: np.quantile(syn, [0.5 - p / 2, 0.5 + p / 2], axis=1) for p in (0.5, 0.9)}
+        cover = {f"coverage_{int(p * 100)}": float(np.mean((realized_close >= b[0]) & (realized_close <= b[1])))
+                 for p, b in bands.items()}
+        final = np.log(syn[-1])
+        y = float(np.log(realized_close[-1]))
+        r_realized = np.diff(np.log(np.concatenate([[last], realized_close])))
+        rv = float(np.sum(r_realized ** 2))
+        syn_var = float(np.mean(np.sum(r_syn[:k] ** 2, axis=0)))
+        calib = {
+            **cover,
+            "pit_final": float(np.mean(final <= y)),
+            "crps_final_log_price": crps_ensemble(final, y),
+            "realized_bars": int(k),
+            "realized_variance": rv,
+            "vol_forecast": {
+                "generator": vol_scores(syn_var, rv),
+                "ewma": vol_scores(ewma_forecast(r_real, k), rv),
+                "har_rv": vol_scores(har_forecast(r_real, k), rv),
+            },
+        }
+        out["drift"]["realized"] = float(np.mean(r_realized) * ppy)
+    out["calibration"] = calib
+    ks1 = distances.get("1bar", {}).get("ks", 0.0)
+    reasons = []
+    if outside > MAX_FACTS_OUTSIDE:
+        reasons.append(f"{outside} of {len(FACTS)} stylized facts outside the synthetic 5-95% band")
+    if ks1 > MAX_KS_1BAR:
+        reasons.append(f"KS distance of 1-bar returns {ks1:.2f} > {MAX_KS_1BAR}")
+    if calib is not None and calib["coverage_90"] < MIN_COVERAGE_90:
+        reasons.append(f"90% fan covers {100 * calib['coverage_90']:.0f}% of the realized path")
+    out["flagged"] = bool(reasons)
+    out["flag_reasons"] = reasons
+    return out

@@ -1,0 +1,291 @@
+"""Assemble the luck-vs-skill report for one strategy's results in a store.
+
+`build_report` returns a plain dict: every number the terminal and HTML show (and
+`--json` prints), plus a `plots` entry with the arrays the HTML draws. The two
+questions are kept apart:
+
+- skill: null tests (permutation, wild block bootstrap, zero-mean GARCH-FHS, random
+  entry), best of grid, p = (1+b)/(B+1) with Clopper-Pearson intervals; the verdict
+  uses the largest p. Inconclusive when its interval straddles 0.05, with the number
+  of null paths that would settle it (and, with auto_paths, those paths are drawn).
+- path luck: per realistic universe that passes the fidelity checks, the real
+  result's percentile (ties half) with its interval.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from parallelverse.bars import FIELDS
+from parallelverse.errors import StoreError
+from parallelverse.stress.engine import Costs, backtest, buy_and_hold, excess_metrics
+from parallelverse.stress.kernels import METRICS
+from parallelverse.stress.run import _history, _open_store, with_warmup
+from parallelverse.stress.strategy import load_strategy
+from parallelverse.verdict import pbo as pbo_mod
+from parallelverse.verdict.fidelity import fidelity
+from parallelverse.verdict.skill import null_test, random_entry_test, real_bars, skill_tests
+from parallelverse.verdict.stats import dsr, min_track_record, paths_needed, percentile_with_ci, psr
+
+ALPHA = 0.05
+LUCK_BAND = (5.0, 95.0)
+COST_MULTIPLES = (0.0, 1.0, 2.0, 3.0)
+FAN_PATHS = 400  # paths per universe drawn in the fan charts
+
+
+def choose_strategy(root: zarr.Group, store: Path, name: str | None) -> str:
+    have = sorted(n for n, _ in root["results"].groups()) if "results" in root else []
+    have = [n for n in have if not n.startswith(".")]
+    if name:
+        if name not in have:
+            raise StoreError(f"no results for strategy {name!r} in {str(store)!r}; it has: {', '.join(have) or 'none'} "
+                             "(run `parallelverse stress STRATEGY.py` first)")
+        return name
+    if len(have) == 1:
+        return have[0]
+    if not have:
+        raise StoreError(f"no stress results in {str(store)!r}; run `parallelverse stress STRATEGY.py --store {store}` first")
+    raise StoreError(f"{str(store)!r} has results for {', '.join(have)}; choose one with --strategy")
+
+
+def _returns(equity: np.ndarray, init_cash: float) -> np.ndarray:
+    prev = np.concatenate([[init_cash], equity[:-1]])
+    return (equity - prev) / prev
+
+
+def build_report(store: str | Path, strategy: str | None = None, n_null: int = 1000, seed: int = 0,
+                 statistic: str = "excess_sharpe", auto_paths: bool = False, max_null_paths: int = 20_000) -> dict:
+    store = Path(store)
+    root = _open_store(store)
+    name = choose_strategy(root, store, strategy)
+    res = root[f"results/{name}"]
+    attrs = res.attrs.asdict()
+    strat = load_strategy(attrs["strategy_file"])
+    if strat.sha256 != attrs["strategy_sha256"]:
+        raise StoreError(f"{attrs['strategy_file']} changed since `stress` wrote these results; rerun "
+                         f"`parallelverse stress {attrs['strategy_file']} --store {store}` first")
+    costs = Costs(**attrs["costs"])
+    hist, context_end, realized_end = _history(root)
+    configs = attrs["configs"]
+    has_real = "real" in res
+
+    # --- the real result, selected configuration (best real Sharpe, as stress shows it)
+    selected = 0
+    if has_real and len(configs) > 1:
+        sh = res["real/sharpe"][:, 0]
+        selected = int(np.nanargmax(np.where(np.isfinite(sh), sh, -np.inf)))
+    report: dict = {
+        "store": str(store), "strategy": name, "strategy_file": attrs["strategy_file"], "n_configs": len(configs),
+        "selected_config": configs[selected], "costs": attrs["costs"], "statistic": statistic,
+        "symbol": root["history"].attrs["symbol"], "seed_window": root["history"].attrs["seed_window"]["spec"],
+        "realized_bars": realized_end - context_end, "n_null_paths": n_null, "seed": seed,
+    }
+    report["skill"] = _skill(strat, hist, context_end, realized_end, costs, n_null, seed, statistic, auto_paths, max_null_paths)
+    report["sharpe_stats"] = _sharpe_stats(res, configs, selected, costs) if has_real else None
+    plots: dict = {"universes": {}}
+    report["universes"] = {}
+    for u in attrs["universes"]:
+        report["universes"][u], plots["universes"][u] = _universe(root, res, u, hist, context_end, realized_end,
+                                                                 selected, costs, strat)
+    garch = [u for u in report["universes"] if u.startswith("garch")]
+    for u, d in report["universes"].items():
+        cal = d["fidelity"]["calibration"]
+        if cal and garch and report["universes"][garch[0]]["fidelity"]["calibration"]:
+            base = report["universes"][garch[0]]["fidelity"]["calibration"]["crps_final_log_price"]
+            cal["crps_vs_garch"] = cal["crps_final_log_price"] / base if base > 0 else None
+    report["path_luck"] = _path_luck(report["universes"])
+    report["cost_sensitivity"] = _costs(strat, hist, context_end, realized_end, costs, selected) if has_real else None
+    report["verdict"] = _verdict(report)
+    plots["nulls"] = {t["name"]: t.pop("_null") for t in report["skill"]["tests"]}
+    if report["sharpe_stats"] and report["sharpe_stats"].get("pbo"):
+        plots["pbo_logits"] = report["sharpe_stats"]["pbo"].pop("logits")
+    plots["real_close"] = hist["close"][context_end:realized_end].tolist()
+    if has_real:
+        plots["real_equity"] = res["real/equity"][selected].tolist()
+        plots["real_bh_equity"] = res["real/bh_equity"][0].tolist()
+    report["plots"] = plots
+    return report
+
+
+def _skill(strat, hist, context_end, realized_end, costs, n_null, seed, statistic, auto_paths, max_null_paths) -> dict:
+    tests = skill_tests(strat, hist, context_end, realized_end, costs, n_null, seed, statistic)
+    out = []
+    for t in tests:
+        more = paths_needed(t.p.p, ALPHA) if not t.p.decided(ALPHA) else 0
+        if auto_paths and more > t.p.n:
+            n = min(max_null_paths, more)
+            check_from = max(strat.warmup - 1, 0) if costs.fill == "open" else strat.warmup
+            if t.name == "random-entry":
+                t = random_entry_test(strat, real_bars(hist, context_end, realized_end, strat.warmup), costs, n, seed,
+                                      statistic, t.real, check_from)
+            else:
+                t = null_test(t.name, strat, hist, context_end, realized_end, costs, n, seed, statistic, t.real, check_from)
+            more = paths_needed(t.p.p, ALPHA) if not t.p.decided(ALPHA) else 0
+        out.append({
+            "name": t.name, "real": t.real, "p": t.p.p, "b": t.p.b, "n_paths": t.p.n, "ci": list(t.p.ci),
+            "null_median": float(np.nanmedian(t.null)), "decided": t.p.decided(ALPHA),
+            "paths_to_decide": int(more), "_null": np.asarray(t.null).tolist(),
+        })
+    worst = max(out, key=lambda t: t["p"]) if out else None
+    return {"tests": out, "most_conservative": worst["name"] if worst else None, "alpha": ALPHA}
+
+
+def _sharpe_stats(res, configs, selected, costs) -> dict:
+    eq = res["real/equity"][:]
+    rets = np.stack([_returns(e, costs.init_cash) for e in eq])
+    r = rets[selected]
+    trial_sr = np.array([x.mean() / x.std(ddof=1) if x.std(ddof=1) > 0 else np.nan for x in rets])
+    out = {"psr": psr(r), "dsr": dsr(r, trial_sr), "min_track_record_bars": min_track_record(r)}
+    if len(configs) >= 2:
+        out["pbo"] = pbo_mod.cscv(rets.T)
+        out["spa"] = _spa(rets, _returns(res["real/bh_equity"][0], costs.init_cash))
+    return out
+
+
+def _spa(rets: np.ndarray, bh: np.ndarray) -> dict:
+    """Hansen's SPA and Romano-Wolf StepM (arch) of every configuration against buy-and-hold."""
+    from arch.bootstrap import SPA, StepM, optimal_block_length
+
+    import warnings
+
+    losses, bench = -rets.T, -bh  # losses: lower is better
+    diff = bench[:, None] - losses
+    diff = diff[:, diff.std(axis=0) > 0]  # configurations identical to buy-and-hold carry no information here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        block = float(np.nanmean(optimal_block_length(diff)["stationary"])) if diff.shape[1] else float("nan")
+    block = max(1.0, block) if np.isfinite(block) else float(len(bench)) ** (1 / 3)
+    spa = SPA(bench, losses, block_size=block, reps=1000, bootstrap="stationary", seed=0)
+    spa.compute()
+    stepm = StepM(bench, losses, size=ALPHA, block_size=block, reps=1000, bootstrap="stationary", seed=0)
+    stepm.compute()
+    sup = stepm.superior_models
+    return {"block_size": block, "pvalues": {k: float(v) for k, v in spa.pvalues.items()},
+            "stepm_superior": [int(i) for i in (sup if sup is not None else [])]}
+
+
+def _universe(root, res, u, hist, context_end, realized_end, selected, costs, strat) -> tuple[dict, dict]:
+    g = root[f"universes/{u}"]
+    n = g["close"].shape[1]
+    k = min(n, 1000)
+    closes = g["close"][:, :k]
+    realized = hist["close"][context_end:realized_end] if realized_end > context_end else None
+    fid = fidelity(hist["close"][:context_end], closes, realized, costs.periods_per_year)
+    metrics = {}
+    for m in ("sharpe", "total_return", "max_drawdown", "excess_sharpe", "excess_total_return"):
+        x = res[f"{u}/{m}"][selected]
+        real = float(res[f"real/{m}"][selected, 0]) if "real" in res else float("nan")
+        pct = percentile_with_ci(real, x)
+        finite = x[np.isfinite(x)]
+        metrics[m] = {"real": real, "percentile": pct.value, "ci": list(pct.ci),
+                      **{f"q{q:02d}": float(np.quantile(finite, q / 100)) if len(finite) else None for q in (5, 50, 95)}}
+    fan_q = np.quantile(closes, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
+    # equity fan of the selected configuration on the first FAN_PATHS paths
+    m = min(n, FAN_PATHS)
+    paths = {f: g[f][:, :m] for f in FIELDS}
+    bars = with_warmup(hist, context_end, strat.warmup, paths, g["time"][:])
+    check_from = max(strat.warmup - 1, 0) if costs.fill == "open" else strat.warmup
+    _, values = backtest(strat.call(bars, strat.configs[selected], f"universe {u}", check_from), bars, strat.warmup, costs)
+    plots = {
+        "price_fan": fan_q.tolist(), "equity_fan": np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1).tolist(),
+        "hist": {mm: res[f"{u}/{mm}"][selected].tolist() for mm in ("sharpe", "total_return", "max_drawdown", "excess_sharpe")},
+        "acf": _acf_curves(hist["close"][:context_end], closes),
+    }
+    return {"n_paths": n, "metrics": metrics, "fidelity": fid}, plots
+
+
+def _acf_curves(context_close, closes) -> dict:
+    r_real = np.diff(np.log(context_close))
+    r_syn = np.diff(np.log(closes), axis=0)
+    out = {}
+    for label, f in (("r", lambda x: x), ("abs_r", np.abs)):
+        def acf(x):
+            x = x - x.mean(axis=0)
+            d = (x * x).sum(axis=0)
+            return np.array([(x[:-k] * x[k:]).sum(axis=0) / d for k in range(1, 21)])
+        out[label] = {"real": acf(f(r_real)[:, None])[:, 0].tolist(), "synthetic_median": np.median(acf(f(r_syn)), axis=1).tolist()}
+    return out
+
+
+def _path_luck(universes: dict) -> dict:
+    rows = {}
+    for u, d in universes.items():
+        s = d["metrics"]["sharpe"]
+        lo, hi = s["ci"]
+        pct = s["percentile"]
+        if not np.isfinite(pct):
+            label = "no real result"
+        elif lo > LUCK_BAND[1]:
+            label = "unusually kind"
+        elif hi < LUCK_BAND[0]:
+            label = "unusually unkind"
+        elif LUCK_BAND[0] < lo and hi < LUCK_BAND[1]:
+            label = "typical"
+        elif pct > 50:
+            label = "kind (inconclusive)"
+        else:
+            label = "unkind (inconclusive)"
+        rows[u] = {"percentile": pct, "ci": [lo, hi], "label": label, "excluded": d["fidelity"]["flagged"],
+                   "excluded_because": d["fidelity"]["flag_reasons"]}
+    return rows
+
+
+def _costs(strat, hist, context_end, realized_end, costs: Costs, selected: int) -> dict:
+    warmup = strat.warmup
+    bars = real_bars(hist, context_end, realized_end, warmup)
+    check_from = max(warmup - 1, 0) if costs.fill == "open" else warmup
+    out_cfg = strat.call(bars, strat.configs[selected], "real history", check_from)
+
+    def at(mult: float) -> dict:
+        c = Costs(costs.fees_bps * mult, costs.slippage_bps * mult, costs.fill, costs.init_cash, costs.periods_per_year)
+        m, v = backtest(out_cfg, bars, warmup, c)
+        bh, bhv = buy_and_hold(bars, warmup, c)
+        ex = excess_metrics(m, bh, v, bhv, c)
+        return {"multiple": mult, "fees_bps": c.fees_bps, "slippage_bps": c.slippage_bps,
+                "sharpe": float(m[METRICS.index("sharpe")][0]), "total_return": float(m[METRICS.index("total_return")][0]),
+                "excess_total_return": float(ex["excess_total_return"][0]), "excess_sharpe": float(ex["excess_sharpe"][0])}
+
+    rows = [at(x) for x in COST_MULTIPLES]
+    breakeven = None  # total cost (fees + slippage, bps) at which the excess total return reaches 0
+    base = costs.fees_bps + costs.slippage_bps
+    f = lambda mult: at(mult)["excess_total_return"]  # noqa: E731
+    if base > 0 and f(0.0) > 0:
+        lo, hi = 0.0, 1.0
+        while f(hi) > 0 and hi < 1024:
+            lo, hi = hi, hi * 2
+        if f(hi) <= 0:
+            for _ in range(40):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+            breakeven = base * (lo + hi) / 2
+    return {"rows": rows, "breakeven_total_cost_bps": breakeven}
+
+
+def _verdict(report: dict) -> dict:
+    tests = report["skill"]["tests"]
+    if not tests:
+        skill = {"label": "Inconclusive", "reason": "fewer than 20 real bars after the cut: no skill test possible"}
+    else:
+        worst = max(tests, key=lambda t: t["p"])
+        lo, hi = worst["ci"]
+        if hi < ALPHA:
+            label = "Skill"
+        elif lo > ALPHA:
+            label = "Luck"
+        else:
+            label = "Inconclusive"
+        skill = {"label": label, "p": worst["p"], "ci": worst["ci"], "null": worst["name"], "n_paths": worst["n_paths"],
+                 "paths_to_decide": worst["paths_to_decide"]}
+        if label == "Luck":
+            skill["reason"] = f"the real result is matched by markets with nothing to exploit ({worst['name']} null)"
+        elif label == "Skill":
+            skill["reason"] = f"every null rejects at {ALPHA:g}; the most conservative is {worst['name']}"
+        else:
+            skill["reason"] = (f"the {worst['name']} null's interval straddles {ALPHA:g}; about "
+                               f"{worst['paths_to_decide']:,} null paths would settle it (--auto-paths)")
+    luck = {u: d for u, d in report["path_luck"].items() if not d["excluded"]}
+    return {"skill": skill, "path_luck": {u: d["label"] for u, d in luck.items()},
+            "excluded_universes": [u for u, d in report["path_luck"].items() if d["excluded"]]}

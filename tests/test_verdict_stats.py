@@ -1,0 +1,85 @@
+"""Statistics against worked examples and references: DSR (Bailey & Lopez de Prado 2014), PSR, MinTRL,
+Clopper-Pearson (scipy), Monte Carlo p-values, CRPS, PBO."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from parallelverse.verdict.fidelity import crps_ensemble
+from parallelverse.verdict.pbo import cscv
+from parallelverse.verdict.stats import (clopper_pearson, expected_max_sharpe, mc_p_value, min_track_record,
+                                         paths_needed, percentile_with_ci, psr, psr_from)
+
+
+def test_dsr_worked_example_from_the_paper():
+    """Bailey & Lopez de Prado (2014), 'The Deflated Sharpe Ratio', numerical example: annualised SR 2.5 over
+    5 years of daily returns (T = 1250, 250 per year), N = 100 trials with annualised V[SR] = 1/2,
+    skewness -3, kurtosis 10 -> SR0 = 0.1132 (per day) and DSR = 0.9004."""
+    sr = 2.5 / math.sqrt(250)
+    sr0 = expected_max_sharpe(100, 0.5 / 250)
+    assert sr0 == pytest.approx(0.1132, abs=1e-4)
+    assert psr_from(sr, -3.0, 10.0, 1250, sr0) == pytest.approx(0.9004, abs=1e-4)
+
+
+def test_psr_under_normality_is_the_sharpe_z_test():
+    sr, t = 0.1, 252
+    want = stats.norm.cdf(sr * math.sqrt(t - 1) / math.sqrt(1 + sr * sr / 2))  # skew 0, raw kurtosis 3
+    assert psr_from(sr, 0.0, 3.0, t) == pytest.approx(want, rel=1e-12)
+
+
+def test_psr_uses_raw_kurtosis_and_min_trl_is_consistent():
+    r = np.random.default_rng(0).normal(0.001, 0.01, 20_000)
+    out = psr(r)
+    assert out["kurtosis"] == pytest.approx(3.0, abs=0.1)  # raw, not excess
+    r = r[:500]
+    n = min_track_record(r)
+    sr, g3, g4 = r.mean() / r.std(ddof=1), stats.skew(r), stats.kurtosis(r, fisher=False)
+    # At exactly MinTRL periods the PSR equals 1 - alpha.
+    z = (sr) * math.sqrt(n - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr * sr)
+    assert stats.norm.cdf(z) == pytest.approx(0.95, abs=1e-9)
+
+
+@pytest.mark.parametrize("k, n", [(0, 99), (1, 99), (40, 999), (500, 999), (999, 999), (3, 20)])
+def test_clopper_pearson_matches_scipy(k, n):
+    ref = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    lo, hi = clopper_pearson(k, n)
+    assert lo == pytest.approx(ref.low, abs=1e-12) and hi == pytest.approx(ref.high, abs=1e-12)
+
+
+def test_p_value_is_never_zero_and_counts_ties():
+    null = np.arange(999.0)
+    p = mc_p_value(1e9, null)
+    assert p.p == 1 / 1000 and p.b == 0 and p.ci[0] == 0.0
+    p = mc_p_value(958.0, null)  # 41 null values >= 958 (958 .. 998)
+    assert p.b == 41 and p.p == pytest.approx(42 / 1000)
+    lo, hi = clopper_pearson(40, 999)
+    assert (round(lo, 3), round(hi, 3)) == (0.029, 0.054)  # the example in shared/notes: straddles 0.05
+    assert not mc_p_value(959.0, null).decided(0.05)
+    assert paths_needed(0.041, 0.05) == pytest.approx(1864, abs=5)
+
+
+def test_percentile_ties_count_half():
+    pct = percentile_with_ci(2.0, np.array([1.0, 2.0, 2.0, 3.0]))
+    assert pct.value == pytest.approx(50.0)
+    assert pct.ci[0] < 50 < pct.ci[1]
+
+
+def test_crps_matches_brute_force():
+    x = np.random.default_rng(1).standard_t(4, 300)
+    y = 0.7
+    brute = np.mean(np.abs(x - y)) - 0.5 * np.mean(np.abs(x[:, None] - x[None, :]))
+    assert crps_ensemble(x, y) == pytest.approx(brute, rel=1e-12)
+
+
+def test_pbo_is_about_half_under_noise_and_low_with_a_real_winner():
+    rng = np.random.default_rng(2)
+    noise = rng.normal(0, 0.01, (1000, 10))
+    assert 0.3 < cscv(noise)["pbo"] < 0.7
+    edge = noise.copy()
+    edge[:, 3] += 0.004  # one configuration truly better
+    out = cscv(edge)
+    assert out["pbo"] < 0.05 and out["n_splits"] == 12870
