@@ -1,0 +1,108 @@
+"""`parallelverse report`: the verdict in the terminal, every number in --json, and an HTML report that a
+real browser renders without errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def stressed(tmp_path_factory):
+    """The README's default store, with the SMA crossover stressed on it."""
+    from click.testing import CliRunner
+
+    from parallelverse.cli import main
+
+    d = tmp_path_factory.mktemp("report")
+    store = d / "s.zarr"
+    runner = CliRunner()
+    assert runner.invoke(main, ["generate", "--seed-window", "2020-01", "--out", str(store)]).exit_code == 0
+    result = runner.invoke(main, ["stress", str(ROOT / "strategies" / "sma_crossover.py"), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    return store, result.stdout
+
+
+def test_stress_ends_with_the_verdict_panel(stressed):
+    _, stdout = stressed
+    assert "sma_crossover on AAPL after 2020-01" in stdout
+    assert re.search(r"(Skill|Luck|Inconclusive)\s+—", stdout)
+    assert "path luck in garch-gjr-t" in stdout and "path luck in bootstrap" in stdout
+
+
+def test_report_terminal_and_json_agree(stressed, run_cli):
+    store, _ = stressed
+    term = run_cli("report", store, "--n-null", 200)
+    assert term.exit_code == 0, term.output
+    js = run_cli("report", store, "--n-null", 200, "--json")
+    r = json.loads(js.stdout)
+    text = term.stdout
+    for t in r["skill"]["tests"]:  # skill p-value with its interval, per null
+        assert f"{t['name']:<13} p = {t['p']:.4f}  [{t['ci'][0]:.4f}, {t['ci'][1]:.4f}]" in text
+    for u, d in r["path_luck"].items():  # path luck per generator, with interval
+        assert f"path luck in {u}: real Sharpe at percentile {d['percentile']:.1f}" in text
+    s = r["sharpe_stats"]
+    assert f"PSR {s['psr']['psr']:.3f}, DSR {s['dsr']['dsr']:.3f} (N = 4)" in text
+    assert 0 <= s["pbo"]["pbo"] <= 1 and set(s["spa"]["pvalues"]) == {"lower", "consistent", "upper"}
+    for u, d in r["universes"].items():  # fidelity and drift diagnostic for every universe
+        f = d["fidelity"]
+        assert re.search(rf"{re.escape(u)}\s+│\s+{f['facts_outside_band']}/8", text)
+        assert f"{100 * f['drift']['context']:.1f}% / {100 * f['drift']['synthetic_median']:.1f}%" in text
+        assert f["calibration"]["coverage_90"] >= 0 and "qlike" in f["calibration"]["vol_forecast"]["har_rv"]
+    assert r["verdict"]["skill"]["label"] in ("Skill", "Luck", "Inconclusive")
+    assert r["cost_sensitivity"]["rows"][0]["multiple"] == 0.0
+
+
+def test_report_refuses_a_changed_strategy_file(stressed, run_cli, tmp_path):
+    store, _ = stressed
+    src = (ROOT / "strategies" / "buy_and_hold.py").read_text()
+    f = tmp_path / "buy_and_hold.py"
+    f.write_text(src)
+    assert run_cli("stress", f, "--store", store, "--json").exit_code == 0
+    f.write_text(src + "\n# edited\n")
+    result = run_cli("report", store, "--strategy", "buy_and_hold")
+    assert result.exit_code == 2 and "changed since `stress`" in result.stderr
+    result = run_cli("report", store)
+    assert result.exit_code == 2 and "choose one with --strategy" in result.stderr
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def test_html_report_renders_in_headless_chromium(stressed, run_cli, tmp_path):
+    store, _ = stressed
+    html = tmp_path / "report.html"
+    result = run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 200, "--html", html)
+    assert result.exit_code == 0 and html.is_file()
+    text = html.read_text()
+    assert "data:image/png;base64," in text and "http://" not in text and "https://" not in text  # self-contained
+    for u in ("garch-gjr-t", "bootstrap"):
+        assert f"Universe {u}" in text and "drift, annualised" in text and "stylized fact" in text
+    n_plots = text.count('<img class="plot"')
+    assert n_plots >= 11
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs Debian's chromium package)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([browser, *flags, "--virtual-time-budget=5000", "--dump-dom", html.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert f'data-plots-rendered="{n_plots}/{n_plots}"' in dom.stdout  # every plot decoded and laid out
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == [], console
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, *flags, "--window-size=1280,1000", f"--screenshot={shot}", html.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000
