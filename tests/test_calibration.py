@@ -96,3 +96,23 @@ def test_c_planted_momentum_edge_is_detected():
 @pytest.fixture(scope="module")
 def market_aapl_split(market):
     return split_at_window(market.select("AAPL"), parse_seed_window("2020-01"), 400, 60)
+
+
+def test_auto_paths_settles_an_inconclusive_test():
+    """With B = 19 the smallest p is 0.05 and its interval straddles 0.05: inconclusive. auto_paths draws
+    more null paths (here up to 400) until the interval clears the threshold."""
+    from parallelverse.verdict.report import _skill
+
+    ctx, h = 60, 400
+    hist = market(np.random.default_rng(7), ctx + h, phi=0.3)
+
+    def follow(bars):
+        r = np.diff(np.log(bars.close), axis=0, prepend=np.log(bars.close[:1]))
+        return np.sign(r)
+
+    few = _skill(inline(follow), hist, ctx, ctx + h, NO_COSTS, 19, 0, "excess_sharpe", False, 400)
+    perm = next(t for t in few["tests"] if t["name"] == "permutation")
+    assert not perm["decided"] and perm["paths_to_decide"] > 19
+    more = _skill(inline(follow), hist, ctx, ctx + h, NO_COSTS, 19, 0, "excess_sharpe", True, 400)
+    perm = next(t for t in more["tests"] if t["name"] == "permutation")
+    assert perm["n_paths"] == 400 and perm["decided"] and perm["ci"][1] < 0.05
