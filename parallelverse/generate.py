@@ -107,6 +107,9 @@ def _specs(req: GenerateRequest):
             f"--model and --temperature apply to model generators ({', '.join(MODEL_GENERATORS)}); "
             "add one to --generators, e.g. --generators chronos"
         )
+    if req.model and len(set(req.generators) & set(MODEL_GENERATORS)) > 1:
+        raise GeneratorError("--model is ambiguous with several model generators; use --set chronos.model=... "
+                             "and --set kronos.model=... instead")
     for name in req.generators:
         params = dict(req.generator_params.get(name) or {})
         if name not in MODEL_GENERATORS:
@@ -136,6 +139,8 @@ def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[Univers
         fitted_desc = group.attrs.get("fitted", {})
         if pending or not group.attrs.get("complete", False):
             fitted = gen.fit(split.context)
+            if hasattr(fitted, "horizon_time"):  # generators that condition on calendar features
+                fitted.horizon_time = split.horizon_time
             for k in pending:
                 lo, hi = spec.chunk_range(k)
                 batch = fitted.sample(split.horizon_bars, req.seed, lo, hi)

@@ -8,10 +8,11 @@ from parallelverse.generators.base import Fitted, Generator, params_of, spec_fro
 from parallelverse.generators.bootstrap import Bootstrap
 from parallelverse.generators.chronos import Chronos
 from parallelverse.generators.garch import Garch
+from parallelverse.generators.kronos import Kronos
 from parallelverse.market import Ohlcv
 
-GENERATORS = {"garch": Garch, "bootstrap": Bootstrap, "chronos": Chronos}
-MODEL_GENERATORS = ("chronos",)  # take --model and --temperature
+GENERATORS = {"garch": Garch, "bootstrap": Bootstrap, "chronos": Chronos, "kronos": Kronos}
+MODEL_GENERATORS = ("chronos", "kronos")  # take --model and --temperature
 DEFAULT_GENERATORS = ("garch", "bootstrap")
 
 
@@ -28,6 +29,6 @@ def sample_paths(generator: Generator, context: Ohlcv, horizon_bars: int, n_path
 
 
 __all__ = [
-    "GENERATORS", "DEFAULT_GENERATORS", "MODEL_GENERATORS", "Bootstrap", "Chronos", "Fitted", "Garch", "Generator",
+    "GENERATORS", "DEFAULT_GENERATORS", "MODEL_GENERATORS", "Bootstrap", "Chronos", "Kronos", "Fitted", "Garch", "Generator",
     "make_generator", "params_of", "sample_paths",
 ]

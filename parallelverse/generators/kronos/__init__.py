@@ -1,0 +1,166 @@
+"""Kronos universes: joint OHLCV paths from the Kronos foundation model, every path kept.
+
+Input handling matches the official predictor: features open, high, low, close,
+volume, amount (missing amount = volume x mean(OHLC)); per-column mean and std (ddof
+0) over the context, (x - mean) / (std + 1e-5), clipped to +-5; time stamps minute of
+hour, hour, weekday, day, month. Paths are de-normalised, then the bar invariants are
+enforced (high >= max(open, close), low <= min(open, close), prices > 0, volume >= 0)
+and every repair is counted in the universe's attributes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from parallelverse.bars import PathBatch
+from parallelverse.errors import GeneratorError
+from parallelverse.market import Ohlcv
+from parallelverse.rng import path_rngs
+from parallelverse.window import extend_calendar
+
+DEFAULT_MODEL = "NeoQuasar/Kronos-small"
+CLIP = 5.0
+_LOADED: dict = {}
+
+
+@dataclass(frozen=True)
+class Kronos:
+    model: str = DEFAULT_MODEL  # Hub id (NeoQuasar/Kronos-mini/-small/-base) or a directory
+    tokenizer: str = ""  # default: the official pairing, or DIR/tokenizer beside DIR/predictor
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = off; composes with top_p
+    top_p: float = 1.0
+    batch_size: int = 64  # paths per forward pass (memory); the paths do not depend on it
+    device: str = "auto"  # auto | cpu | cuda
+    max_context: int = 0  # 0 = the model's own (512; 2048 for Kronos-mini)
+    bf16: bool = False  # bfloat16 weights on a GPU
+
+    def __post_init__(self):
+        if self.temperature <= 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.batch_size < 1:
+            raise GeneratorError("kronos needs temperature > 0, 0 < top_p <= 1, top_k >= 0 and batch_size >= 1")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise GeneratorError(f"kronos device={self.device!r} is not auto, cpu or cuda")
+
+    @property
+    def name(self) -> str:
+        slug = Path(self.model.rstrip("/")).name.lower()
+        slug = re.sub(r"^kronos-", "", re.sub(r"[^a-z0-9.-]+", "-", slug)).strip("-") or "model"
+        return f"kronos-{slug}-T{self.temperature:g}"
+
+    def _device(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise GeneratorError("kronos device=cuda but no CUDA device is available; use device=cpu or auto")
+        return self.device
+
+    def prepare(self):
+        """Load (and cache) the checkpoints now, so a bad model fails before anything is written."""
+        from parallelverse.generators.kronos.load import load_module, resolve
+        from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer
+
+        device = self._device()
+        key = (self.model, self.tokenizer, device, self.bf16)
+        if key not in _LOADED:
+            pred_dir, tok_dir, max_ctx = resolve(self.model, self.tokenizer)
+            tok = load_module(KronosTokenizer, tok_dir, "tokenizer").to(device)
+            pred = load_module(KronosPredictor, pred_dir, "predictor").to(device)
+            if self.bf16:
+                if device != "cuda":
+                    raise GeneratorError("kronos bf16=true needs a GPU; on CPU Kronos runs in float32")
+                import torch
+
+                pred = pred.to(torch.bfloat16)
+            _LOADED[key] = (tok, pred, max_ctx, {"predictor": str(pred_dir), "tokenizer": str(tok_dir)})
+        return _LOADED[key]
+
+    def fit(self, context: Ohlcv) -> FittedKronos:
+        tok, pred, max_ctx, where = self.prepare()
+        return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context)
+
+
+def stamps(time_ns: np.ndarray) -> np.ndarray:
+    """(n, 5) float32: minute of hour, hour, weekday (Monday 0), day, month — the official features."""
+    t = pd.DatetimeIndex(time_ns.astype("datetime64[ns]"))
+    return np.stack([t.minute, t.hour, t.day_of_week, t.day, t.month], axis=1).astype(np.float32)
+
+
+def features(context: Ohlcv) -> np.ndarray:
+    """(n, 6): open, high, low, close, volume, amount = volume x mean(OHLC)."""
+    ohlc = np.stack([context.open, context.high, context.low, context.close], axis=1)
+    vol = context.volume if context.has_volume else np.zeros(len(context))
+    return np.column_stack([ohlc, vol, vol * ohlc.mean(axis=1)])
+
+
+@dataclass
+class FittedKronos:
+    spec: Kronos
+    tokenizer: object
+    predictor: object
+    max_context: int
+    where: dict
+    context: Ohlcv
+    horizon_time: np.ndarray | None = None  # set by `generate` to the store's horizon timestamps
+    repairs: dict = field(default_factory=lambda: {"price_floor": 0, "high": 0, "low": 0, "volume": 0})
+
+    def __post_init__(self):
+        import torch
+
+        x = features(self.context).astype(np.float32)
+        self.mean, self.std = x.mean(axis=0), x.std(axis=0)
+        xn = np.clip((x - self.mean) / (self.std + 1e-5), -CLIP, CLIP)
+        dev = next(self.predictor.parameters()).device
+        with torch.no_grad():
+            s1, s2 = self.tokenizer.encode(torch.from_numpy(xn)[None].to(dev))
+        self.s1, self.s2 = s1[0], s2[0]
+        self.stamp = torch.from_numpy(stamps(self.context.time)).to(dev)
+
+    def describe(self) -> dict:
+        return {**self.where, "max_context": self.max_context, "context_bars": len(self.context),
+                "normalisation": {"mean": self.mean.tolist(), "std": self.std.tolist(), "eps": 1e-5, "clip": CLIP},
+                "repairs": dict(self.repairs), "top_k_and_top_p": "composed (top-k, then top-p)"}
+
+    def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
+        import torch
+
+        from parallelverse.generators.kronos.sampler import KronosSampler
+
+        dev = self.s1.device
+        times = self.horizon_time if self.horizon_time is not None and len(self.horizon_time) >= horizon_bars \
+            else extend_calendar(self.context.time, horizon_bars)
+        future = torch.from_numpy(stamps(times[:horizon_bars])).to(dev)
+        sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context)
+        rngs = path_rngs(seed, self.spec.name, start, stop)
+        outs = []
+        for lo in range(0, stop - start, self.spec.batch_size):
+            batch = rngs[lo : lo + self.spec.batch_size]
+            u = torch.from_numpy(np.stack([r.random((horizon_bars, 2)) for r in batch])).to(dev, torch.float32)
+            g1, g2 = sampler.generate(self.s1, self.s2, self.stamp, future, u, self.spec.temperature,
+                                      self.spec.top_k, self.spec.top_p)
+            b = g1.shape[0]
+            full1 = torch.cat([self.s1.expand(b, -1), g1], 1)[:, -self.max_context :]
+            full2 = torch.cat([self.s2.expand(b, -1), g2], 1)[:, -self.max_context :]
+            with torch.no_grad():
+                z = self.tokenizer.decode(full1, full2)[:, -horizon_bars:].float().cpu().numpy()
+            outs.append(z.astype(np.float64) * (self.std + 1e-5) + self.mean)  # (b, h, 6)
+        x = np.concatenate(outs, axis=0).transpose(2, 1, 0)  # (6, h, n)
+        return self._repair(x[0], x[1], x[2], x[3], x[4])
+
+    def _repair(self, o, h, lo, c, v) -> PathBatch:
+        floor = 1e-4 * float(np.mean(self.context.close))
+        prices = np.stack([o, h, lo, c])
+        bad = prices < floor
+        self.repairs["price_floor"] += int(bad.any(axis=0).sum())
+        o, h, lo, c = np.maximum(prices, floor)
+        top, bottom = np.maximum(o, c), np.minimum(o, c)
+        self.repairs["high"] += int((h < top).sum())
+        self.repairs["low"] += int((lo > bottom).sum())
+        self.repairs["volume"] += int((v < 0).sum())
+        return PathBatch(o, np.maximum(h, top), np.minimum(lo, bottom), c, np.maximum(v, 0.0))

@@ -1,0 +1,153 @@
+"""Kronos: checkpoint compatibility and numerics against the official code (kronos-model-arch), loaded
+through our strict loader from directories written by the official save_pretrained."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+
+torch = pytest.importorskip("torch")
+official = pytest.importorskip("model", reason="kronos-model-arch (the official Kronos code) is a test dependency")
+
+from parallelverse.bars import invariant_violations  # noqa: E402
+from parallelverse.errors import GeneratorError  # noqa: E402
+from parallelverse.generators import make_generator  # noqa: E402
+from parallelverse.generators.kronos.load import load_module  # noqa: E402
+from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer  # noqa: E402
+from parallelverse.generators.kronos.sampler import KronosSampler, filter_logits  # noqa: E402
+from parallelverse.store import read_paths  # noqa: E402
+from parallelverse.window import parse_seed_window, split_at_window  # noqa: E402
+
+TOK = dict(d_in=6, d_model=32, n_heads=4, ff_dim=64, n_enc_layers=3, n_dec_layers=3, ffn_dropout_p=0.0,
+           attn_dropout_p=0.0, resid_dropout_p=0.0, s1_bits=4, s2_bits=4, beta=0.05, gamma0=1.0, gamma=1.1,
+           zeta=0.05, group_size=4)
+PRED = dict(s1_bits=4, s2_bits=4, n_layers=2, d_model=32, n_heads=4, ff_dim=64, ffn_dropout_p=0.0, attn_dropout_p=0.0,
+            resid_dropout_p=0.0, token_dropout_p=0.0, learn_te=True)
+
+
+@pytest.fixture(scope="module")
+def official_dir(tmp_path_factory):
+    """A tiny random Kronos written by the official classes' save_pretrained (config.json + model.safetensors)."""
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("kronos") / "tiny-kronos"
+    tok, pred = official.KronosTokenizer(**TOK), official.Kronos(**PRED)
+    tok.save_pretrained(d / "tokenizer")
+    pred.save_pretrained(d / "predictor")
+    return d, tok.eval(), pred.eval()
+
+
+@pytest.fixture(scope="module")
+def ours(official_dir):
+    d, _, _ = official_dir
+    return load_module(KronosTokenizer, d / "tokenizer", "tokenizer"), load_module(KronosPredictor, d / "predictor", "predictor")
+
+
+def test_official_checkpoint_loads_strictly(official_dir, ours):
+    d, otok, opred = official_dir
+    tok, pred = ours
+    assert set(tok.state_dict()) == set(otok.state_dict()) and set(pred.state_dict()) == set(opred.state_dict())
+    x = torch.randn(2, 40, 6)
+    s1, s2 = tok.encode(x)
+    o1, o2 = otok.encode(x, half=True)
+    assert torch.equal(s1, o1) and torch.equal(s2, o2)
+    torch.testing.assert_close(tok.decode(s1, s2), otok.decode([o1, o2], half=True), rtol=0, atol=1e-6)
+
+
+def test_kv_cached_logits_match_a_full_recompute(official_dir, ours):
+    _, _, opred = official_dir
+    tok, pred = ours
+    g = torch.Generator().manual_seed(1)
+    ctx1, ctx2 = torch.randint(0, 16, (30,), generator=g), torch.randint(0, 16, (30,), generator=g)
+    stamp = torch.randint(0, 7, (1, 40, 5), generator=g).float()
+    gen1, gen2 = torch.randint(0, 16, (3, 8), generator=g), torch.randint(0, 16, (3, 8), generator=g)
+    s = KronosSampler(tok, pred, max_context=64)
+    cache = s.prefill(ctx1, ctx2, stamp[0, :30], 3)
+    for i in range(8):
+        full1 = torch.cat([ctx1.expand(3, -1), gen1[:, :i]], 1)
+        full2 = torch.cat([ctx2.expand(3, -1), gen2[:, :i]], 1)
+        with torch.no_grad():
+            ol1, octx = opred.decode_s1(full1, full2, stamp[:, : 30 + i].expand(3, -1, -1))
+            ol2 = opred.decode_s2(octx, gen1[:, i : i + 1])[:, -1]
+        torch.testing.assert_close(s.s1_logits(cache), ol1[:, -1], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(s.s2_logits(cache, gen1[:, i]), ol2, rtol=1e-4, atol=1e-5)
+        cache = s.extend(cache, gen1[:, i : i + 1], gen2[:, i : i + 1], stamp[:, 30 + i : 31 + i].expand(3, -1, -1))
+
+
+def test_greedy_paths_equal_the_official_inference(official_dir, ours):
+    _, otok, opred = official_dir
+    tok, pred = ours
+    x = torch.randn(1, 50, 6).clamp(-5, 5)
+    stamp = torch.randint(0, 7, (1, 60, 5)).float()
+    ref = official.kronos.auto_regressive_inference(otok, opred, x, stamp[:, :50], stamp[:, 50:], 64, 10, T=1.0,
+                                                    top_k=1, top_p=1.0, sample_count=1)
+    s1, s2 = tok.encode(x)
+    g1, g2 = KronosSampler(tok, pred, 64).generate(s1[0], s2[0], stamp[0, :50], stamp[0, 50:], torch.rand(4, 10, 2),
+                                                  1.0, 1, 1.0)
+    z = tok.decode(torch.cat([s1.expand(4, -1), g1], 1), torch.cat([s2.expand(4, -1), g2], 1))[:, -10:]
+    np.testing.assert_allclose(z.numpy(), np.repeat(ref[:, -10:], 4, axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_top_k_and_top_p_compose():
+    logits = torch.log(torch.tensor([[0.4, 0.3, 0.2, 0.06, 0.04]]))
+    kept = torch.isfinite(filter_logits(logits, 1.0, 4, 0.75))[0].tolist()
+    assert kept == [True, True, True, False, False]  # top-4, then the smallest set reaching 75%
+    kept = torch.isfinite(filter_logits(logits, 1.0, 2, 1.0))[0].tolist()
+    assert kept == [True, True, False, False, False]
+
+
+@pytest.fixture(scope="module")
+def split(market):
+    return split_at_window(market.select("AAPL"), parse_seed_window("2020-01"), 120, 30)
+
+
+def test_same_paths_whatever_the_batch_size_and_chunking(official_dir, split):
+    d, _, _ = official_dir
+    a = make_generator("kronos", {"model": str(d), "batch_size": 4, "top_p": 0.9}).fit(split.context)
+    b = make_generator("kronos", {"model": str(d), "batch_size": 11, "top_p": 0.9}).fit(split.context)
+    whole = a.sample(30, 5, 0, 12)
+    parts = [b.sample(30, 5, 0, 7), b.sample(30, 5, 7, 12)]
+    np.testing.assert_allclose(whole.close, np.hstack([p.close for p in parts]), rtol=1e-6)
+    assert not invariant_violations(whole).any()
+    assert len({tuple(np.round(c, 6)) for c in whole.close.T}) == 12  # every path distinct
+
+
+def test_sliding_window_past_max_context(official_dir, split):
+    d, _, _ = official_dir
+    fitted = make_generator("kronos", {"model": str(d), "max_context": 64}).fit(split.context)  # 120 context bars
+    b = fitted.sample(30, 0, 0, 5)
+    assert b.shape == (30, 5) and not invariant_violations(b).any()
+
+
+def test_generate_writes_a_kronos_universe(official_dir, tmp_path, run_cli):
+    d, _, _ = official_dir
+    out = tmp_path / "s.zarr"
+    result = run_cli("generate", "--seed-window", "2020-01", "--generators", "kronos", "--model", d, "--temperature",
+                     "1.0", "--n-paths", 12, "--horizon", 20, "--chunk-paths", 6, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    g = zarr.open_group(str(out), mode="r")["universes/kronos-tiny-kronos-T1"]
+    assert not invariant_violations(read_paths(g)).any()
+    fitted = g.attrs["fitted"]
+    assert set(fitted["repairs"]) == {"price_floor", "high", "low", "volume"} and fitted["max_context"] == 512
+
+
+def test_mismatched_weights_are_one_line_errors(official_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    d, _, _ = official_dir
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text((d / "predictor" / "config.json").read_text())
+    state = load_file(str(d / "predictor" / "model.safetensors"))
+    state.pop("head.proj_s2.bias")
+    state["extra.weight"] = torch.zeros(1)
+    save_file(state, str(bad / "model.safetensors"))
+    with pytest.raises(GeneratorError, match=r"missing \['head.proj_s2.bias'\], unexpected \['extra.weight'\]"):
+        load_module(KronosPredictor, bad, "predictor")
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["n_layer"] = cfg.pop("n_layers")
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(GeneratorError, match="unknown keys \\['n_layer'\\]"):
+        load_module(KronosPredictor, bad, "predictor")
