@@ -151,3 +151,47 @@ def test_mismatched_weights_are_one_line_errors(official_dir, tmp_path):
     (bad / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(GeneratorError, match="unknown keys \\['n_layer'\\]"):
         load_module(KronosPredictor, bad, "predictor")
+
+
+def test_teacher_forced_logits_equal_official_past_max_context(official_dir, ours):
+    """(b) With slide=1 (the official window semantics) every step's s1 and s2 logits equal the official
+    decode_s1 / decode_s2 on the official window, also after the window starts sliding."""
+    _, _, opred = official_dir
+    tok, pred = ours
+    g = torch.Generator().manual_seed(3)
+    n, h, mc = 24, 14, 30  # the window overflows after 6 generated tokens
+    ctx1, ctx2 = torch.randint(0, 16, (n,), generator=g), torch.randint(0, 16, (n,), generator=g)
+    stamp = torch.randint(0, 7, (n + h, 5), generator=g).float()
+    f1, f2 = torch.randint(0, 16, (2, h), generator=g), torch.randint(0, 16, (2, h), generator=g)
+    worst = []
+
+    def check(i, l1, l2):
+        s1 = torch.cat([ctx1.expand(2, -1), f1[:, :i]], 1)[:, -mc:]
+        s2 = torch.cat([ctx2.expand(2, -1), f2[:, :i]], 1)[:, -mc:]
+        st = stamp[: n + i][-mc:][None].expand(2, -1, -1)
+        with torch.no_grad():
+            o1, octx = opred.decode_s1(s1, s2, st)
+            o2 = opred.decode_s2(octx, f1[:, i : i + 1])[:, -1]
+        worst.append(max((o1[:, -1] - l1).abs().max().item(), (o2 - l2).abs().max().item()))
+
+    KronosSampler(tok, pred, mc, slide=1).generate(ctx1, ctx2, stamp[:n], stamp[n:], torch.rand(2, h, 2),
+                                                   forced=(f1, f2), on_logits=check)
+    assert len(worst) == h and max(worst) < 1e-5
+
+
+def test_greedy_past_max_context_and_decode_equal_official(official_dir, ours):
+    """(c) Greedy generation (top_k=1) past max_context with slide=1, and the shared-prefix decode,
+    reproduce the official auto_regressive_inference output."""
+    from parallelverse.generators.kronos.sampler import decode_paths
+
+    _, otok, opred = official_dir
+    tok, pred = ours
+    x = torch.randn(1, 40, 6).clamp(-5, 5)
+    stamp = torch.randint(0, 7, (1, 52, 5)).float()
+    ref = official.kronos.auto_regressive_inference(otok, opred, x, stamp[:, :40], stamp[:, 40:], 32, 12, T=1.0,
+                                                    top_k=1, top_p=1.0, sample_count=1)
+    s1, s2 = tok.encode(x)
+    g1, g2 = KronosSampler(tok, pred, 32, slide=1).generate(s1[0], s2[0], stamp[0, :40], stamp[0, 40:],
+                                                           torch.rand(3, 12, 2), 1.0, 1, 1.0)
+    z = decode_paths(tok, s1[0], s2[0], g1, g2, 32)
+    np.testing.assert_allclose(z.numpy(), np.repeat(ref[:, -12:], 3, axis=0), rtol=1e-5, atol=1e-5)

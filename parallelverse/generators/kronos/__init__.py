@@ -6,6 +6,14 @@ volume, amount (missing amount = volume x mean(OHLC)); per-column mean and std (
 hour, hour, weekday, day, month. Paths are de-normalised, then the bar invariants are
 enforced (high >= max(open, close), low <= min(open, close), prices > 0, volume >= 0)
 and every repair is counted in the universe's attributes.
+
+Normalisation bias: like upstream, the context is z-scored as one window, which pulls
+forecasts of trending series back toward the window mean (users report inverted
+rankings on strongly trending stocks). That is what the checkpoints were trained on,
+so it stays the default; two labelled mitigations are offered: `norm_window=N`
+(z-score with the last N bars' statistics) and `reanchor_drift=true` (tilt every path
+so the paths' median drift equals the context's own). The report's drift diagnostic
+shows the difference.
 """
 
 from __future__ import annotations
@@ -38,6 +46,9 @@ class Kronos:
     batch_size: int = 64  # paths per forward pass (memory); the paths do not depend on it
     device: str = "auto"  # auto | cpu | cuda
     max_context: int = 0  # 0 = the model's own (512; 2048 for Kronos-mini)
+    window_slide: int = 0  # tokens dropped per rebuild past max_context; 0 = max_context // 4, 1 = official
+    norm_window: int = 0  # mitigation: z-score on the last N context bars only (0 = whole context, as upstream)
+    reanchor_drift: bool = False  # mitigation: shift each path's log prices so the paths' median drift = context drift
     bf16: bool = False  # bfloat16 weights on a GPU
 
     def __post_init__(self):
@@ -50,7 +61,8 @@ class Kronos:
     def name(self) -> str:
         slug = Path(self.model.rstrip("/")).name.lower()
         slug = re.sub(r"^kronos-", "", re.sub(r"[^a-z0-9.-]+", "-", slug)).strip("-") or "model"
-        return f"kronos-{slug}-T{self.temperature:g}"
+        tags = (f"-nw{self.norm_window}" if self.norm_window else "") + ("-anchored" if self.reanchor_drift else "")
+        return f"kronos-{slug}-T{self.temperature:g}{tags}"
 
     def _device(self) -> str:
         import torch
@@ -114,7 +126,8 @@ class FittedKronos:
         import torch
 
         x = features(self.context).astype(np.float32)
-        self.mean, self.std = x.mean(axis=0), x.std(axis=0)
+        ref = x[-self.spec.norm_window:] if self.spec.norm_window else x
+        self.mean, self.std = ref.mean(axis=0), ref.std(axis=0)
         xn = np.clip((x - self.mean) / (self.std + 1e-5), -CLIP, CLIP)
         dev = next(self.predictor.parameters()).device
         with torch.no_grad():
@@ -130,13 +143,13 @@ class FittedKronos:
     def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
         import torch
 
-        from parallelverse.generators.kronos.sampler import KronosSampler
+        from parallelverse.generators.kronos.sampler import KronosSampler, decode_paths
 
         dev = self.s1.device
         times = self.horizon_time if self.horizon_time is not None and len(self.horizon_time) >= horizon_bars \
             else extend_calendar(self.context.time, horizon_bars)
         future = torch.from_numpy(stamps(times[:horizon_bars])).to(dev)
-        sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context)
+        sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context, self.spec.window_slide)
         rngs = path_rngs(seed, self.spec.name, start, stop)
         outs = []
         for lo in range(0, stop - start, self.spec.batch_size):
@@ -144,14 +157,19 @@ class FittedKronos:
             u = torch.from_numpy(np.stack([r.random((horizon_bars, 2)) for r in batch])).to(dev, torch.float32)
             g1, g2 = sampler.generate(self.s1, self.s2, self.stamp, future, u, self.spec.temperature,
                                       self.spec.top_k, self.spec.top_p)
-            b = g1.shape[0]
-            full1 = torch.cat([self.s1.expand(b, -1), g1], 1)[:, -self.max_context :]
-            full2 = torch.cat([self.s2.expand(b, -1), g2], 1)[:, -self.max_context :]
-            with torch.no_grad():
-                z = self.tokenizer.decode(full1, full2)[:, -horizon_bars:].float().cpu().numpy()
+            z = decode_paths(self.tokenizer, self.s1, self.s2, g1, g2, self.max_context).float().cpu().numpy()
             outs.append(z.astype(np.float64) * (self.std + 1e-5) + self.mean)  # (b, h, 6)
         x = np.concatenate(outs, axis=0).transpose(2, 1, 0)  # (6, h, n)
-        return self._repair(x[0], x[1], x[2], x[3], x[4])
+        batch = self._repair(x[0], x[1], x[2], x[3], x[4])
+        return self._reanchor(batch) if self.spec.reanchor_drift else batch
+
+    def _reanchor(self, b: PathBatch) -> PathBatch:
+        """Tilt every path's prices by exp(k * (context drift - median path drift)) at bar k."""
+        r_ctx = float(np.mean(np.diff(np.log(self.context.close))))
+        last = float(self.context.close[-1])
+        r_paths = np.log(b.close[-1] / last) / b.shape[0]
+        tilt = np.exp(np.arange(1, b.shape[0] + 1)[:, None] * (r_ctx - float(np.median(r_paths))))
+        return PathBatch(b.open * tilt, b.high * tilt, b.low * tilt, b.close * tilt, b.volume)
 
     def _repair(self, o, h, lo, c, v) -> PathBatch:
         floor = 1e-4 * float(np.mean(self.context.close))

@@ -10,11 +10,13 @@ whole window in the same way.
 
 Sliding window: while context + generated <= max_context, positions are exactly
 those of the official implementation (0 .. n-1) and the cache is exact. When the
-window would overflow, the oldest max_context // 4 tokens are dropped and the cache is
-rebuilt once (prefix = what is left of the real context, re-encoded at positions
-0..; each path's generated tokens re-run on top of it), then decoding continues
-incrementally. The official code instead drops one token per step and recomputes the
-whole window every step; the two agree exactly until the first overflow.
+window would overflow, the oldest `slide` tokens (default max_context // 4) are dropped
+and the cache is rebuilt once (prefix = what is left of the real context, re-encoded at
+positions 0..; each path's generated tokens re-run on top of it), then decoding
+continues incrementally. The official code drops one token per step and recomputes the
+whole window every step: `slide=1` does exactly that (and matches it exactly, at the
+official cost); the default trades it for one rebuild every max_context // 4 steps, the
+model always seeing between 3/4 and all of max_context tokens.
 
 Sampling draws from per-path uniforms (inverse CDF), so path i is the same whatever
 the batch it is computed in. Temperature, top-k and top-p compose (top-k first, then
@@ -73,8 +75,9 @@ class Cache:
 
 
 class KronosSampler:
-    def __init__(self, tokenizer: KronosTokenizer, predictor: KronosPredictor, max_context: int = 512):
+    def __init__(self, tokenizer: KronosTokenizer, predictor: KronosPredictor, max_context: int = 512, slide: int = 0):
         self.tok, self.model, self.max_context = tokenizer, predictor, max_context
+        self.slide = slide or max(1, max_context // 4)  # tokens dropped per rebuild; 1 = the official semantics
 
     # --- attention over [shared prefix | own tokens], exact joint softmax
     @staticmethod
@@ -169,12 +172,13 @@ class KronosSampler:
         return m.head.proj_s2(m.dep_layer.norm(cache.last_hidden + out))
 
     @torch.no_grad()
-    def generate(self, s1, s2, stamp, future_stamp, u, temperature=1.0, top_k=0, top_p=1.0):
+    def generate(self, s1, s2, stamp, future_stamp, u, temperature=1.0, top_k=0, top_p=1.0, forced=None, on_logits=None):
         """Token paths after a shared context.
 
         s1, s2: (n,) context tokens; stamp: (n, 5); future_stamp: (h, 5); u: (B, h, 2)
-        uniforms per path, step and sub-token. Returns s1, s2 of shape (B, h) and the
-        window start used for the final decode.
+        uniforms per path, step and sub-token. Returns s1, s2 of shape (B, h).
+        forced: optional (s1, s2) token paths (B, h) to feed instead of sampling (teacher
+        forcing); on_logits(i, s1_logits, s2_logits) sees every step's logits.
         """
         b, h = u.shape[0], u.shape[1]
         keep = min(len(s1), self.max_context)
@@ -184,13 +188,17 @@ class KronosSampler:
         out2 = torch.empty_like(out1)
         dropped = 0  # context tokens slid out of the window so far
         for i in range(h):
-            t1 = sample_tokens(self.s1_logits(cache), u[:, i, 0], temperature, top_k, top_p)
-            t2 = sample_tokens(self.s2_logits(cache, t1), u[:, i, 1], temperature, top_k, top_p)
+            l1 = self.s1_logits(cache)
+            t1 = forced[0][:, i] if forced is not None else sample_tokens(l1, u[:, i, 0], temperature, top_k, top_p)
+            l2 = self.s2_logits(cache, t1)
+            t2 = forced[1][:, i] if forced is not None else sample_tokens(l2, u[:, i, 1], temperature, top_k, top_p)
+            if on_logits is not None:
+                on_logits(i, l1, l2)
             out1[:, i], out2[:, i] = t1, t2
             if i == h - 1:
                 break
             if cache.n_prefix + cache.n_gen + 1 > self.max_context:
-                dropped += max(1, self.max_context // 4)
+                dropped += self.slide
                 cache = self._rebuild(ctx_s1, ctx_s2, ctx_stamp, out1[:, :i], out2[:, :i], future_stamp[:i], dropped)
             cache = self.extend(cache, t1[:, None], t2[:, None], future_stamp[i][None, None].expand(b, 1, -1))
         return out1, out2
@@ -209,3 +217,36 @@ class KronosSampler:
         if g1.shape[1] == 0:
             return cache
         return self.extend(cache, g1, g2, gs[None].expand(b, -1, -1))
+
+
+@torch.no_grad()
+def decode_paths(tok: KronosTokenizer, ctx1, ctx2, g1, g2, max_context: int) -> torch.Tensor:
+    """Decode each path's last max_context tokens (context + own), as the official code does, running the
+    shared context part of the causal decoder once. ctx1/2 (n,), g1/2 (B, h) -> (B, h, d_in)."""
+    b, h = g1.shape
+    total = len(ctx1) + h
+    start = max(0, total - max_context)
+    c1, c2 = ctx1[start:], ctx2[start:]
+    n1, n2 = g1[:, max(0, start - len(ctx1)):], g2[:, max(0, start - len(ctx1)):]
+    pk, pv = [], []
+    x = tok.post_quant_embed(tok.codes(c1, c2))[None]  # (1, Lp, d)
+    lp = x.shape[1]
+    for layer in tok.decoder:
+        a = layer.self_attn
+        if lp:
+            q, k, v = a.qkv(layer.norm1(x), torch.arange(lp, device=x.device))
+            pk.append(k[0])
+            pv.append(v[0])
+            x = x + a.merge(F.scaled_dot_product_attention(q, k, v, is_causal=True))
+            x = x + layer.ffn(layer.norm2(x))
+        else:
+            pk.append(torch.empty(a.n_heads, 0, a.head_dim, device=x.device))
+            pv.append(torch.empty(a.n_heads, 0, a.head_dim, device=x.device))
+    y = tok.post_quant_embed(tok.codes(n1, n2))  # (B, T, d)
+    pos = torch.arange(lp, lp + y.shape[1], device=y.device)
+    for i, layer in enumerate(tok.decoder):
+        a = layer.self_attn
+        q, k, v = a.qkv(layer.norm1(y), pos)
+        y = y + a.merge(KronosSampler._attend(q, pk[i], pv[i], k, v, y.shape[1]))
+        y = y + layer.ffn(layer.norm2(y))
+    return tok.head(y)[:, -h:]
