@@ -46,6 +46,9 @@ class GenerateRequest:
     chunk_paths: int = DEFAULT_CHUNK_PATHS
     model: str | None = None  # model generators (chronos): Hub id or local directory
     temperatures: tuple[float, ...] = ()  # model generators: one universe per temperature
+    top_k: int | None = None  # model generators' sampling settings, when given
+    top_p: float | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,10 @@ def plan_generate(req: GenerateRequest) -> Plan:
 
 def _specs(req: GenerateRequest):
     """(generator name, spec) pairs; model generators get --model and one spec per --temperature."""
-    if (req.model or req.temperatures) and not set(req.generators) & set(MODEL_GENERATORS):
+    sampling = req.model or req.temperatures or req.top_k is not None or req.top_p is not None or req.device
+    if sampling and not set(req.generators) & set(MODEL_GENERATORS):
         raise GeneratorError(
-            f"--model and --temperature apply to model generators ({', '.join(MODEL_GENERATORS)}); "
+            f"--model, --temperature, --top-k, --top-p and --device apply to model generators ({', '.join(MODEL_GENERATORS)}); "
             "add one to --generators, e.g. --generators chronos"
         )
     if req.model and len(set(req.generators) & set(MODEL_GENERATORS)) > 1:
@@ -117,12 +121,15 @@ def _specs(req: GenerateRequest):
             continue
         if req.model:
             params["model"] = req.model
+        for key in ("top_k", "top_p", "device"):
+            if getattr(req, key) is not None:
+                params[key] = getattr(req, key)
         temps = req.temperatures or (params.pop("temperature", 1.0),)
         for t in temps:
             yield name, make_generator(name, {**params, "temperature": float(t)})
 
 
-ProgressFn = Callable[[str, int, int], None]  # (universe name, paths done, paths total)
+ProgressFn = Callable[[str, int, int, int], None]  # (universe name, paths done, paths total, bars per path)
 
 
 def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[UniverseReport]:
@@ -135,7 +142,7 @@ def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[Univers
         group, pending = store.prepare_universe(root, spec, split.horizon_time)
         done_paths = req.n_paths - sum(spec.chunk_range(k)[1] - spec.chunk_range(k)[0] for k in pending)
         if progress:
-            progress(spec.name, done_paths, req.n_paths)
+            progress(spec.name, done_paths, req.n_paths, split.horizon_bars)
         fitted_desc = group.attrs.get("fitted", {})
         if pending or not group.attrs.get("complete", False):
             fitted = gen.fit(split.context)
@@ -154,7 +161,7 @@ def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[Univers
                 store.write_chunk(group, spec, k, batch)
                 done_paths += hi - lo
                 if progress:
-                    progress(spec.name, done_paths, req.n_paths)
+                    progress(spec.name, done_paths, req.n_paths, split.horizon_bars)
             fitted_desc = fitted.describe()  # after sampling: some generators record what sampling did
             store.finish_universe(group, spec, _universe_attrs(plan, fitted_desc))
         reports.append(

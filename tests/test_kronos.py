@@ -125,10 +125,14 @@ def test_generate_writes_a_kronos_universe(official_dir, tmp_path, run_cli):
     d, _, _ = official_dir
     out = tmp_path / "s.zarr"
     result = run_cli("generate", "--seed-window", "2020-01", "--generators", "kronos", "--model", d, "--temperature",
-                     "1.0", "--n-paths", 12, "--horizon", 20, "--chunk-paths", 6, "--out", out, "--json")
+                     "1.0,1.3", "--top-p", "0.95", "--top-k", "12", "--device", "cpu", "--n-paths", 12, "--horizon", 20,
+                     "--chunk-paths", 6, "--out", out, "--json")
     assert result.exit_code == 0, result.output
+    assert [u["name"] for u in json.loads(result.stdout)["universes"]] == ["kronos-tiny-kronos-T1", "kronos-tiny-kronos-T1.3"]
     g = zarr.open_group(str(out), mode="r")["universes/kronos-tiny-kronos-T1"]
     assert not invariant_violations(read_paths(g)).any()
+    p = g.attrs["spec"]["params"]
+    assert (p["top_p"], p["top_k"], p["device"], p["temperature"]) == (0.95, 12, "cpu", 1.0)
     fitted = g.attrs["fitted"]
     assert set(fitted["repairs"]) == {"price_floor", "high", "low", "volume"} and fitted["max_context"] == 512
 
@@ -195,3 +199,31 @@ def test_greedy_past_max_context_and_decode_equal_official(official_dir, ours):
                                                            torch.rand(3, 12, 2), 1.0, 1, 1.0)
     z = decode_paths(tok, s1[0], s2[0], g1, g2, 32)
     np.testing.assert_allclose(z.numpy(), np.repeat(ref[:, -12:], 3, axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_offline_hub_id_fails_fast_with_the_fix(tmp_path, run_cli, monkeypatch):
+    import time
+
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    t0 = time.perf_counter()
+    result = run_cli("generate", "--seed-window", "2020-01", "--generators", "kronos", "--model", "NeoQuasar/Kronos-small",
+                     "--out", tmp_path / "s.zarr")
+    assert time.perf_counter() - t0 < 30
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and "pass --set kronos.model=DIR" in lines[0]
+    assert "Traceback" not in result.output and not (tmp_path / "s.zarr").exists()
+
+
+def test_drift_mitigations_are_labelled_and_change_the_drift(official_dir, split):
+    d, _, _ = official_dir
+    base = make_generator("kronos", {"model": str(d)})
+    anchored = make_generator("kronos", {"model": str(d), "reanchor_drift": True})
+    assert anchored.name.endswith("-anchored") and make_generator("kronos", {"model": str(d), "norm_window": 60}).name.endswith("-nw60")
+    a, b = base.fit(split.context).sample(30, 0, 0, 16), anchored.fit(split.context).sample(30, 0, 0, 16)
+    last = split.context.close[-1]
+    r_ctx = np.mean(np.diff(np.log(split.context.close)))
+    med = lambda x: float(np.median(np.log(x.close[-1] / last) / 30))  # noqa: E731
+    assert abs(med(b) - r_ctx) < 1e-9 and abs(med(a) - r_ctx) > 1e-6

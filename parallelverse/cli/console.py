@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 
 import click
 from rich.console import Console
@@ -57,9 +58,10 @@ class ProgressReporter:
         self.enabled = enabled
         self.live = enabled and err.is_terminal
         self._tasks: dict[str, int] = {}
+        self._start: dict[str, tuple[float, int]] = {}
         self._progress = (
             Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TextColumn("paths"),
-                     TimeElapsedColumn(), console=err)
+                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err)
             if self.live else None
         )
 
@@ -72,12 +74,16 @@ class ProgressReporter:
         if self._progress:
             self._progress.stop()
 
-    def __call__(self, name: str, done: int, total: int) -> None:
+    def __call__(self, name: str, done: int, total: int, bars: int = 0) -> None:
+        """Report `done` of `total` paths of a universe; with `bars` per path, also bars/s."""
         if not self.enabled:
             return
+        now = time.perf_counter()
+        start, first_done = self._start.setdefault(name, (now, done))
+        rate = f"{(done - first_done) * bars / (now - start):,.0f} bars/s" if bars and now > start and done > first_done else ""
         if self._progress:
             if name not in self._tasks:
-                self._tasks[name] = self._progress.add_task(name, total=total)
-            self._progress.update(self._tasks[name], completed=done)
+                self._tasks[name] = self._progress.add_task(name, total=total, rate="")
+            self._progress.update(self._tasks[name], completed=done, rate=rate)
         else:
-            err.print(f"{name}: {done}/{total} paths", soft_wrap=True)
+            err.print(f"{name}: {done}/{total} paths" + (f", {rate}" if rate else ""), soft_wrap=True)

@@ -24,6 +24,9 @@ _FIELDS = {
     "chunk_paths": "chunk_paths",
     "model": "model",
     "temperature": "temperatures",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "device": "device",
 }
 
 
@@ -71,6 +74,9 @@ def _parse_temperatures(text: str) -> tuple[float, ...]:
 @click.option("--chunk-paths", "chunk_paths", type=int, default=500, show_default=True, help="Paths per stored chunk.")
 @click.option("--model", help="Model generators (chronos): Hub id or local directory.")
 @click.option("--temperature", help="Model generators: sampling temperature(s), comma-separated; one universe each.")
+@click.option("--top-k", "top_k", type=int, help="Model generators: keep the k most likely tokens (0 = off).")
+@click.option("--top-p", "top_p", type=float, help="Model generators: nucleus sampling mass (1 = off); composes with --top-k.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Model generators: where to run (default auto for kronos, cpu for chronos).")
 @click.option("--scenario", type=click.Path(dir_okay=False), help="TOML scenario file; options given here override it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_context

@@ -48,7 +48,7 @@ class Chronos:
     top_k: int = 50  # upstream default; 0 disables
     top_p: float = 1.0
     batch_size: int = 250  # paths per sampling block (and per forward pass)
-    device: str = "cpu"
+    device: str = "cpu"  # cpu | cuda | auto
 
     def __post_init__(self):
         if self.temperature <= 0:
@@ -64,12 +64,19 @@ class Chronos:
         slug = re.sub(r"^chronos-", "", re.sub(r"[^a-z0-9.-]+", "-", slug)).strip("-") or "model"
         return f"chronos-{slug}-T{self.temperature:g}"
 
+    def _device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
     def prepare(self) -> None:
         """Load (and cache) the model now, so a bad --model fails before anything is written."""
-        load_pipeline(self.model, self.device)
+        load_pipeline(self.model, self._device())
 
     def fit(self, context: Ohlcv) -> FittedChronos:
-        pipeline, provenance = load_pipeline(self.model, self.device)
+        pipeline, provenance = load_pipeline(self.model, self._device())
         return FittedChronos(self, pipeline, provenance, np.asarray(context.close, np.float64),
                              bar_shapes(context), float(context.close[-1]))
 

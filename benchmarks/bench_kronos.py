@@ -1,0 +1,91 @@
+"""Kronos sampling: ours vs the official auto_regressive_inference, same random weights, same work per bar.
+
+Shapes of Kronos-small (predictor d_model 512, 8 layers, 8 heads, ff 1024, 10+10 bits;
+tokenizer d_model 256, 4 heads, ff 512, 4+4 layers), context 400 bars, horizon 20.
+The official code (kronos-model-arch 0.1.0, installed with --no-deps) repeats the
+context per sample and recomputes the whole window every step; we prefill the shared
+context once and decode with a KV cache. Both sides are timed in the same run; the
+official side with fewer paths (its cost is linear in paths), compared in bars/s.
+
+    python benchmarks/bench_kronos.py [--paths 256] [--official-paths 4] [--horizon 20] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SMALL = dict(s1_bits=10, s2_bits=10, n_layers=8, d_model=512, n_heads=8, ff_dim=1024, ffn_dropout_p=0.25,
+             attn_dropout_p=0.1, resid_dropout_p=0.25, token_dropout_p=0.1, learn_te=True)
+MINI = dict(SMALL, n_layers=4, d_model=256, n_heads=4, ff_dim=512)
+BASE = dict(SMALL, n_layers=12, d_model=832, n_heads=16, ff_dim=2048)
+TOKENIZER = dict(d_in=6, d_model=256, n_heads=4, ff_dim=512, n_enc_layers=4, n_dec_layers=4, ffn_dropout_p=0.0,
+                 attn_dropout_p=0.0, resid_dropout_p=0.0, s1_bits=10, s2_bits=10, beta=0.05, gamma0=1.0, gamma=1.1,
+                 zeta=0.05, group_size=4)
+SHAPES = {"small": SMALL, "mini": MINI, "base": BASE}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--paths", type=int, default=256)
+    ap.add_argument("--official-paths", type=int, default=4)
+    ap.add_argument("--horizon", type=int, default=20)
+    ap.add_argument("--context", type=int, default=400)
+    ap.add_argument("--shape", choices=list(SHAPES), default="small")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--skip-official", action="store_true")
+    args = ap.parse_args()
+
+    import torch
+    import model as official  # kronos-model-arch
+
+    from parallelverse.generators import make_generator
+    from parallelverse.market import load_market
+    from parallelverse.window import parse_seed_window, split_at_window
+
+    torch.manual_seed(0)
+    tmp = Path(tempfile.mkdtemp(prefix="pv-kronos-"))
+    otok, opred = official.KronosTokenizer(**TOKENIZER).eval(), official.Kronos(**SHAPES[args.shape]).eval()
+    otok.save_pretrained(tmp / "tokenizer")
+    opred.save_pretrained(tmp / "predictor")
+    split = split_at_window(load_market().select("AAPL"), parse_seed_window("2020-01"), args.context, args.horizon)
+    dev = args.device
+    print(f"Kronos-{args.shape} shape, context {args.context}, horizon {args.horizon}, device {dev}, "
+          f"{torch.get_num_threads()} torch threads")
+
+    gen = make_generator("kronos", {"model": str(tmp), "device": dev, "batch_size": args.batch_size, "top_p": 0.95})
+    fitted = gen.fit(split.context)
+    fitted.sample(args.horizon, 0, 0, min(8, args.paths))  # warm-up
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    batch = fitted.sample(args.horizon, 1, 0, args.paths)
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    t_ours = time.perf_counter() - t0
+    ours_bars = args.paths * args.horizon / t_ours
+    assert np.isfinite(batch.close).all()
+    print(f"ours      {args.paths:6d} paths  {t_ours:8.2f} s  {args.paths / t_ours:9.1f} paths/s  {ours_bars:9.1f} bars/s")
+
+    if not args.skip_official:
+        x = torch.randn(1, args.context, 6).clamp(-5, 5).to(dev)
+        st = torch.randint(0, 7, (1, args.context + args.horizon, 5)).float().to(dev)
+        otok.to(dev), opred.to(dev)
+        t0 = time.perf_counter()
+        official.kronos.auto_regressive_inference(otok, opred, x, st[:, : args.context], st[:, args.context:], 512,
+                                                  args.horizon, T=1.0, top_k=0, top_p=0.95,
+                                                  sample_count=args.official_paths)
+        t_off = time.perf_counter() - t0
+        off_bars = args.official_paths * args.horizon / t_off
+        print(f"official  {args.official_paths:6d} paths  {t_off:8.2f} s  {args.official_paths / t_off:9.1f} paths/s  "
+              f"{off_bars:9.1f} bars/s")
+        print(f"ratio (bars/s): {ours_bars / off_bars:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
