@@ -150,6 +150,11 @@ def test_mismatched_weights_are_one_line_errors(official_dir, tmp_path):
     save_file(state, str(bad / "model.safetensors"))
     with pytest.raises(GeneratorError, match=r"missing \['head.proj_s2.bias'\], unexpected \['extra.weight'\]"):
         load_module(KronosPredictor, bad, "predictor")
+    state = load_file(str(d / "predictor" / "model.safetensors"))
+    state["head.proj_s1.weight"] = torch.zeros(3, 32)
+    save_file(state, str(bad / "model.safetensors"))
+    with pytest.raises(GeneratorError, match=r"tensor head.proj_s1.weight has shape \(3, 32\), the config implies \(16, 32\)"):
+        load_module(KronosPredictor, bad, "predictor")
     cfg = json.loads((bad / "config.json").read_text())
     cfg["n_layer"] = cfg.pop("n_layers")
     (bad / "config.json").write_text(json.dumps(cfg))

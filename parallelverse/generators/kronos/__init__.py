@@ -43,7 +43,7 @@ class Kronos:
     temperature: float = 1.0
     top_k: int = 0  # 0 = off; composes with top_p
     top_p: float = 1.0
-    batch_size: int = 64  # paths per forward pass (memory); the paths do not depend on it
+    batch_size: int = 0  # paths per forward pass; 0 = sized to the device (256 on CPU, by free memory on a GPU)
     device: str = "auto"  # auto | cpu | cuda
     max_context: int = 0  # 0 = the model's own (512; 2048 for Kronos-mini)
     window_slide: int = 0  # tokens dropped per rebuild past max_context; 0 = max_context // 4, 1 = official
@@ -52,8 +52,8 @@ class Kronos:
     bf16: bool = False  # bfloat16 weights on a GPU
 
     def __post_init__(self):
-        if self.temperature <= 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.batch_size < 1:
-            raise GeneratorError("kronos needs temperature > 0, 0 < top_p <= 1, top_k >= 0 and batch_size >= 1")
+        if self.temperature <= 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.batch_size < 0:
+            raise GeneratorError("kronos needs temperature > 0, 0 < top_p <= 1, top_k >= 0 and batch_size >= 0")
         if self.device not in ("auto", "cpu", "cuda"):
             raise GeneratorError(f"kronos device={self.device!r} is not auto, cpu or cuda")
 
@@ -152,8 +152,9 @@ class FittedKronos:
         sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context, self.spec.window_slide)
         rngs = path_rngs(seed, self.spec.name, start, stop)
         outs = []
-        for lo in range(0, stop - start, self.spec.batch_size):
-            batch = rngs[lo : lo + self.spec.batch_size]
+        step = self.spec.batch_size or self._auto_batch(horizon_bars)
+        for lo in range(0, stop - start, step):
+            batch = rngs[lo : lo + step]
             u = torch.from_numpy(np.stack([r.random((horizon_bars, 2)) for r in batch])).to(dev, torch.float32)
             g1, g2 = sampler.generate(self.s1, self.s2, self.stamp, future, u, self.spec.temperature,
                                       self.spec.top_k, self.spec.top_p)
@@ -170,6 +171,20 @@ class FittedKronos:
         r_paths = np.log(b.close[-1] / last) / b.shape[0]
         tilt = np.exp(np.arange(1, b.shape[0] + 1)[:, None] * (r_ctx - float(np.median(r_paths))))
         return PathBatch(b.open * tilt, b.high * tilt, b.low * tilt, b.close * tilt, b.volume)
+
+    def _auto_batch(self, horizon_bars: int) -> int:
+        """Paths per pass: 256 on CPU; on a GPU as many as a quarter of the free memory holds (at most 8,192).
+        Per path: its own keys/values (layers x 2 x window x d_model) and the step's activations."""
+        import torch
+
+        dev = self.s1.device
+        if dev.type != "cuda":
+            return 256
+        free, _ = torch.cuda.mem_get_info(dev)
+        m = self.predictor
+        window = min(self.max_context, len(self.context) + horizon_bars)
+        per_path = 4 * (len(m.transformer) * 2 * window * m.d_model + 8 * window * 16 + 2 ** m.s1_bits * 4 + 8 * m.d_model * 4)
+        return int(max(1, min(8192, free // 4 // per_path)))
 
     def _repair(self, o, h, lo, c, v) -> PathBatch:
         floor = 1e-4 * float(np.mean(self.context.close))

@@ -79,6 +79,11 @@ def load_module(cls, directory: Path, what: str):
     except ValueError as exc:
         raise GeneratorError(f"{cfg_path}: {exc}") from None
     state = load_file(str(weights))
+    own = module.state_dict()
+    for key, tensor in state.items():
+        if key in own and tuple(own[key].shape) != tuple(tensor.shape):
+            raise GeneratorError(f"{weights}: {what} tensor {key} has shape {tuple(tensor.shape)}, the config implies "
+                                 f"{tuple(own[key].shape)}; config.json and the weights do not belong together")
     result = module.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise GeneratorError(
