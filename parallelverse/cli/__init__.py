@@ -8,6 +8,7 @@ from parallelverse.cli.data import data
 from parallelverse.cli.generate import generate
 from parallelverse.cli.report import report
 from parallelverse.cli.stress import stress
+from parallelverse.cli.train import train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,3 +22,4 @@ main.add_command(generate)
 main.add_command(data)
 main.add_command(stress)
 main.add_command(report)
+main.add_command(train)

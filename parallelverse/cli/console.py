@@ -54,13 +54,13 @@ def handle_errors(fn):
 class ProgressReporter:
     """A progress bar per universe on a terminal; one plain line per update otherwise."""
 
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled
+    def __init__(self, enabled: bool = True, unit: str = "paths"):
+        self.enabled, self.unit = enabled, unit
         self.live = enabled and err.is_terminal
         self._tasks: dict[str, int] = {}
         self._start: dict[str, tuple[float, int]] = {}
         self._progress = (
-            Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TextColumn("paths"),
+            Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err)
             if self.live else None
         )
@@ -74,16 +74,16 @@ class ProgressReporter:
         if self._progress:
             self._progress.stop()
 
-    def __call__(self, name: str, done: int, total: int, bars: int = 0) -> None:
-        """Report `done` of `total` paths of a universe; with `bars` per path, also bars/s."""
+    def __call__(self, name: str, done: int, total: int, bars: int = 0, note: str = "") -> None:
+        """Report `done` of `total` units of a task; with `bars` per unit, also bars/s; `note` is shown beside."""
         if not self.enabled:
             return
         now = time.perf_counter()
         start, first_done = self._start.setdefault(name, (now, done))
-        rate = f"{(done - first_done) * bars / (now - start):,.0f} bars/s" if bars and now > start and done > first_done else ""
+        rate = f"{(done - first_done) * bars / (now - start):,.0f} bars/s" if bars and now > start and done > first_done else note
         if self._progress:
             if name not in self._tasks:
                 self._tasks[name] = self._progress.add_task(name, total=total, rate="")
             self._progress.update(self._tasks[name], completed=done, rate=rate)
         else:
-            err.print(f"{name}: {done}/{total} paths" + (f", {rate}" if rate else ""), soft_wrap=True)
+            err.print(f"{name}: {done}/{total} {self.unit}" + (f", {rate}" if rate else ""), soft_wrap=True)

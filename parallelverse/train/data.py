@@ -1,0 +1,67 @@
+"""Training windows for Kronos: real OHLCV cut into (lookback + predict)-bar windows.
+
+Each window is z-scored with the mean and std of its *lookback* bars only — never the
+bars it is asked to predict (upstream's fine-tuning code z-scored over lookback +
+horizon and leaked the future into the inputs). Values are clipped to +-5, as at
+inference. The split is by time: per symbol, windows that end before `val_from` train,
+windows that start on or after it validate; a held-out symbol validates only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from parallelverse.errors import DataError
+from parallelverse.generators.kronos import CLIP, features, stamps
+from parallelverse.market import Ohlcv
+
+
+@dataclass(frozen=True)
+class Windows:
+    x: np.ndarray  # (n_windows, window, 6) float32, normalised on the lookback
+    stamp: np.ndarray  # (n_windows, window, 5) float32
+    symbols: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def normalise_window(x: np.ndarray, lookback: int) -> np.ndarray:
+    """(window, 6) -> z-scored with the first `lookback` rows' statistics (ddof 0, eps 1e-5), clipped."""
+    ref = x[:lookback]
+    return np.clip((x - ref.mean(axis=0)) / (ref.std(axis=0) + 1e-5), -CLIP, CLIP).astype(np.float32)
+
+
+def make_windows(series: list[Ohlcv], lookback: int, predict: int, stride: int, val_from: str | None,
+                 until: str | None, holdout: str | None) -> tuple[Windows, Windows, dict]:
+    """Train and validation windows plus a description of the data used (for the model card)."""
+    w = lookback + predict
+    tr_x, tr_s, va_x, va_s, used = [], [], [], [], {}
+    cut = pd.Timestamp(until).value if until else None
+    vf = pd.Timestamp(val_from).value if val_from else None
+    for s in series:
+        keep = s.time < cut if cut is not None else np.ones(len(s), bool)
+        n = int(keep.sum())
+        if n < w:
+            continue
+        sub = s.slice(0, n)
+        x, st = features(sub).astype(np.float32), stamps(sub.time)
+        used[s.symbol] = {"source": s.source, "bars": n, "first": str(pd.Timestamp(sub.time[0]).date()),
+                          "last": str(pd.Timestamp(sub.time[-1]).date())}
+        for start in range(0, n - w + 1, stride):
+            end_time, start_time = sub.time[start + w - 1], sub.time[start]
+            xw = normalise_window(x[start : start + w], lookback)
+            if holdout and s.symbol == holdout or (vf is not None and start_time >= vf):
+                va_x.append(xw), va_s.append(st[start : start + w])
+            elif vf is None or end_time < vf:
+                tr_x.append(xw), tr_s.append(st[start : start + w])
+    if not tr_x:
+        raise DataError(f"no training windows of {w} bars before the cut; use more data, an earlier --val-from, or "
+                        "a shorter --lookback")
+    if not va_x:
+        raise DataError("no validation windows; set --val-from inside the data (or --holdout-symbol)")
+    syms = tuple(used)
+    return (Windows(np.stack(tr_x), np.stack(tr_s), syms), Windows(np.stack(va_x), np.stack(va_s), syms), used)

@@ -1,0 +1,214 @@
+"""Two-stage Kronos training, as in the Kronos recipe.
+
+Stage 1, tokenizer: reconstruct the window from the coarse (s1) and the full codes,
+loss = (MSE_coarse + MSE_full + BSQ) / 2, where BSQ = commitment + zeta * (gamma0 *
+per-sample entropy - gamma * codebook entropy) with the straight-through estimator.
+Stage 2, predictor (tokenizer frozen): next-token cross-entropy on s1 and on s2 given
+the true s1, loss = (CE_s1 + CE_s2) / 2. The dependency layer is trained exactly as it
+runs at inference (causal, no rotation).
+
+AdamW (betas 0.9/0.95, weight decay 0.1) with a one-cycle schedule; checkpoints in the
+Hub layout (`OUT/tokenizer`, `OUT/predictor`: config.json + model.safetensors), the
+training state in `OUT/state.pt` after every evaluation, so an interrupted run resumes
+where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from parallelverse.generators.kronos.load import save_module
+from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer
+from parallelverse.train.data import Windows
+
+SIZES = {
+    # tiny: for tests, seconds on a CPU
+    "tiny": (dict(d_in=6, d_model=32, n_heads=4, ff_dim=64, n_enc_layers=2, n_dec_layers=2, ffn_dropout_p=0.0,
+                  attn_dropout_p=0.0, resid_dropout_p=0.0, s1_bits=6, s2_bits=6, beta=0.05, gamma0=1.0, gamma=1.1,
+                  zeta=0.05, group_size=3),
+             dict(s1_bits=6, s2_bits=6, n_layers=2, d_model=32, n_heads=4, ff_dim=64, ffn_dropout_p=0.0,
+                  attn_dropout_p=0.0, resid_dropout_p=0.0, token_dropout_p=0.0, learn_te=True)),
+    # small: the shipped default's size (about 1M parameters, 4 MB)
+    "small": (dict(d_in=6, d_model=64, n_heads=4, ff_dim=128, n_enc_layers=3, n_dec_layers=3, ffn_dropout_p=0.0,
+                   attn_dropout_p=0.0, resid_dropout_p=0.0, s1_bits=8, s2_bits=8, beta=0.05, gamma0=1.0, gamma=1.1,
+                   zeta=0.05, group_size=4),
+              dict(s1_bits=8, s2_bits=8, n_layers=4, d_model=128, n_heads=4, ff_dim=256, ffn_dropout_p=0.1,
+                   attn_dropout_p=0.0, resid_dropout_p=0.1, token_dropout_p=0.0, learn_te=True)),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000  # optimiser steps per stage
+    batch_size: int = 32
+    lr_tokenizer: float = 2e-3
+    lr_predictor: float = 1e-3
+    eval_every: int = 200
+    seed: int = 0
+
+
+def bsq_loss(z: torch.Tensor, cfg: dict, zq: torch.Tensor) -> torch.Tensor:
+    """Commitment + entropy terms of the binary spherical quantiser (soft, grouped, as upstream)."""
+    c = z.shape[-1]
+    commit = cfg["beta"] * ((zq.detach() - z) ** 2).sum(-1).mean()
+    p = torch.sigmoid(-4 * z / math.sqrt(c))
+    probs = torch.stack([p, 1 - p], dim=-1)
+    per_sample = -(probs * torch.log(probs + 1e-8)).sum(-1).sum(-1).mean()
+    g = cfg["group_size"]
+    codes = ((torch.arange(2 ** g, device=z.device)[:, None] >> torch.arange(g - 1, -1, -1, device=z.device)) & 1) * 2 - 1
+    codes = codes.float() / math.sqrt(c)
+    groups = z.reshape(*z.shape[:-1], c // g, g)
+    prob = (2 * torch.einsum("...gc,dc->...gd", groups, codes)).softmax(-1)
+    avg = prob.reshape(-1, c // g, 2 ** g).mean(0)
+    codebook = -(avg * torch.log(avg + 1e-8)).sum(-1).sum()
+    return commit + cfg["zeta"] * (cfg["gamma0"] * per_sample - cfg["gamma"] * codebook)
+
+
+def tokenizer_loss(tok: KronosTokenizer, x: torch.Tensor) -> torch.Tensor:
+    z = tok.embed(x)
+    for layer in tok.encoder:
+        z = layer(z)
+    z = F.normalize(tok.quant_embed(z), dim=-1)
+    zq = z + (torch.where(z > 0, 1.0, -1.0) / math.sqrt(tok.codebook_dim) - z).detach()  # straight-through
+    pre, full = tok.post_quant_embed_pre(zq[..., : tok.s1_bits]), tok.post_quant_embed(zq)
+    for layer in tok.decoder:
+        pre = layer(pre)
+    for layer in tok.decoder:
+        full = layer(full)
+    rec = F.mse_loss(tok.head(pre), x) + F.mse_loss(tok.head(full), x)
+    return (rec + bsq_loss(z, tok.config, zq)) / 2
+
+
+def predictor_logits(m: KronosPredictor, s1, s2, stamp, s1_next):
+    """Teacher-forced logits for every position: (B, T, V1), (B, T, V2)."""
+    x = m.embed(s1, s2, stamp)
+    for layer in m.transformer:
+        x = layer(x)
+    x = m.norm(x)
+    ca = m.dep_layer.cross_attn
+    q = ca.heads_of(m.embedding.emb_s1(s1_next), ca.q_proj)
+    att = F.scaled_dot_product_attention(q, ca.heads_of(x, ca.k_proj), ca.heads_of(x, ca.v_proj), is_causal=True)
+    att = ca.out_proj(att.transpose(1, 2).reshape(x.shape))
+    return m.head.proj_s1(x), m.head.proj_s2(m.dep_layer.norm(x + att))
+
+
+def predictor_loss(m: KronosPredictor, tok: KronosTokenizer, x: torch.Tensor, stamp: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        s1, s2 = tok.encode(x)
+    l1, l2 = predictor_logits(m, s1[:, :-1], s2[:, :-1], stamp[:, :-1], s1[:, 1:])
+    return (F.cross_entropy(l1.reshape(-1, l1.shape[-1]), s1[:, 1:].reshape(-1))
+            + F.cross_entropy(l2.reshape(-1, l2.shape[-1]), s2[:, 1:].reshape(-1))) / 2
+
+
+ProgressFn = Callable[[str, int, int, float, float | None], None]  # stage, step, total, train loss, val loss
+
+
+def _eval(loss_fn, val: Windows, batch: int) -> float:
+    losses = []
+    with torch.no_grad():
+        for i in range(0, min(len(val), 2048), batch):
+            losses.append(float(loss_fn(torch.from_numpy(val.x[i:i + batch]), torch.from_numpy(val.stamp[i:i + batch]))))
+    return float(np.mean(losses))
+
+
+def run_stage(name: str, module, loss_fn, train: Windows, val: Windows, cfg: TrainConfig, lr: float, out: Path,
+              state: dict, progress: ProgressFn | None) -> dict:
+    """Train one stage, resuming from `state[name]` if present; returns the stage's record."""
+    rec = state.setdefault(name, {"step": 0, "history": []})
+    if rec.get("done"):
+        return rec
+    opt = torch.optim.AdamW(module.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=cfg.steps)
+    gen = torch.Generator().manual_seed(cfg.seed + (0 if name == "tokenizer" else 1))
+    if "optimizer" in rec:
+        opt.load_state_dict(rec.pop("optimizer"))
+        sched.load_state_dict(rec.pop("scheduler"))
+        gen.set_state(rec.pop("rng"))
+    module.train()
+    t0, loss = time.perf_counter(), float("nan")
+    while rec["step"] < cfg.steps:
+        idx = torch.randint(0, len(train), (cfg.batch_size,), generator=gen)
+        loss_t = loss_fn(torch.from_numpy(train.x[idx.numpy()]), torch.from_numpy(train.stamp[idx.numpy()]))
+        opt.zero_grad()
+        loss_t.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        rec["step"] += 1
+        loss = float(loss_t)
+        last = rec["step"] == cfg.steps
+        if rec["step"] % cfg.eval_every == 0 or last:
+            module.eval()
+            val_loss = _eval(loss_fn, val, cfg.batch_size * 4)
+            module.train()
+            rec["history"].append({"step": rec["step"], "train_loss": loss, "val_loss": val_loss})
+            rec["seconds"] = rec.get("seconds", 0.0) + time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if last:
+                rec["done"] = True
+            save_module(module, out / name)
+            _save_state(out, state, name, opt, sched, gen, last)
+            if progress:
+                progress(name, rec["step"], cfg.steps, loss, val_loss)
+        elif progress and rec["step"] % 10 == 0:
+            progress(name, rec["step"], cfg.steps, loss, None)
+    module.eval()
+    return rec
+
+
+def _save_state(out: Path, state: dict, name: str, opt, sched, gen, last: bool) -> None:
+    snapshot = {k: dict(v) for k, v in state.items() if isinstance(v, dict)}
+    snapshot.update({k: v for k, v in state.items() if not isinstance(v, dict)})
+    if not last:
+        snapshot[name].update({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": gen.get_state()})
+    tmp = out / "state.pt.partial"
+    torch.save(snapshot, tmp)
+    tmp.replace(out / "state.pt")
+    (out / "training.json").write_text(json.dumps({k: v for k, v in snapshot.items() if k not in ("modules",)},
+                                                  default=lambda o: None, indent=2))
+
+
+def train(train_w: Windows, val_w: Windows, out: Path, size: str = "small", cfg: TrainConfig = TrainConfig(),
+          init: tuple[KronosTokenizer, KronosPredictor] | None = None, stages: tuple[str, ...] = ("tokenizer", "predictor"),
+          meta: dict | None = None, progress: ProgressFn | None = None) -> dict:
+    """Train (or resume, or fine-tune) and write OUT/tokenizer, OUT/predictor, OUT/state.pt."""
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    state = torch.load(out / "state.pt", weights_only=False) if (out / "state.pt").exists() else {}
+    state.setdefault("config", asdict(cfg))
+    state.setdefault("meta", meta or {})
+    if init is not None:
+        tok, pred = init
+    else:
+        tok_cfg, pred_cfg = SIZES[size]
+        tok, pred = KronosTokenizer(**tok_cfg), KronosPredictor(**pred_cfg)
+    from safetensors.torch import load_file
+
+    for name, module in (("tokenizer", tok), ("predictor", pred)):  # resume from the last checkpoint
+        if (out / name / "model.safetensors").exists() and name in state:
+            module.load_state_dict(load_file(str(out / name / "model.safetensors")))
+    for p in list(tok.parameters()) + list(pred.parameters()):
+        p.requires_grad_(True)
+    if "tokenizer" in stages:
+        run_stage("tokenizer", tok, lambda x, s: tokenizer_loss(tok, x), train_w, val_w, cfg, cfg.lr_tokenizer, out,
+                  state, progress)
+    else:
+        save_module(tok, out / "tokenizer")
+    tok.eval()
+    for p in tok.parameters():
+        p.requires_grad_(False)
+    if "predictor" in stages:
+        run_stage("predictor", pred, lambda x, s: predictor_loss(pred, tok, x, s), train_w, val_w, cfg,
+                  cfg.lr_predictor, out, state, progress)
+    else:
+        save_module(pred, out / "predictor")
+    return state
