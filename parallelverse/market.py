@@ -136,8 +136,19 @@ class Market:
         )
 
 
+# Real OHLCV that ships inside installed packages, usable offline as `--data arch:sp500`.
+PACKAGE_DATA = {"arch:sp500": ("arch.data.sp500", "SP500"), "arch:nasdaq": ("arch.data.nasdaq", "NASDAQ")}
+
+
 def load_market(path: str | Path | None = None) -> Market:
-    """Read and validate the bundled dataset (path None or "bundled") or a CSV / Parquet file."""
+    """Read and validate the bundled dataset (path None or "bundled"), a package dataset
+    ("arch:sp500", "arch:nasdaq": the S&P 500 and NASDAQ indices 1999-2018 from arch) or a CSV / Parquet file."""
+    if str(path) in PACKAGE_DATA:
+        import importlib
+
+        module, symbol = PACKAGE_DATA[str(path)]
+        raw = importlib.import_module(module).load().reset_index()
+        return _validate(raw, str(path), csv=False, default_symbol=symbol)
     if path is None or str(path) == BUNDLED:
         with resources.files("parallelverse.data").joinpath("stocks_daily.csv.gz").open("rb") as fh:
             raw = pd.read_csv(gzip.GzipFile(fileobj=fh))

@@ -183,6 +183,10 @@ def train(train_w: Windows, val_w: Windows, out: Path, size: str = "small", cfg:
     """Train (or resume, or fine-tune) and write OUT/tokenizer, OUT/predictor, OUT/state.pt."""
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
+    if meta and meta.get("lookback"):
+        # what sampling needs to see inputs the way training did: window length and normalisation span
+        (out / "parallelverse.json").write_text(json.dumps(
+            {"max_context": meta["lookback"] + meta["predict"], "norm_window": meta["lookback"]}, indent=2))
     state = torch.load(out / "state.pt", weights_only=False) if (out / "state.pt").exists() else {}
     state.setdefault("config", asdict(cfg))
     state.setdefault("meta", meta or {})

@@ -94,8 +94,11 @@ class Kronos:
         return _LOADED[key]
 
     def fit(self, context: Ohlcv) -> FittedKronos:
+        from parallelverse.generators.kronos.load import sampling_defaults
+
         tok, pred, max_ctx, where = self.prepare()
-        return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context)
+        norm_window = self.norm_window or int(sampling_defaults(self.model).get("norm_window", 0))
+        return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context, norm_window)
 
 
 def stamps(time_ns: np.ndarray) -> np.ndarray:
@@ -119,6 +122,7 @@ class FittedKronos:
     max_context: int
     where: dict
     context: Ohlcv
+    norm_window: int = 0  # 0 = the whole context
     horizon_time: np.ndarray | None = None  # set by `generate` to the store's horizon timestamps
     repairs: dict = field(default_factory=lambda: {"price_floor": 0, "high": 0, "low": 0, "volume": 0})
 
@@ -126,7 +130,7 @@ class FittedKronos:
         import torch
 
         x = features(self.context).astype(np.float32)
-        ref = x[-self.spec.norm_window:] if self.spec.norm_window else x
+        ref = x[-self.norm_window:] if self.norm_window else x
         self.mean, self.std = ref.mean(axis=0), ref.std(axis=0)
         xn = np.clip((x - self.mean) / (self.std + 1e-5), -CLIP, CLIP)
         dev = next(self.predictor.parameters()).device
@@ -136,7 +140,7 @@ class FittedKronos:
         self.stamp = torch.from_numpy(stamps(self.context.time)).to(dev)
 
     def describe(self) -> dict:
-        return {**self.where, "max_context": self.max_context, "context_bars": len(self.context),
+        return {**self.where, "max_context": self.max_context, "norm_window": self.norm_window, "context_bars": len(self.context),
                 "normalisation": {"mean": self.mean.tolist(), "std": self.std.tolist(), "eps": 1e-5, "clip": CLIP},
                 "repairs": dict(self.repairs), "top_k_and_top_p": "composed (top-k, then top-p)"}
 

@@ -46,6 +46,12 @@ def _local_or_hub(ref: str) -> Path:
         ) from None
 
 
+def sampling_defaults(model: str) -> dict:
+    """Defaults a trained checkpoint records for sampling (parallelverse.json: max_context, norm_window)."""
+    f = Path(model) / "parallelverse.json"
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
 def resolve(model: str, tokenizer: str = "") -> tuple[Path, Path, int]:
     """(predictor dir, tokenizer dir, max_context) for a model reference."""
     p = Path(model)
@@ -53,7 +59,7 @@ def resolve(model: str, tokenizer: str = "") -> tuple[Path, Path, int]:
         pred_dir, tok_dir = p / "predictor", Path(tokenizer) if tokenizer else p / "tokenizer"
         if not tokenizer and not tok_dir.is_dir():
             raise GeneratorError(f"{model!r} has predictor/ but no tokenizer/; add it or pass --set kronos.tokenizer=DIR")
-        return pred_dir, _local_or_hub(str(tok_dir)), DEFAULT_MAX_CONTEXT
+        return pred_dir, _local_or_hub(str(tok_dir)), int(sampling_defaults(model).get("max_context", DEFAULT_MAX_CONTEXT))
     tok_ref = tokenizer or HUB_TOKENIZERS.get(model, "")
     if not tok_ref:
         raise GeneratorError(f"no tokenizer known for {model!r}; pass --set kronos.tokenizer=DIR_OR_HUB_ID")

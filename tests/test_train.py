@@ -1,0 +1,95 @@
+"""`parallelverse train`: no future leak in the normalisation, time-ordered split, resumable, and a tiny
+model that trains in seconds and loads in `generate`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from parallelverse.bars import invariant_violations
+from parallelverse.store import read_paths
+from parallelverse.train.data import make_windows, normalise_window
+from parallelverse.train.loop import TrainConfig, train
+
+
+def test_normalisation_never_sees_the_predicted_bars(aapl):
+    """Changing the bars a window predicts leaves its normalised lookback untouched, and the predicted
+    bars are scaled with the lookback's statistics only."""
+    x = np.random.default_rng(0).lognormal(size=(100, 6)).astype(np.float32)
+    a = normalise_window(x, 90)
+    y = x.copy()
+    y[90:] *= 50.0  # a crash or a squeeze in the predicted bars
+    b = normalise_window(y, 90)
+    np.testing.assert_array_equal(a[:90], b[:90])
+    ref = x[:90]
+    np.testing.assert_allclose(a[95], np.clip((x[95] - ref.mean(0)) / (ref.std(0) + 1e-5), -5, 5), rtol=1e-5)
+    # The same through make_windows on real bars: perturb everything after a window's lookback.
+    tr, _, _ = make_windows([aapl], 90, 10, 5, "2016-01-01", "2017-01-01", None)
+    s = aapl.slice(0, len(aapl))
+    bumped = type(s)(s.symbol, s.source, s.time, s.open, s.high, s.low, s.close.copy(), s.volume, True)
+    bumped.close[90:] *= 3.0
+    tr2, _, _ = make_windows([bumped], 90, 10, 5, "2016-01-01", "2017-01-01", None)
+    np.testing.assert_array_equal(tr.x[0][:90], tr2.x[0][:90])  # window 0's lookback is bars 0..89
+
+
+def test_split_is_time_ordered_and_holdout_is_validation_only(market):
+    series = [market.select(s) for s in ("AAPL", "NVDA")]
+    tr, va, used = make_windows(series, 60, 10, 10, "2017-01-01", "2019-01-01", "NVDA")
+    assert set(used) == {"AAPL", "NVDA"} and all(u["last"] < "2019-01-01" for u in used.values())
+    n_aapl_train = sum(1 for s in range(0, used["AAPL"]["bars"] - 70 + 1, 10)
+                       if series[0].time[s + 69] < np.datetime64("2017-01-01").astype("datetime64[ns]").astype(np.int64))
+    assert len(tr) == n_aapl_train  # NVDA windows never train
+
+
+@pytest.fixture(scope="module")
+def windows(market):
+    return make_windows([market.select("AAPL")], 40, 8, 10, "2017-01-01", "2018-01-01", None)[:2]
+
+
+def test_resume_after_interruption_is_identical(windows, tmp_path):
+    tr, va = windows
+    cfg = TrainConfig(steps=20, batch_size=8, eval_every=10, seed=3)
+    whole = tmp_path / "whole"
+    train(tr, va, whole, "tiny", cfg)
+
+    def stop_at_15(stage, step, total, loss, val):
+        if stage == "predictor" and step >= 10 and val is not None:
+            raise KeyboardInterrupt
+
+    cut = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        train(tr, va, cut, "tiny", cfg, progress=stop_at_15)
+    state = torch.load(cut / "state.pt", weights_only=False)
+    assert state["tokenizer"]["done"] and state["predictor"]["step"] == 10
+    train(tr, va, cut, "tiny", cfg)
+    from safetensors.torch import load_file
+
+    for part in ("tokenizer", "predictor"):
+        a, b = load_file(str(whole / part / "model.safetensors")), load_file(str(cut / part / "model.safetensors"))
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
+    data = tmp_path / "aapl.csv"
+    aapl_frame.to_csv(data, index=False)  # 2018-2020 real bars
+    out = tmp_path / "model"
+    result = run_cli("train", "--data", data, "--out", out, "--size", "tiny", "--until", "2020-01-01", "--val-from",
+                     "2019-07-01", "--lookback", 60, "--predict", 8, "--steps", 40, "--eval-every", 20, "--json")
+    assert result.exit_code == 0, result.output
+    rec = json.loads(result.stdout)
+    assert rec["predictor"]["done"] and rec["predictor"]["history"][-1]["val_loss"] > 0
+    assert rec["meta"]["data"]["aapl"]["last"] < "2020-01-01"
+    assert (out / "tokenizer" / "config.json").is_file() and (out / "predictor" / "model.safetensors").is_file()
+    store = tmp_path / "s.zarr"
+    gen = run_cli("generate", "--data", data, "--seed-window", "2020-01", "--context", 200, "--generators", "kronos",
+                  "--model", out, "--n-paths", 10, "--horizon", 20, "--out", store)
+    assert gen.exit_code == 0, gen.output
+    import zarr
+
+    g = zarr.open_group(str(store), mode="r")["universes/kronos-model-T1"]
+    assert not invariant_violations(read_paths(g)).any()
+    assert g.attrs["fitted"]["max_context"] == 68 and g.attrs["fitted"]["norm_window"] == 60
