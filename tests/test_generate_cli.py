@@ -41,9 +41,9 @@ def test_headline_run_writes_thousands_of_valid_paths(headline):
     d, summary = headline
     store = d / "AAPL_2020-01.zarr"
     assert summary["store"] == "AAPL_2020-01.zarr" and store.is_dir()
-    assert [u["name"] for u in summary["universes"]] == ["garch-gjr-t", "bootstrap"]
+    assert [u["name"] for u in summary["universes"]] == ["kronos-pv-small-T1", "garch-gjr-t", "bootstrap"]
     root = zarr.open_group(str(store), mode="r")  # plain zarr, no parallelverse code
-    for name in ("garch-gjr-t", "bootstrap"):
+    for name in ("kronos-pv-small-T1", "garch-gjr-t", "bootstrap"):
         g = root[f"universes/{name}"]
         assert g.attrs["complete"] is True
         n_bars, n_paths = g["close"].shape
@@ -52,7 +52,7 @@ def test_headline_run_writes_thousands_of_valid_paths(headline):
         batch = PathBatch(*(g[f][:] for f in ("open", "high", "low", "close", "volume")))
         assert not invariant_violations(batch).any()  # every bar of every path
         attrs = g.attrs.asdict()
-        assert attrs["spec"]["seed"] == 0 and attrs["spec"]["generator"] in ("garch", "bootstrap")
+        assert attrs["spec"]["seed"] == 0 and attrs["spec"]["generator"] in ("kronos", "garch", "bootstrap")
         assert {"numpy", "arch", "zarr", "python"} <= set(attrs["versions"])
         assert attrs["seed_window"] == "2020-01" and attrs["context_span"][1].startswith("2020-01-31")
         assert attrs["fitted"]
@@ -81,7 +81,7 @@ def test_rerun_is_a_no_op_and_universes_accumulate(headline, run_cli):
     d, _ = headline
     store = d / "AAPL_2020-01.zarr"
     again = run_cli("generate", "--seed-window", "2020-01", "--out", store, "--json")
-    assert [u["status"] for u in json.loads(again.stdout)["universes"]] == ["already complete"] * 2
+    assert [u["status"] for u in json.loads(again.stdout)["universes"]] == ["already complete"] * 3
     more = run_cli("generate", "--seed-window", "2020-01", "--out", store, "--generators", "garch",
                    "--set", "garch.vol=egarch", "--set", "garch.dist=normal", "--json")
     assert more.exit_code == 0, more.output

@@ -232,3 +232,20 @@ def test_drift_mitigations_are_labelled_and_change_the_drift(official_dir, split
     r_ctx = np.mean(np.diff(np.log(split.context.close)))
     med = lambda x: float(np.median(np.log(x.close[-1] / last) / 30))  # noqa: E731
     assert abs(med(b) - r_ctx) < 1e-9 and abs(med(a) - r_ctx) > 1e-6
+
+
+def test_horizon_longer_than_max_context_is_decoded_in_trailing_windows(ours):
+    """Past max_context each block of max_context/2 bars is decoded in the window of max_context tokens
+    that ends with the block."""
+    from parallelverse.generators.kronos.sampler import decode_paths
+
+    tok, _ = ours
+    g = torch.Generator().manual_seed(4)
+    c1, c2 = torch.randint(0, 16, (50,), generator=g), torch.randint(0, 16, (50,), generator=g)
+    g1, g2 = torch.randint(0, 16, (3, 70), generator=g), torch.randint(0, 16, (3, 70), generator=g)
+    z = decode_paths(tok, c1, c2, g1, g2, 32)
+    full1, full2 = torch.cat([c1.expand(3, -1), g1], 1), torch.cat([c2.expand(3, -1), g2], 1)
+    for j in (0, 15, 16, 40, 69):
+        end = min((j // 16 + 1) * 16, 70)
+        w = tok.decode(full1[:, 50 + end - 32 : 50 + end], full2[:, 50 + end - 32 : 50 + end])
+        torch.testing.assert_close(z[:, j], w[:, -(end - j)], rtol=1e-5, atol=1e-5)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).parent.parent
 
 @pytest.fixture(scope="module")
 def stressed(tmp_path_factory):
-    """The README's default store, with the SMA crossover stressed on it."""
+    """The README's store (GARCH and bootstrap universes), with the SMA crossover stressed on it."""
     from click.testing import CliRunner
 
     from parallelverse.cli import main
@@ -24,7 +24,8 @@ def stressed(tmp_path_factory):
     d = tmp_path_factory.mktemp("report")
     store = d / "s.zarr"
     runner = CliRunner()
-    assert runner.invoke(main, ["generate", "--seed-window", "2020-01", "--out", str(store)]).exit_code == 0
+    assert runner.invoke(main, ["generate", "--seed-window", "2020-01", "--out", str(store),
+                                "--generators", "garch,bootstrap"]).exit_code == 0
     result = runner.invoke(main, ["stress", str(ROOT / "strategies" / "sma_crossover.py"), "--store", str(store)])
     assert result.exit_code == 0, result.output
     return store, result.stdout

@@ -13,7 +13,10 @@ from parallelverse.market import Ohlcv
 
 GENERATORS = {"garch": Garch, "bootstrap": Bootstrap, "chronos": Chronos, "kronos": Kronos}
 MODEL_GENERATORS = ("chronos", "kronos")  # take --model and --temperature
-DEFAULT_GENERATORS = ("garch", "bootstrap")
+from parallelverse.generators.kronos import SHIPPED_MODEL
+
+# Kronos joins the defaults when the shipped model is installed (it always is in a normal install).
+DEFAULT_GENERATORS = (("kronos",) if (SHIPPED_MODEL / "predictor" / "model.safetensors").is_file() else ()) + ("garch", "bootstrap")
 
 
 def make_generator(name: str, params: dict | None = None) -> Generator:

@@ -31,14 +31,17 @@ from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 from parallelverse.window import extend_calendar
 
-DEFAULT_MODEL = "NeoQuasar/Kronos-small"
+# The model this package ships (trained by `parallelverse train` on real bars before 2020;
+# see its MODEL_CARD.md); pass --model NeoQuasar/Kronos-small etc. for the official ones.
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent.parent / "models" / "kronos-pv-small"
+DEFAULT_MODEL = str(SHIPPED_MODEL)
 CLIP = 5.0
 _LOADED: dict = {}
 
 
 @dataclass(frozen=True)
 class Kronos:
-    model: str = DEFAULT_MODEL  # Hub id (NeoQuasar/Kronos-mini/-small/-base) or a directory
+    model: str = DEFAULT_MODEL  # the shipped model, a Hub id (NeoQuasar/Kronos-mini/-small/-base) or a directory
     tokenizer: str = ""  # default: the official pairing, or DIR/tokenizer beside DIR/predictor
     temperature: float = 1.0
     top_k: int = 0  # 0 = off; composes with top_p

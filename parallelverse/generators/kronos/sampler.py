@@ -115,25 +115,26 @@ class KronosSampler:
             x = x + layer.ffn(layer.norm2(x))
         final = m.norm(x)
         ca = m.dep_layer.cross_attn
-        d = final.device
-        empty = lambda hh, hd: torch.empty(n_paths, hh, 0, hd, device=d, dtype=final.dtype)  # noqa: E731
-        sa = m.transformer[0].self_attn
-        return Cache(pk, pv, [empty(sa.n_heads, sa.head_dim) for _ in pk], [empty(sa.n_heads, sa.head_dim) for _ in pk],
-                     ca.heads_of(final, ca.k_proj)[0], ca.heads_of(final, ca.v_proj)[0],
-                     empty(ca.n_heads, ca.head_dim), empty(ca.n_heads, ca.head_dim),
-                     final[:, -1].expand(n_paths, -1).contiguous(), x.shape[1], 0)
+        cache = self._empty(n_paths, final.device)
+        cache.pk, cache.pv = pk, pv
+        cache.dep_pk, cache.dep_pv = ca.heads_of(final, ca.k_proj)[0], ca.heads_of(final, ca.v_proj)[0]
+        cache.last_hidden = final[:, -1].expand(n_paths, -1).contiguous()
+        cache.n_prefix = x.shape[1]
+        return cache
 
     def _empty(self, n_paths: int, device) -> Cache:
         m = self.model
         sa, ca = m.transformer[0].self_attn, m.dep_layer.cross_attn
         dtype = m.norm.weight.dtype
         z = lambda *shape: torch.empty(*shape, device=device, dtype=dtype)  # noqa: E731
-        n = len(m.transformer)
+        n, cap = len(m.transformer), self.max_context  # own tokens never exceed the window
+        # Own-token buffers are allocated once at full capacity and filled in place: growing them by
+        # concatenation would copy the whole cache at every step.
         return Cache([z(sa.n_heads, 0, sa.head_dim) for _ in range(n)], [z(sa.n_heads, 0, sa.head_dim) for _ in range(n)],
-                     [z(n_paths, sa.n_heads, 0, sa.head_dim) for _ in range(n)],
-                     [z(n_paths, sa.n_heads, 0, sa.head_dim) for _ in range(n)],
+                     [z(n_paths, sa.n_heads, cap, sa.head_dim) for _ in range(n)],
+                     [z(n_paths, sa.n_heads, cap, sa.head_dim) for _ in range(n)],
                      z(ca.n_heads, 0, ca.head_dim), z(ca.n_heads, 0, ca.head_dim),
-                     z(n_paths, ca.n_heads, 0, ca.head_dim), z(n_paths, ca.n_heads, 0, ca.head_dim),
+                     z(n_paths, ca.n_heads, cap, ca.head_dim), z(n_paths, ca.n_heads, cap, ca.head_dim),
                      torch.zeros(n_paths, m.d_model, device=device, dtype=dtype), 0, 0)
 
     @torch.no_grad()
@@ -143,19 +144,20 @@ class KronosSampler:
         x = m.embed(s1, s2, stamp)
         t_new = x.shape[1]
         pos = torch.arange(cache.n_prefix + cache.n_gen, cache.n_prefix + cache.n_gen + t_new, device=x.device)
+        lo, hi = cache.n_gen, cache.n_gen + t_new
         for i, layer in enumerate(m.transformer):
             q, k, v = layer.self_attn.qkv(layer.norm1(x), pos)
-            cache.gk[i] = torch.cat([cache.gk[i], k], dim=2)
-            cache.gv[i] = torch.cat([cache.gv[i], v], dim=2)
-            att = self._attend(q, cache.pk[i], cache.pv[i], cache.gk[i], cache.gv[i], t_new)
+            cache.gk[i][:, :, lo:hi] = k
+            cache.gv[i][:, :, lo:hi] = v
+            att = self._attend(q, cache.pk[i], cache.pv[i], cache.gk[i][:, :, :hi], cache.gv[i][:, :, :hi], t_new)
             x = x + layer.self_attn.merge(att)
             x = x + layer.ffn(layer.norm2(x))
         final = m.norm(x)
         ca = m.dep_layer.cross_attn
-        cache.dep_gk = torch.cat([cache.dep_gk, ca.heads_of(final, ca.k_proj)], dim=2)
-        cache.dep_gv = torch.cat([cache.dep_gv, ca.heads_of(final, ca.v_proj)], dim=2)
+        cache.dep_gk[:, :, lo:hi] = ca.heads_of(final, ca.k_proj)
+        cache.dep_gv[:, :, lo:hi] = ca.heads_of(final, ca.v_proj)
         cache.last_hidden = final[:, -1]
-        cache.n_gen += t_new
+        cache.n_gen = hi
         return cache
 
     def s1_logits(self, cache: Cache) -> torch.Tensor:
@@ -167,7 +169,8 @@ class KronosSampler:
         ca = m.dep_layer.cross_attn
         query = m.embedding.emb_s1(s1)[:, None]  # (B, 1, d), not scaled by sqrt(d_model)
         q = ca.heads_of(query, ca.q_proj)
-        att = self._attend(q, cache.dep_pk, cache.dep_pv, cache.dep_gk, cache.dep_gv, 1)
+        n = cache.n_gen
+        att = self._attend(q, cache.dep_pk, cache.dep_pv, cache.dep_gk[:, :, :n], cache.dep_gv[:, :, :n], 1)
         out = ca.out_proj(att.transpose(1, 2).reshape(q.shape[0], 1, -1))[:, 0]
         return m.head.proj_s2(m.dep_layer.norm(cache.last_hidden + out))
 
@@ -221,8 +224,31 @@ class KronosSampler:
 
 @torch.no_grad()
 def decode_paths(tok: KronosTokenizer, ctx1, ctx2, g1, g2, max_context: int) -> torch.Tensor:
-    """Decode each path's last max_context tokens (context + own), as the official code does, running the
-    shared context part of the causal decoder once. ctx1/2 (n,), g1/2 (B, h) -> (B, h, d_in)."""
+    """Decode each path's generated tokens to (B, h, d_in) features.
+
+    h <= max_context: one window, the last max_context tokens of context + own tokens, as the
+    official code does (it refuses longer horizons). h > max_context: blocks of max_context // 2
+    bars, each decoded in the max_context-token window that ends with it.
+    """
+    b, h = g1.shape
+    if h <= max_context:
+        return _decode_window(tok, ctx1, ctx2, g1, g2, max_context)
+    block, out, n = max(1, max_context // 2), [], len(ctx1)
+    for end in range(block, h + block, block):
+        end = min(end, h)
+        start_tok = n + end - max_context  # first token of the window in context + own numbering
+        c1, c2 = ctx1[max(0, start_tok):], ctx2[max(0, start_tok):]
+        lo = max(0, start_tok - n)
+        z = _decode_window(tok, c1, c2, g1[:, lo:end], g2[:, lo:end], max_context)
+        out.append(z[:, -(end - (len(out) * block)):])
+        if end == h:
+            break
+    return torch.cat(out, dim=1)
+
+
+def _decode_window(tok: KronosTokenizer, ctx1, ctx2, g1, g2, max_context: int) -> torch.Tensor:
+    """The last max_context tokens of context + own tokens through the causal decoder; the shared
+    context part runs once. Returns the rows of the own tokens, (B, h, d_in)."""
     b, h = g1.shape
     total = len(ctx1) + h
     start = max(0, total - max_context)
