@@ -109,5 +109,5 @@ def test_unreachable_hub_id_is_one_line(tmp_path, run_cli, monkeypatch):
 
 
 def test_model_options_need_a_model_generator(tmp_path, run_cli):
-    result = run_cli("generate", "--seed-window", "2020-01", "--model", "x", "--out", tmp_path / "s.zarr")
+    result = run_cli("generate", "--seed-window", "2020-01", "--generators", "garch", "--model", "x", "--out", tmp_path / "s.zarr")
     assert result.exit_code == 2 and "add one to --generators" in result.stderr

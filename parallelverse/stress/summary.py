@@ -38,16 +38,21 @@ def open_results(store: str | Path, strategy: str) -> zarr.Group:
     return g
 
 
+def selected_config(results: zarr.Group) -> int:
+    """Index of the configuration with the best Sharpe on the real history (0 without a real result)."""
+    if "real" not in results or results["real/sharpe"].shape[0] < 2:
+        return 0
+    sharpe = results["real/sharpe"][:, 0]
+    return int(np.nanargmax(np.where(np.isfinite(sharpe), sharpe, -np.inf)))
+
+
 def summarize(store: str | Path, strategy: str) -> dict:
     """Per universe and metric: real value, synthetic quantiles, real percentile (JSON-safe)."""
     g = open_results(store, strategy)
     attrs = g.attrs.asdict()
     configs = attrs["configs"]
     has_real = "real" in g
-    selected = 0
-    if has_real and len(configs) > 1:
-        sharpe = g["real/sharpe"][:, 0]
-        selected = int(np.nanargmax(np.where(np.isfinite(sharpe), sharpe, -np.inf)))
+    selected = selected_config(g)
     metric_names = list(attrs["metrics"]) + [k for k in _keys(g, attrs) if k.startswith(("excess_", "information"))]
     real = {m: _real_value(g, m, selected) for m in metric_names} if has_real else {}
     universes = {}

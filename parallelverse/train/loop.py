@@ -95,8 +95,8 @@ def predictor_logits(m: KronosPredictor, s1, s2, stamp, s1_next):
         x = layer(x)
     x = m.norm(x)
     ca = m.dep_layer.cross_attn
-    q = ca.heads_of(m.embedding.emb_s1(s1_next), ca.q_proj)
-    att = F.scaled_dot_product_attention(q, ca.heads_of(x, ca.k_proj), ca.heads_of(x, ca.v_proj), is_causal=True)
+    q = ca.heads(m.embedding.emb_s1(s1_next), ca.q_proj)
+    att = F.scaled_dot_product_attention(q, ca.heads(x, ca.k_proj), ca.heads(x, ca.v_proj), is_causal=True)
     att = ca.out_proj(att.transpose(1, 2).reshape(x.shape))
     return m.head.proj_s1(x), m.head.proj_s2(m.dep_layer.norm(x + att))
 
@@ -144,7 +144,7 @@ def run_stage(name: str, module, loss_fn, train: Windows, val: Windows, cfg: Tra
         opt.step()
         sched.step()
         rec["step"] += 1
-        loss = float(loss_t)
+        loss = loss_t.item()
         last = rec["step"] == cfg.steps
         if rec["step"] % cfg.eval_every == 0 or last:
             module.eval()

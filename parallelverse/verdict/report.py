@@ -25,6 +25,7 @@ from parallelverse.stress.engine import Costs, backtest, buy_and_hold, excess_me
 from parallelverse.stress.kernels import METRICS
 from parallelverse.stress.run import _history, _open_store, with_warmup
 from parallelverse.stress.strategy import load_strategy
+from parallelverse.stress.summary import selected_config
 from parallelverse.verdict import pbo as pbo_mod
 from parallelverse.verdict.fidelity import fidelity
 from parallelverse.verdict.skill import null_test, random_entry_test, real_bars, skill_tests
@@ -72,11 +73,7 @@ def build_report(store: str | Path, strategy: str | None = None, n_null: int = 1
     configs = attrs["configs"]
     has_real = "real" in res
 
-    # --- the real result, selected configuration (best real Sharpe, as stress shows it)
-    selected = 0
-    if has_real and len(configs) > 1:
-        sh = res["real/sharpe"][:, 0]
-        selected = int(np.nanargmax(np.where(np.isfinite(sh), sh, -np.inf)))
+    selected = selected_config(res)  # best real Sharpe, as stress shows it
     report: dict = {
         "store": str(store), "strategy": name, "strategy_file": attrs["strategy_file"], "n_configs": len(configs),
         "selected_config": configs[selected], "costs": attrs["costs"], "statistic": statistic,

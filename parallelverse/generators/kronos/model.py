@@ -176,22 +176,12 @@ class KronosTokenizer(nn.Module):
         return self.head(z)
 
 
-class CrossAttention(nn.Module):
-    """The dependency-aware layer's attention (official MultiHeadCrossAttentionWithRoPE at inference)."""
+class CrossAttention(SelfAttention):
+    """The dependency-aware layer's attention (official MultiHeadCrossAttentionWithRoPE): the same
+    parameters; at inference the official RoPE cache has length 1, so nothing is rotated."""
 
-    def __init__(self, d_model: int, n_heads: int = 4, attn_dropout: float = 0.0, resid_dropout: float = 0.0):
-        super().__init__()
-        self.n_heads, self.head_dim = n_heads, d_model // n_heads
-        self.q_proj = nn.Linear(d_model, d_model)
-        self.k_proj = nn.Linear(d_model, d_model)
-        self.v_proj = nn.Linear(d_model, d_model)
-        self.out_proj = nn.Linear(d_model, d_model)
-        self.rotary = Rotary(self.head_dim)  # the buffer exists in checkpoints; angle 0 at inference
-        self.resid_dropout = nn.Dropout(resid_dropout)
-
-    def heads_of(self, x: torch.Tensor, proj: nn.Linear) -> torch.Tensor:
-        b, t, _ = x.shape
-        return proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
+    def __init__(self, d_model: int, n_heads: int = 4):
+        super().__init__(d_model, n_heads)
 
 
 class DependencyAwareLayer(nn.Module):

@@ -117,7 +117,7 @@ class KronosSampler:
         ca = m.dep_layer.cross_attn
         cache = self._empty(n_paths, final.device)
         cache.pk, cache.pv = pk, pv
-        cache.dep_pk, cache.dep_pv = ca.heads_of(final, ca.k_proj)[0], ca.heads_of(final, ca.v_proj)[0]
+        cache.dep_pk, cache.dep_pv = ca.heads(final, ca.k_proj)[0], ca.heads(final, ca.v_proj)[0]
         cache.last_hidden = final[:, -1].expand(n_paths, -1).contiguous()
         cache.n_prefix = x.shape[1]
         return cache
@@ -154,8 +154,8 @@ class KronosSampler:
             x = x + layer.ffn(layer.norm2(x))
         final = m.norm(x)
         ca = m.dep_layer.cross_attn
-        cache.dep_gk[:, :, lo:hi] = ca.heads_of(final, ca.k_proj)
-        cache.dep_gv[:, :, lo:hi] = ca.heads_of(final, ca.v_proj)
+        cache.dep_gk[:, :, lo:hi] = ca.heads(final, ca.k_proj)
+        cache.dep_gv[:, :, lo:hi] = ca.heads(final, ca.v_proj)
         cache.last_hidden = final[:, -1]
         cache.n_gen = hi
         return cache
@@ -168,7 +168,7 @@ class KronosSampler:
         m = self.model
         ca = m.dep_layer.cross_attn
         query = m.embedding.emb_s1(s1)[:, None]  # (B, 1, d), not scaled by sqrt(d_model)
-        q = ca.heads_of(query, ca.q_proj)
+        q = ca.heads(query, ca.q_proj)
         n = cache.n_gen
         att = self._attend(q, cache.dep_pk, cache.dep_pv, cache.dep_gk[:, :, :n], cache.dep_gv[:, :, :n], 1)
         out = ca.out_proj(att.transpose(1, 2).reshape(q.shape[0], 1, -1))[:, 0]
