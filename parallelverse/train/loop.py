@@ -173,8 +173,7 @@ def _save_state(out: Path, state: dict, name: str, opt, sched, gen, last: bool) 
     tmp = out / "state.pt.partial"
     torch.save(snapshot, tmp)
     tmp.replace(out / "state.pt")
-    (out / "training.json").write_text(json.dumps({k: v for k, v in snapshot.items() if k not in ("modules",)},
-                                                  default=lambda o: None, indent=2))
+    (out / "training.json").write_text(json.dumps(snapshot, default=lambda o: None, indent=2))
 
 
 def train(train_w: Windows, val_w: Windows, out: Path, size: str = "small", cfg: TrainConfig = TrainConfig(),

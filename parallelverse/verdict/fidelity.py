@@ -35,12 +35,16 @@ MIN_COVERAGE_90 = 0.5
 EWMA_LAMBDA = 0.94
 
 
-def _acf(x: np.ndarray, lags: range) -> np.ndarray:
-    """Mean autocorrelation over `lags` per column; x (n, m)."""
+def acf_by_lag(x: np.ndarray, lags: range) -> np.ndarray:
+    """Autocorrelation per lag and column: x (n, m) -> (n_lags, m); lags >= n are skipped."""
     x = x - x.mean(axis=0)
     denom = (x * x).sum(axis=0)
-    vals = [(x[:-k] * x[k:]).sum(axis=0) / denom for k in lags if k < len(x)]
-    return np.mean(vals, axis=0)
+    return np.array([(x[:-k] * x[k:]).sum(axis=0) / denom for k in lags if k < len(x)])
+
+
+def _acf(x: np.ndarray, lags: range) -> np.ndarray:
+    """Mean autocorrelation over `lags` per column; x (n, m)."""
+    return acf_by_lag(x, lags).mean(axis=0)
 
 
 def _hill(r: np.ndarray, frac: float = 0.05) -> np.ndarray:

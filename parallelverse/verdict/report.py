@@ -27,7 +27,7 @@ from parallelverse.stress.run import _history, _open_store, with_warmup
 from parallelverse.stress.strategy import load_strategy
 from parallelverse.stress.summary import selected_config
 from parallelverse.verdict import pbo as pbo_mod
-from parallelverse.verdict.fidelity import fidelity
+from parallelverse.verdict.fidelity import acf_by_lag, fidelity
 from parallelverse.verdict.skill import null_test, random_entry_test, real_bars, skill_tests
 from parallelverse.verdict.stats import dsr, min_track_record, paths_needed, percentile_with_ci, psr
 
@@ -195,16 +195,13 @@ def _universe(root, res, u, hist, context_end, realized_end, selected, costs, st
 
 
 def _acf_curves(context_close, closes) -> dict:
-    r_real = np.diff(np.log(context_close))
+    """ACF of r and |r| at lags 1-20: the real context's and the synthetic median."""
+    r_real = np.diff(np.log(context_close))[:, None]
     r_syn = np.diff(np.log(closes), axis=0)
-    out = {}
-    for label, f in (("r", lambda x: x), ("abs_r", np.abs)):
-        def acf(x):
-            x = x - x.mean(axis=0)
-            d = (x * x).sum(axis=0)
-            return np.array([(x[:-k] * x[k:]).sum(axis=0) / d for k in range(1, 21)])
-        out[label] = {"real": acf(f(r_real)[:, None])[:, 0].tolist(), "synthetic_median": np.median(acf(f(r_syn)), axis=1).tolist()}
-    return out
+    lags = range(1, 21)
+    return {label: {"real": acf_by_lag(f(r_real), lags)[:, 0].tolist(),
+                    "synthetic_median": np.median(acf_by_lag(f(r_syn), lags), axis=1).tolist()}
+            for label, f in (("r", lambda x: x), ("abs_r", np.abs))}
 
 
 def _path_luck(universes: dict) -> dict:
