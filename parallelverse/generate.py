@@ -129,6 +129,14 @@ def _specs(req: GenerateRequest):
             yield name, make_generator(name, {**params, "temperature": float(t)})
 
 
+def fit_generator(gen: Generator, split: SeedSplit):
+    """Fit one generator spec on the split's context; the one place generate and calibrate fit."""
+    fitted = gen.fit(split.context)
+    if hasattr(fitted, "horizon_time"):  # generators that condition on calendar features
+        fitted.horizon_time = split.horizon_time
+    return fitted
+
+
 ProgressFn = Callable[[str, int, int, int], None]  # (universe name, paths done, paths total, bars per path)
 
 
@@ -145,9 +153,7 @@ def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[Univers
             progress(spec.name, done_paths, req.n_paths, split.horizon_bars)
         fitted_desc = group.attrs.get("fitted", {})
         if pending or not group.attrs.get("complete", False):
-            fitted = gen.fit(split.context)
-            if hasattr(fitted, "horizon_time"):  # generators that condition on calendar features
-                fitted.horizon_time = split.horizon_time
+            fitted = fit_generator(gen, split)
             for k in pending:
                 lo, hi = spec.chunk_range(k)
                 batch = fitted.sample(split.horizon_bars, req.seed, lo, hi)
