@@ -142,17 +142,18 @@ ProgressFn = Callable[[str, int, int, int], None]  # (universe name, paths done,
 
 def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[UniverseReport]:
     req, split = plan.request, plan.split
-    root = store.open_store(plan.out, split, overwrite=req.overwrite)
+    st = store.open_store(plan.out, split, overwrite=req.overwrite)
     reports = []
     for gen_name, gen in plan.generators:
         spec = store.UniverseSpec(gen.name, gen_name, params_of(gen), req.seed, req.n_paths, req.chunk_paths)
         t0 = time.perf_counter()
-        group, pending = store.prepare_universe(root, spec, split.horizon_time)
+        writer = st.prepare_universe(spec, split.horizon_time)
+        pending = writer.pending
         done_paths = req.n_paths - sum(spec.chunk_range(k)[1] - spec.chunk_range(k)[0] for k in pending)
         if progress:
             progress(spec.name, done_paths, req.n_paths, split.horizon_bars)
-        fitted_desc = group.attrs.get("fitted", {})
-        if pending or not group.attrs.get("complete", False):
+        fitted_desc = writer.fitted
+        if pending or not writer.complete:
             fitted = fit_generator(gen, split)
             for k in pending:
                 lo, hi = spec.chunk_range(k)
@@ -164,12 +165,12 @@ def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[Univers
                         f"{spec.name} produced an invalid bar (path {lo + j}, bar {t}); "
                         "this is a bug — please report it with the command you ran"
                     )
-                store.write_chunk(group, spec, k, batch)
+                writer.write_chunk(k, batch)
                 done_paths += hi - lo
                 if progress:
                     progress(spec.name, done_paths, req.n_paths, split.horizon_bars)
             fitted_desc = fitted.describe()  # after sampling: some generators record what sampling did
-            store.finish_universe(group, spec, _universe_attrs(plan, fitted_desc))
+            writer.finish(_universe_attrs(plan, fitted_desc))
         reports.append(
             UniverseReport(spec.name, req.n_paths, split.horizon_bars, time.perf_counter() - t0, len(pending), fitted_desc)
         )

@@ -16,19 +16,15 @@ interrupted run leaves the previous results (or none), never a mix.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import zarr
-
 from parallelverse.bars import FIELDS
 from parallelverse.errors import StoreError
-from parallelverse.store import FORMAT, list_universes, package_versions
+from parallelverse.store import PathResults, RealResults, ResultsMeta, Store, read_store
 from parallelverse.stress.engine import Costs, backtest, buy_and_hold, excess_metrics, periods_per_year
 from parallelverse.stress.kernels import METRICS
 from parallelverse.stress.strategy import Bars, Strategy, StrategyError, check_lookahead, load_strategy
@@ -60,21 +56,10 @@ class StressRun:
 ProgressFn = Callable[[str, int, int], None]
 
 
-def _open_store(path: Path) -> zarr.Group:
-    if not path.exists():
-        raise StoreError(f"store {str(path)!r} does not exist; create it with `parallelverse generate --seed-window ...`")
-    try:
-        root = zarr.open_group(str(path), mode="r+")
-    except Exception:
-        raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the --store that `generate` wrote") from None
-    if root.attrs.get("format") != FORMAT:
-        raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the --store that `generate` wrote")
-    return root
-
-
-def _history(root: zarr.Group) -> tuple[dict, int, int]:
-    h = root["history"]
-    return {f: h[f][:] for f in ("time",) + FIELDS}, int(h.attrs["context_end"]), int(h.attrs["realized_end"])
+def _history(st: Store) -> tuple[dict, int, int]:
+    split = st.split()
+    h = split.history
+    return {f: getattr(h, f) for f in ("time",) + FIELDS}, split.context_end, split.realized_end
 
 
 def with_warmup(hist: dict, context_end: int, warmup: int, paths: dict, time_: np.ndarray) -> Bars:
@@ -91,8 +76,8 @@ def run_stress(req: StressRequest, progress: ProgressFn | None = None) -> Stress
     t0 = time.perf_counter()
     strategy = load_strategy(req.strategy)
     store = Path(req.store)
-    root = _open_store(store)
-    hist, context_end, realized_end = _history(root)
+    st = read_store(store)
+    hist, context_end, realized_end = _history(st)
     if strategy.warmup > context_end:
         raise StrategyError(
             f"{strategy.path}: warmup = {strategy.warmup} bars but the store has {context_end} bars of context; "
@@ -103,7 +88,7 @@ def run_stress(req: StressRequest, progress: ProgressFn | None = None) -> Stress
     if req.costs.fees_bps < 0 or req.costs.slippage_bps < 0 or req.costs.init_cash <= 0:
         raise StrategyError("--fees and --slippage must be >= 0 bps and --init-cash > 0")
     costs = replace(req.costs, periods_per_year=periods_per_year(hist["time"]))
-    names, skipped = _choose_universes(root, req.universes)
+    names, skipped = _choose_universes(st, req.universes)
     warmup = strategy.warmup
     check_from = max(warmup - 1, 0) if costs.fill == "open" else warmup
 
@@ -112,35 +97,27 @@ def run_stress(req: StressRequest, progress: ProgressFn | None = None) -> Stress
         real = {f: hist[f][context_end - warmup : realized_end, None] for f in FIELDS}
         real_bars = Bars(*(np.ascontiguousarray(real[f]) for f in FIELDS), hist["time"][context_end - warmup : realized_end])
     if req.lookahead_check:
-        _lookahead(strategy, root, hist, context_end, warmup, names, real_bars, check_from)
+        _lookahead(strategy, st, hist, context_end, warmup, names, real_bars, check_from)
 
-    tmp = store.parent / f".{store.name}.results-{strategy.name}.{os.getpid()}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    out = zarr.open_group(str(tmp), mode="w")
     counts = {}
-    try:
+    with st.results_writer(strategy.name) as writer:
         if real_bars is not None:
-            _write(out.create_group("real"), *_run_batch(strategy, real_bars, warmup, costs, "real history", check_from),
-                   extra={"time": hist["time"][context_end:realized_end]})
+            metrics, bh, equity, bh_values = _run_batch(strategy, real_bars, warmup, costs, "real history", check_from)
+            writer.write_real(RealResults(1, {**metrics, **bh}, None, np.stack(equity), bh_values[:, 0][None, :],
+                                          hist["time"][context_end:realized_end]))
         for name in names:
-            g = root[f"universes/{name}"]
-            counts[name] = _run_universe(strategy, g, name, hist, context_end, costs, check_from, req.batch_paths,
-                                         out.create_group(name), progress)
-        out.attrs.update({
-            "strategy": strategy.name, "strategy_file": str(strategy.path), "strategy_sha256": strategy.sha256,
-            "warmup": warmup, "configs": list(strategy.configs), "n_configs": len(strategy.configs),
-            "costs": costs.record(), "universes": list(names), "metrics": list(METRICS),
-            "lookahead_check": req.lookahead_check, "versions": package_versions(), "complete": True,
-        })
-        _swap_into_place(tmp, store / "results" / strategy.name, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            u = st.universe(name)
+            counts[name] = u.n_paths
+            writer.write_universe(name, _run_universe(strategy, u, hist, context_end, costs, check_from,
+                                                      req.batch_paths, progress))
+        writer.commit(ResultsMeta(strategy.name, str(strategy.path), strategy.sha256, warmup, tuple(strategy.configs),
+                                  costs.record(), tuple(names), tuple(METRICS), req.lookahead_check))
     return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts)
 
 
-def _choose_universes(root: zarr.Group, wanted: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
-    have = list_universes(root)
-    complete = [n for n in have if root[f"universes/{n}"].attrs.get("complete", False)]
+def _choose_universes(st: Store, wanted: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
+    have = st.universe_names()
+    complete = [n for n in have if st.universe(n).complete]
     if wanted:
         for n in wanted:
             if n not in have:
@@ -153,16 +130,16 @@ def _choose_universes(root: zarr.Group, wanted: tuple[str, ...] | None) -> tuple
     return complete, [n for n in have if n not in complete]
 
 
-def _lookahead(strategy, root, hist, context_end, warmup, names, real_bars, check_from) -> None:
+def _lookahead(strategy, st, hist, context_end, warmup, names, real_bars, check_from) -> None:
     rng = np.random.default_rng(0)  # fixed: the check is deterministic
     samples = []
     if real_bars is not None:
         samples.append(("real history", real_bars))
     if names:
-        g = root[f"universes/{names[0]}"]
-        k = min(4, g["close"].shape[1])
-        paths = {f: g[f][:, :k] for f in FIELDS}
-        samples.append((f"universe {names[0]}, paths 0-{k - 1}", with_warmup(hist, context_end, warmup, paths, g["time"][:])))
+        u = st.universe(names[0])
+        k = min(4, u.n_paths)
+        paths = u.read(0, k).as_dict()
+        samples.append((f"universe {names[0]}, paths 0-{k - 1}", with_warmup(hist, context_end, warmup, paths, u.time)))
     for label, bars in samples:
         for config in strategy.configs:
             check_lookahead(strategy, bars, config, label, rng, check_from=check_from)
@@ -184,46 +161,21 @@ def _run_batch(strategy: Strategy, bars: Bars, warmup: int, costs: Costs, label:
     return stacked, bh_rows, equity, bh_values
 
 
-def _write(g: zarr.Group, metrics: dict, bh: dict, equity: list, bh_values, extra: dict | None = None) -> None:
-    for name, a in {**metrics, **bh}.items():
-        g.create_array(name, data=a, dimension_names=("config", "path"))
-    if extra is not None:  # the real history keeps its equity curves for the report
-        g.create_array("equity", data=np.stack(equity), dimension_names=("config", "bar"))
-        g.create_array("bh_equity", data=bh_values[:, 0][None, :], dimension_names=("config", "bar"))
-        g.create_array("time", data=extra["time"], dimension_names=("bar",))
-
-
-def _run_universe(strategy, g, name, hist, context_end, costs, check_from, batch_paths, out_group, progress) -> int:
-    n_paths = g["close"].shape[1]
-    chunk = g["close"].chunks[1]
+def _run_universe(strategy, u, hist, context_end, costs, check_from, batch_paths, progress) -> PathResults:
+    n_paths = u.n_paths
+    chunk = u.chunk_paths
     batch = max(chunk, batch_paths // chunk * chunk)  # whole store chunks per read
-    horizon_time = g["time"][:]
     results: dict[str, np.ndarray] = {}
     if progress:
-        progress(name, 0, n_paths)
+        progress(u.name, 0, n_paths)
     for lo in range(0, n_paths, batch):
         hi = min(n_paths, lo + batch)
-        paths = {f: g[f][:, lo:hi] for f in FIELDS}
-        bars = with_warmup(hist, context_end, strategy.warmup, paths, horizon_time)
-        metrics, bh, _, _ = _run_batch(strategy, bars, strategy.warmup, costs, f"universe {name}, paths {lo}-{hi - 1}", check_from)
+        bars = with_warmup(hist, context_end, strategy.warmup, u.read(lo, hi).as_dict(), u.time)
+        metrics, bh, _, _ = _run_batch(strategy, bars, strategy.warmup, costs, f"universe {u.name}, paths {lo}-{hi - 1}", check_from)
         for k, a in {**metrics, **bh}.items():
             if k not in results:
                 results[k] = np.empty((a.shape[0], n_paths))
             results[k][:, lo:hi] = a
         if progress:
-            progress(name, hi, n_paths)
-    for k, a in results.items():
-        out_group.create_array(k, data=a, dimension_names=("config", "path"))
-    out_group.attrs.update({"n_paths": n_paths, "spec": g.attrs.get("spec")})
-    return n_paths
-
-
-def _swap_into_place(tmp: Path, target: Path, root: zarr.Group) -> None:
-    """Replace results/<strategy> by the freshly written group in (almost) one rename."""
-    root.require_group("results")
-    target.parent.mkdir(exist_ok=True)
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+            progress(u.name, hi, n_paths)
+    return PathResults(n_paths, results, u.attrs.get("spec"))

@@ -17,13 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import zarr
-
 from parallelverse.bars import FIELDS
 from parallelverse.errors import StoreError
+from parallelverse.store import Results, Store, read_store
 from parallelverse.stress.engine import Costs, backtest, buy_and_hold, excess_metrics
 from parallelverse.stress.kernels import METRICS
-from parallelverse.stress.run import _history, _open_store, with_warmup
+from parallelverse.stress.run import with_warmup
 from parallelverse.stress.strategy import load_strategy
 from parallelverse.stress.summary import selected_config
 from parallelverse.verdict import pbo as pbo_mod
@@ -37,9 +36,8 @@ COST_MULTIPLES = (0.0, 1.0, 2.0, 3.0)
 FAN_PATHS = 400  # paths per universe drawn in the fan charts
 
 
-def choose_strategy(root: zarr.Group, store: Path, name: str | None) -> str:
-    have = sorted(n for n, _ in root["results"].groups()) if "results" in root else []
-    have = [n for n in have if not n.startswith(".")]
+def choose_strategy(st: Store, store: Path, name: str | None) -> str:
+    have = st.result_names()
     if name:
         if name not in have:
             raise StoreError(f"no results for strategy {name!r} in {str(store)!r}; it has: {', '.join(have) or 'none'} "
@@ -60,32 +58,34 @@ def _returns(equity: np.ndarray, init_cash: float) -> np.ndarray:
 def build_report(store: str | Path, strategy: str | None = None, n_null: int = 1000, seed: int = 0,
                  statistic: str = "excess_sharpe", auto_paths: bool = False, max_null_paths: int = 20_000) -> dict:
     store = Path(store)
-    root = _open_store(store)
-    name = choose_strategy(root, store, strategy)
-    res = root[f"results/{name}"]
-    attrs = res.attrs.asdict()
-    strat = load_strategy(attrs["strategy_file"])
-    if strat.sha256 != attrs["strategy_sha256"]:
-        raise StoreError(f"{attrs['strategy_file']} changed since `stress` wrote these results; rerun "
-                         f"`parallelverse stress {attrs['strategy_file']} --store {store}` first")
-    costs = Costs(**attrs["costs"])
-    hist, context_end, realized_end = _history(root)
-    configs = attrs["configs"]
-    has_real = "real" in res
+    st = read_store(store)
+    name = choose_strategy(st, store, strategy)
+    res = st.results(name)
+    meta = res.meta
+    strat = load_strategy(meta.strategy_file)
+    if strat.sha256 != meta.strategy_sha256:
+        raise StoreError(f"{meta.strategy_file} changed since `stress` wrote these results; rerun "
+                         f"`parallelverse stress {meta.strategy_file} --store {store}` first")
+    costs = Costs(**meta.costs)
+    split = st.split()
+    hist = {f: getattr(split.history, f) for f in ("time",) + FIELDS}
+    context_end, realized_end = split.context_end, split.realized_end
+    configs = list(meta.configs)
+    has_real = res.real is not None
 
     selected = selected_config(res)  # best real Sharpe, as stress shows it
     report: dict = {
-        "store": str(store), "strategy": name, "strategy_file": attrs["strategy_file"], "n_configs": len(configs),
-        "selected_config": configs[selected], "costs": attrs["costs"], "statistic": statistic,
-        "symbol": root["history"].attrs["symbol"], "seed_window": root["history"].attrs["seed_window"]["spec"],
+        "store": str(store), "strategy": name, "strategy_file": meta.strategy_file, "n_configs": len(configs),
+        "selected_config": configs[selected], "costs": meta.costs, "statistic": statistic,
+        "symbol": split.history.symbol, "seed_window": split.window.spec,
         "realized_bars": realized_end - context_end, "n_null_paths": n_null, "seed": seed,
     }
     report["skill"] = _skill(strat, hist, context_end, realized_end, costs, n_null, seed, statistic, auto_paths, max_null_paths)
     report["sharpe_stats"] = _sharpe_stats(res, configs, selected, costs) if has_real else None
     plots: dict = {"universes": {}}
     report["universes"] = {}
-    for u in attrs["universes"]:
-        report["universes"][u], plots["universes"][u] = _universe(root, res, u, hist, context_end, realized_end,
+    for u in meta.universes:
+        report["universes"][u], plots["universes"][u] = _universe(st, res, u, hist, context_end, realized_end,
                                                                  selected, costs, strat)
     garch = [u for u in report["universes"] if u.startswith("garch")]
     for u, d in report["universes"].items():
@@ -101,8 +101,8 @@ def build_report(store: str | Path, strategy: str | None = None, n_null: int = 1
         plots["pbo_logits"] = report["sharpe_stats"]["pbo"].pop("logits")
     plots["real_close"] = hist["close"][context_end:realized_end].tolist()
     if has_real:
-        plots["real_equity"] = res["real/equity"][selected].tolist()
-        plots["real_bh_equity"] = res["real/bh_equity"][0].tolist()
+        plots["real_equity"] = res.real.equity[selected].tolist()
+        plots["real_bh_equity"] = res.real.bh_equity[0].tolist()
     report["plots"] = plots
     return report
 
@@ -130,15 +130,15 @@ def _skill(strat, hist, context_end, realized_end, costs, n_null, seed, statisti
     return {"tests": out, "most_conservative": worst["name"] if worst else None, "alpha": ALPHA}
 
 
-def _sharpe_stats(res, configs, selected, costs) -> dict:
-    eq = res["real/equity"][:]
+def _sharpe_stats(res: Results, configs, selected, costs) -> dict:
+    eq = res.real.equity
     rets = np.stack([_returns(e, costs.init_cash) for e in eq])
     r = rets[selected]
     trial_sr = np.array([x.mean() / x.std(ddof=1) if x.std(ddof=1) > 0 else np.nan for x in rets])
     out = {"psr": psr(r), "dsr": dsr(r, trial_sr), "min_track_record_bars": min_track_record(r)}
     if len(configs) >= 2:
         out["pbo"] = pbo_mod.cscv(rets.T)
-        out["spa"] = _spa(rets, _returns(res["real/bh_equity"][0], costs.init_cash))
+        out["spa"] = _spa(rets, _returns(res.real.bh_equity[0], costs.init_cash))
     return out
 
 
@@ -164,17 +164,17 @@ def _spa(rets: np.ndarray, bh: np.ndarray) -> dict:
             "stepm_superior": [int(i) for i in (sup if sup is not None else [])]}
 
 
-def _universe(root, res, u, hist, context_end, realized_end, selected, costs, strat) -> tuple[dict, dict]:
-    g = root[f"universes/{u}"]
-    n = g["close"].shape[1]
+def _universe(st: Store, res: Results, u, hist, context_end, realized_end, selected, costs, strat) -> tuple[dict, dict]:
+    universe = st.universe(u)
+    n = universe.n_paths
     k = min(n, 1000)
-    closes = g["close"][:, :k]
+    closes = universe.close(0, k)
     realized = hist["close"][context_end:realized_end] if realized_end > context_end else None
     fid = fidelity(hist["close"][:context_end], closes, realized, costs.periods_per_year)
     metrics = {}
     for m in ("sharpe", "total_return", "max_drawdown", "excess_sharpe", "excess_total_return"):
-        x = res[f"{u}/{m}"][selected]
-        real = float(res[f"real/{m}"][selected, 0]) if "real" in res else float("nan")
+        x = res.universes[u].metrics[m][selected]
+        real = float(res.real.metrics[m][selected, 0]) if res.real is not None else float("nan")
         pct = percentile_with_ci(real, x)
         finite = x[np.isfinite(x)]
         metrics[m] = {"real": real, "percentile": pct.value, "ci": list(pct.ci),
@@ -182,13 +182,12 @@ def _universe(root, res, u, hist, context_end, realized_end, selected, costs, st
     fan_q = np.quantile(closes, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
     # equity fan of the selected configuration on the first FAN_PATHS paths
     m = min(n, FAN_PATHS)
-    paths = {f: g[f][:, :m] for f in FIELDS}
-    bars = with_warmup(hist, context_end, strat.warmup, paths, g["time"][:])
+    bars = with_warmup(hist, context_end, strat.warmup, universe.read(0, m).as_dict(), universe.time)
     check_from = max(strat.warmup - 1, 0) if costs.fill == "open" else strat.warmup
     _, values = backtest(strat.call(bars, strat.configs[selected], f"universe {u}", check_from), bars, strat.warmup, costs)
     plots = {
         "price_fan": fan_q.tolist(), "equity_fan": np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1).tolist(),
-        "hist": {mm: res[f"{u}/{mm}"][selected].tolist() for mm in ("sharpe", "total_return", "max_drawdown", "excess_sharpe")},
+        "hist": {mm: res.universes[u].metrics[mm][selected].tolist() for mm in ("sharpe", "total_return", "max_drawdown", "excess_sharpe")},
         "acf": _acf_curves(hist["close"][:context_end], closes),
     }
     return {"n_paths": n, "metrics": metrics, "fidelity": fid}, plots

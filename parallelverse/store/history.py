@@ -1,0 +1,97 @@
+"""The real history in the store: written once from a SeedSplit, read back as one.
+
+    history/                     the real bars, 1-D over dimension "bar"
+      time open high low close volume     attrs: symbol, source, context_end, realized_end,
+                                          has_volume, seed_window {spec, start, end}
+
+history[:context_end] is the model context, history[context_end:realized_end] the real
+future. The horizon's time stamps are those every universe stores (they follow the
+data's calendar while real bars exist).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+
+import numpy as np
+import pandas as pd
+import zarr
+from zarr.codecs import BloscCodec, BloscShuffle
+
+from parallelverse.bars import FIELDS
+from parallelverse.market import Ohlcv
+from parallelverse.window import SeedSplit, SeedWindow, extend_calendar
+
+FORMAT = "parallelverse-store/1"
+COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.shuffle)
+TIME_ATTRS = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}  # xarray decodes these
+_VERSIONED = ("parallelverse", "numpy", "pandas", "scipy", "arch", "zarr", "numcodecs")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def store_identity(split: SeedSplit) -> dict:
+    """What makes two runs write into the same store: the same bars, window, context and horizon."""
+    h = split.history
+    return {
+        "source": h.source,
+        "symbol": h.symbol,
+        "history_sha256": h.digest(),
+        "seed_window": split.window.spec,
+        "context_bars": split.context_end,
+        "horizon_bars": split.horizon_bars,
+    }
+
+
+def describe_identity(ident: dict) -> str:
+    return (
+        f"{ident['symbol']} from {ident['source']}, window {ident['seed_window']}, "
+        f"context {ident['context_bars']}, horizon {ident['horizon_bars']}"
+    )
+
+
+def write_history(root: zarr.Group, split: SeedSplit) -> None:
+    h = split.history
+    g = root.create_group("history")
+    t = g.create_array("time", data=h.time, dimension_names=("bar",))
+    t.attrs.update(TIME_ATTRS)
+    for f in FIELDS:
+        g.create_array(f, data=getattr(h, f), dimension_names=("bar",))
+    g.attrs.update(
+        {
+            "symbol": h.symbol,
+            "source": h.source,
+            "context_end": split.context_end,  # history[:context_end] is the model context
+            "realized_end": split.realized_end,  # history[context_end:realized_end] is the real future
+            "has_volume": h.has_volume,
+            "seed_window": {"spec": split.window.spec, "start": str(split.window.start), "end": str(split.window.end)},
+        }
+    )
+
+
+def read_split(root: zarr.Group, horizon_time: np.ndarray | None = None) -> SeedSplit:
+    """The SeedSplit the store was made from.
+
+    horizon_time: the time stamps a universe stores; without one (a store with no
+    universe yet) the calendar is extended from the history as `split_at_window` does.
+    """
+    g = root["history"]
+    a = g.attrs.asdict()
+    history = Ohlcv(a["symbol"], a["source"], g["time"][:], *(g[f][:] for f in FIELDS), has_volume=a["has_volume"])
+    w = a["seed_window"]
+    window = SeedWindow(w["spec"], pd.Timestamp(w["start"]), pd.Timestamp(w["end"]))
+    context_end, realized_end = int(a["context_end"]), int(a["realized_end"])
+    if horizon_time is None:
+        real = history.time[context_end:realized_end]
+        extra = int(root.attrs["identity"]["horizon_bars"]) - len(real)
+        horizon_time = np.concatenate([real, extend_calendar(history.time, extra)]) if extra > 0 else real.copy()
+    return SeedSplit(window, history, context_end, realized_end, np.asarray(horizon_time))

@@ -1,0 +1,152 @@
+"""Stress results: per-path metrics of one strategy on the real history and every universe.
+
+    results/<strategy>/                 attrs: ResultsMeta fields, n_configs, versions, complete
+      <universe>/<metric>               (n_configs, n_paths) float64     attrs: n_paths, spec
+      <universe>/bh_<metric>            (1, n_paths): buy-and-hold on the same path
+      real/...                          the same for the real history (one path), plus
+                                        equity (n_configs, n_bars), bh_equity (1, n_bars), time
+
+The group is built beside the store and renamed into place at the end, so a rerun
+with a changed strategy file or costs replaces the old results whole and an
+interrupted run leaves the previous results (or none), never a mix.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from parallelverse.errors import StoreError
+from parallelverse.store.history import package_versions
+
+_REAL_CURVES = ("equity", "bh_equity", "time")
+
+
+@dataclass(frozen=True)
+class ResultsMeta:
+    """What produced a results group."""
+
+    strategy: str
+    strategy_file: str
+    strategy_sha256: str
+    warmup: int
+    configs: tuple[dict, ...]  # the params grid, one dict per configuration
+    costs: dict  # backtest.Costs.record()
+    universes: tuple[str, ...]
+    metrics: tuple[str, ...]  # the kernel metrics (excess ones are found among the arrays)
+    lookahead_check: bool
+
+
+@dataclass(frozen=True)
+class PathResults:
+    """Every metric of every configuration on a set of paths."""
+
+    n_paths: int
+    metrics: dict[str, np.ndarray]  # name -> (n_configs, n_paths); bh_<metric> -> (1, n_paths); sorted by name
+    spec: dict | None = None  # the universe's spec (None for the real history)
+
+
+@dataclass(frozen=True)
+class RealResults(PathResults):
+    """The real history's results (one path) and its equity curves."""
+
+    equity: np.ndarray = field(default=None)  # (n_configs, n_bars)
+    bh_equity: np.ndarray = field(default=None)  # (1, n_bars)
+    time: np.ndarray = field(default=None)  # (n_bars,) int64 ns
+
+
+@dataclass(frozen=True)
+class Results:
+    meta: ResultsMeta
+    real: RealResults | None  # None when the data has no real future after the cut
+    universes: dict[str, PathResults]  # in meta.universes order
+
+
+def result_names(root: zarr.Group) -> list[str]:
+    have = sorted(n for n, _ in root["results"].groups()) if "results" in root else []
+    return [n for n in have if not n.startswith(".")]
+
+
+def read_results(path: Path, strategy: str) -> Results:
+    rpath = path / "results" / strategy
+    if not (rpath / "zarr.json").exists():
+        raise StoreError(f"no results for strategy {strategy!r} in {str(path)!r}; run `parallelverse stress STRATEGY.py` first")
+    g = zarr.open_group(str(rpath), mode="r")
+    if not g.attrs.get("complete", False):
+        raise StoreError(f"results for {strategy!r} in {str(path)!r} are incomplete; rerun `parallelverse stress`")
+    a = g.attrs.asdict()
+    meta = ResultsMeta(a["strategy"], a["strategy_file"], a["strategy_sha256"], a["warmup"], tuple(a["configs"]),
+                       a["costs"], tuple(a["universes"]), tuple(a["metrics"]), a["lookahead_check"])
+    real = None
+    if "real" in g:
+        r = g["real"]
+        arrays = _arrays(r)
+        curves = {k: arrays.pop(k) for k in _REAL_CURVES}
+        real = RealResults(1, arrays, None, **curves)
+    universes = {}
+    for name in meta.universes:
+        u = g[name]
+        universes[name] = PathResults(int(u.attrs["n_paths"]), _arrays(u), u.attrs.get("spec"))
+    return Results(meta, real, universes)
+
+
+def _arrays(g: zarr.Group) -> dict[str, np.ndarray]:
+    return {name: g[name][:] for name in sorted(n for n, _ in g.arrays())}
+
+
+class ResultsWriter:
+    """Writes results/<strategy> beside the store, then swaps it into place on `commit`.
+
+    Use as a context manager: whatever happens, the partial group is removed on exit.
+    """
+
+    def __init__(self, root: zarr.Group, path: Path, strategy: str):
+        self._root, self._path, self._strategy = root, path, strategy
+        self._tmp = path.parent / f".{path.name}.results-{strategy}.{os.getpid()}.partial"
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._out = zarr.open_group(str(self._tmp), mode="w")
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def write_real(self, real: RealResults) -> None:
+        g = self._out.create_group("real")
+        _write_metrics(g, real.metrics)
+        # the real history keeps its equity curves for the report
+        g.create_array("equity", data=real.equity, dimension_names=("config", "bar"))
+        g.create_array("bh_equity", data=real.bh_equity, dimension_names=("config", "bar"))
+        g.create_array("time", data=real.time, dimension_names=("bar",))
+
+    def write_universe(self, name: str, res: PathResults) -> None:
+        g = self._out.create_group(name)
+        _write_metrics(g, res.metrics)
+        g.attrs.update({"n_paths": res.n_paths, "spec": res.spec})
+
+    def commit(self, meta: ResultsMeta) -> None:
+        record = asdict(meta)
+        record.update(configs=list(meta.configs), universes=list(meta.universes), metrics=list(meta.metrics))
+        self._out.attrs.update({**record, "n_configs": len(meta.configs), "versions": package_versions(), "complete": True})
+        self._swap_into_place(self._path / "results" / self._strategy)
+
+    def _swap_into_place(self, target: Path) -> None:
+        """Replace results/<strategy> by the freshly written group in (almost) one rename."""
+        self._root.require_group("results")
+        target.parent.mkdir(exist_ok=True)
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        if target.exists():
+            os.replace(target, old)
+        os.replace(self._tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_metrics(g: zarr.Group, metrics: dict[str, np.ndarray]) -> None:
+    for name, a in metrics.items():
+        g.create_array(name, data=a, dimension_names=("config", "path"))
