@@ -5,7 +5,7 @@ slow=200, 200 warm-up bars) and compute the same per-path results: the equity
 curve, total return, Sharpe, Sortino, max drawdown, annualised return and
 volatility, plus buy-and-hold on the same paths for the excess.
 
-- ours: `parallelverse.stress.engine.backtest` + `buy_and_hold` (numba kernels);
+- ours: `parallelverse.backtest.engine.backtest` + `buy_and_hold` (numba kernels);
 - vectorbt: `Portfolio.from_orders(size_type="targetpercent")` for strategy and
   buy-and-hold, then its returns accessor for the metrics.
 
@@ -36,7 +36,7 @@ FEES, SLIP = 1e-4, 2e-4
 
 
 def make_bars(n_paths: int):
-    from parallelverse.stress.strategy import Bars
+    from parallelverse.bars import PathBatch as Bars
 
     rng = np.random.default_rng(0)
     n = WARMUP + H
@@ -57,8 +57,8 @@ def target_of(bars):
 
 
 def ours(bars, target):
-    from parallelverse.stress.engine import Costs, backtest, buy_and_hold
-    from parallelverse.stress.strategy import Output
+    from parallelverse.backtest.engine import Costs, backtest, buy_and_hold
+    from parallelverse.backtest.strategy import Output
 
     costs = Costs(fees_bps=1.0, slippage_bps=2.0, fill="open", init_cash=100_000.0)
     m, v = backtest(Output(target, None), bars, WARMUP, costs)
@@ -87,7 +87,7 @@ def peer(bars, target):
 
 
 def check_equal(mine, theirs) -> float:
-    from parallelverse.stress.kernels import METRICS
+    from parallelverse.backtest.kernels import METRICS
 
     m, v, bh = mine
     worst = np.max(np.abs(v - theirs["strategy"]["value"]) / np.abs(theirs["strategy"]["value"]))
@@ -106,7 +106,7 @@ def check_equal(mine, theirs) -> float:
 def cold(side: str, n_paths: int) -> float:
     code = (f"import time, sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import bench_stress as b;"
             f"bars = b.make_bars({n_paths}); t = b.target_of(bars);"
-            f"import parallelverse.stress.engine, vectorbt;"  # imports are not part of the timing
+            f"import parallelverse.backtest.engine, vectorbt;"  # imports are not part of the timing
             f"t0 = time.perf_counter(); b.{side}(bars, t); print(time.perf_counter() - t0)")
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}

@@ -17,11 +17,12 @@ by construction (wicks are >= 0 and applied outside open and close).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from parallelverse.market import Ohlcv
+from parallelverse.window import SeedSplit
 
 FIELDS = ("open", "high", "low", "close", "volume")
 EWMA_LAMBDA = 0.94  # RiskMetrics daily decay: the volatility yardstick shapes are scaled by
@@ -30,20 +31,60 @@ DONOR_POOL = 10  # a synthetic bar borrows from one of the this-many context bar
 
 @dataclass(frozen=True)
 class PathBatch:
-    """OHLCV of a block of paths; each field is (n_bars, n_paths) float64."""
+    """OHLCV of a block of paths, with their time stamps: the one bar container.
+
+    Each field is (n_bars, n_paths) float64; `time` is (n_bars,) int64 ns, or None
+    where the bars are not on a calendar yet (a generator's output before it is
+    stored). Strategies receive one of these (see `backtest.strategy`).
+    """
 
     open: np.ndarray
     high: np.ndarray
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    time: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.close.shape
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The five fields by name (without time)."""
+        return {f: getattr(self, f) for f in FIELDS}
+
+    def head(self, n: int) -> PathBatch:
+        """The first n bars (for the look-ahead check)."""
+        return PathBatch(*(getattr(self, f)[:n] for f in FIELDS), None if self.time is None else self.time[:n])
+
+    def columns(self, idx) -> PathBatch:
+        """Some paths, all bars."""
+        return PathBatch(*(getattr(self, f)[:, idx] for f in FIELDS), self.time)
+
+    def on(self, time: np.ndarray) -> PathBatch:
+        """The same bars stamped with `time` (n_bars,)."""
+        return replace(self, time=time)
+
+
+def with_warmup(split: SeedSplit, warmup: int, paths: PathBatch) -> PathBatch:
+    """The last `warmup` real context bars in front of every path: fields (warmup + horizon, n_paths).
+
+    paths: horizon bars after the cut, with their time stamps.
+    """
+    h, ce = split.history, split.context_end
+    m = paths.shape[1]
+    cols = []
+    for f in FIELDS:
+        head = np.broadcast_to(getattr(h, f)[ce - warmup : ce, None], (warmup, m))
+        cols.append(np.ascontiguousarray(np.vstack([head, getattr(paths, f)])))
+    return PathBatch(*cols, np.concatenate([h.time[ce - warmup : ce], paths.time]))
+
+
+def real_bars(split: SeedSplit, warmup: int) -> PathBatch:
+    """The real future after the cut, with `warmup` real bars in front: one path, fields (warmup + realized, 1)."""
+    s = slice(split.context_end - warmup, split.realized_end)
+    h = split.history
+    return PathBatch(*(np.ascontiguousarray(getattr(h, f)[s, None]) for f in FIELDS), h.time[s])
 
 
 def invariant_violations(b: PathBatch) -> np.ndarray:

@@ -9,13 +9,15 @@ import pytest
 from scipy import stats
 
 from parallelverse.generators import make_generator
-from parallelverse.stress.engine import Costs, backtest
-from parallelverse.stress.kernels import METRICS
-from parallelverse.stress.strategy import Bars, Output, Strategy
+from parallelverse.backtest.engine import Costs, backtest
+from parallelverse.backtest.kernels import METRICS
+from parallelverse.backtest.strategy import Output, Strategy
+from parallelverse.bars import PathBatch as Bars
 from parallelverse.verdict.nulls import NULLS
 from parallelverse.verdict.skill import skill_tests
+from parallelverse.market import Ohlcv
 from parallelverse.verdict.stats import percentile_with_ci
-from parallelverse.window import parse_seed_window, split_at_window
+from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
 
 NO_COSTS = Costs(fees_bps=0.0, slippage_bps=0.0)
 
@@ -34,6 +36,12 @@ def market(rng, n: int, phi: float = 0.0, vol: float = 0.01) -> dict:
     low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.003, n)))
     return {"time": np.arange(n, dtype=np.int64) * 86_400 * 10**9, "open": open_, "high": high, "low": low,
             "close": close, "volume": np.ones(n)}
+
+
+def split_of(hist: dict, context_end: int) -> SeedSplit:
+    """Simulated bars as a seed split: the first context_end bars are the context, the rest the real future."""
+    bars = Ohlcv("SIM", "simulated", hist["time"], *(hist[f] for f in ("open", "high", "low", "close", "volume")))
+    return SeedSplit(parse_seed_window("1970"), bars, context_end, len(bars), bars.time[context_end:])
 
 
 def inline(fn) -> Strategy:
@@ -69,7 +77,7 @@ def test_b_zero_edge_strategy_gets_uniform_p_values():
         hist = market(rng, ctx + h)
         expo = np.repeat(rng.choice([-1.0, 0.0, 1.0], size=(ctx + h) // 5 + 1), 5)[: ctx + h]
         fn = lambda bars, e=expo: np.broadcast_to(e[: bars.shape[0], None], bars.shape).copy()  # noqa: E731
-        for t in skill_tests(inline(fn), hist, ctx, ctx + h, NO_COSTS, n_paths=99, seed=rep):
+        for t in skill_tests(inline(fn), split_of(hist, ctx), NO_COSTS, n_paths=99, seed=rep):
             ps.setdefault(t.name, []).append(t.p.p)
     assert set(ps) == set(NULLS) | {"random-entry"}
     for name, p in ps.items():
@@ -88,7 +96,7 @@ def test_c_planted_momentum_edge_is_detected():
     verdict_p = []
     for rep in range(100):
         hist = market(np.random.default_rng(5000 + rep), ctx + h, phi=0.3)
-        tests = skill_tests(inline(follow), hist, ctx, ctx + h, NO_COSTS, n_paths=99, seed=rep)
+        tests = skill_tests(inline(follow), split_of(hist, ctx), NO_COSTS, n_paths=99, seed=rep)
         verdict_p.append(max(t.p.p for t in tests))
     assert np.mean(np.array(verdict_p) < 0.05) >= 0.8
 
@@ -110,9 +118,9 @@ def test_auto_paths_settles_an_inconclusive_test():
         r = np.diff(np.log(bars.close), axis=0, prepend=np.log(bars.close[:1]))
         return np.sign(r)
 
-    few = _skill(inline(follow), hist, ctx, ctx + h, NO_COSTS, 19, 0, "excess_sharpe", False, 400)
+    few = _skill(inline(follow), split_of(hist, ctx), NO_COSTS, 19, 0, "excess_sharpe", False, 400)
     perm = next(t for t in few["tests"] if t["name"] == "permutation")
     assert not perm["decided"] and perm["paths_to_decide"] > 19
-    more = _skill(inline(follow), hist, ctx, ctx + h, NO_COSTS, 19, 0, "excess_sharpe", True, 400)
+    more = _skill(inline(follow), split_of(hist, ctx), NO_COSTS, 19, 0, "excess_sharpe", True, 400)
     perm = next(t for t in more["tests"] if t["name"] == "permutation")
     assert perm["n_paths"] == 400 and perm["decided"] and perm["ci"][1] < 0.05

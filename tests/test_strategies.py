@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parallelverse.stress.engine import Costs, backtest, buy_and_hold
-from parallelverse.stress.kernels import METRICS
-from parallelverse.stress.strategy import Bars, load_strategy
+from parallelverse.backtest.engine import Costs, backtest, buy_and_hold
+from parallelverse.backtest.kernels import METRICS
+from parallelverse.backtest.strategy import load_strategy
+from parallelverse.bars import PathBatch as Bars
 
 ROOT = Path(__file__).parent.parent / "strategies"
 

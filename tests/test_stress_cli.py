@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import zarr
 
-from parallelverse.stress.kernels import METRICS
-from parallelverse.stress.summary import MAIN_METRICS, percentile_of
+from parallelverse.backtest.kernels import METRICS
+from parallelverse.stress import MAIN_METRICS, percentile_of
 
 ROOT = Path(__file__).parent.parent
 SMA = ROOT / "strategies" / "sma_crossover.py"
@@ -105,7 +105,7 @@ def test_rerun_with_other_costs_or_file_replaces_results(store, run_cli, tmp_pat
 
 
 def test_streaming_batches_do_not_change_results(store):
-    from parallelverse.stress.run import StressRequest, run_stress
+    from parallelverse.stress import StressRequest, run_stress
 
     def sharpe(batch):
         run_stress(StressRequest(str(SMA), str(store), universes=("bootstrap",), batch_paths=batch))

@@ -8,9 +8,10 @@ import pytest
 
 vbt = pytest.importorskip("vectorbt")
 
-from parallelverse.stress.engine import Costs, backtest, buy_and_hold  # noqa: E402
-from parallelverse.stress.kernels import METRICS, N_METRICS, run_paths_nb, run_paths_py  # noqa: E402
-from parallelverse.stress.strategy import Bars, Output  # noqa: E402
+from parallelverse.backtest.engine import Costs, backtest, buy_and_hold  # noqa: E402
+from parallelverse.backtest.kernels import METRICS, N_METRICS, run_paths_nb, run_paths_py  # noqa: E402
+from parallelverse.backtest.strategy import Output  # noqa: E402
+from parallelverse.bars import PathBatch as Bars  # noqa: E402
 
 WARMUP, H, M = 5, 120, 300
 COSTS = Costs(fees_bps=10.0, slippage_bps=5.0, fill="open", init_cash=10_000.0, periods_per_year=252.0)

@@ -36,9 +36,8 @@ def _default_store() -> str:
 @handle_errors
 def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_lookahead_check, as_json):
     """Run STRATEGY_FILE over the real history and every path of every universe."""
-    from parallelverse.stress.engine import Costs
-    from parallelverse.stress.run import StressRequest, run_stress
-    from parallelverse.stress.summary import summarize
+    from parallelverse.backtest.engine import Costs
+    from parallelverse.stress import StressRequest, run_stress, summarize
 
     req = StressRequest(
         strategy=strategy_file, store=store or _default_store(),
@@ -81,7 +80,7 @@ def _fmt(metric: str, v) -> str:
 def _print(s: dict) -> None:
     from rich.table import Table
 
-    from parallelverse.stress.summary import MAIN_METRICS
+    from parallelverse.stress import MAIN_METRICS
 
     c = s["costs"]
     cfg = " ".join(f"{k}={v}" for k, v in s["selected_config"].items())

@@ -80,8 +80,8 @@ class Universe:
         return (self.attrs.get("spec") or {}).get("generator", "")
 
     def read(self, start: int = 0, stop: int | None = None) -> PathBatch:
-        """Paths start..stop-1, each field (horizon_bars, stop - start)."""
-        return read_paths(self.group, start, stop)
+        """Paths start..stop-1, each field (horizon_bars, stop - start), with the horizon's time stamps."""
+        return PathBatch(*(self.group[f][:, start:stop] for f in FIELDS), self.time)
 
     def close(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Close prices of paths start..stop-1: (horizon_bars, stop - start)."""
@@ -158,6 +158,6 @@ def list_universes(root: zarr.Group) -> list[str]:
 
 
 def read_paths(g, start: int = 0, stop: int | None = None) -> PathBatch:
-    """Paths start..stop-1 of a universe (a `Universe`, or its Zarr group opened directly) as a PathBatch."""
+    """Paths start..stop-1 of a universe (a `Universe`, or its Zarr group opened directly), with their time stamps."""
     g = g.group if isinstance(g, Universe) else g
-    return PathBatch(*(g[f][:, start:stop] for f in FIELDS))
+    return PathBatch(*(g[f][:, start:stop] for f in FIELDS), g["time"][:])

@@ -17,17 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from parallelverse.bars import FIELDS
+from parallelverse.backtest.engine import Costs, backtest, best_config, buy_and_hold, decide, metric_rows
+from parallelverse.backtest.strategy import load_strategy
+from parallelverse.bars import real_bars, with_warmup
 from parallelverse.errors import StoreError
 from parallelverse.store import Results, Store, read_store
-from parallelverse.stress.engine import Costs, backtest, buy_and_hold, excess_metrics
-from parallelverse.stress.kernels import METRICS
-from parallelverse.stress.run import with_warmup
-from parallelverse.stress.strategy import load_strategy
-from parallelverse.stress.summary import selected_config
 from parallelverse.verdict import pbo as pbo_mod
 from parallelverse.verdict.fidelity import acf_by_lag, fidelity
-from parallelverse.verdict.skill import null_test, random_entry_test, real_bars, skill_tests
+from parallelverse.verdict.skill import run_null, skill_tests
 from parallelverse.verdict.stats import dsr, min_track_record, paths_needed, percentile_with_ci, psr
 
 ALPHA = 0.05
@@ -68,25 +65,24 @@ def build_report(store: str | Path, strategy: str | None = None, n_null: int = 1
                          f"`parallelverse stress {meta.strategy_file} --store {store}` first")
     costs = Costs(**meta.costs)
     split = st.split()
-    hist = {f: getattr(split.history, f) for f in ("time",) + FIELDS}
     context_end, realized_end = split.context_end, split.realized_end
+    hist = split.history
     configs = list(meta.configs)
     has_real = res.real is not None
 
-    selected = selected_config(res)  # best real Sharpe, as stress shows it
+    selected = best_config(res.real.metrics["sharpe"][:, 0] if has_real else None)  # as stress shows it
     report: dict = {
         "store": str(store), "strategy": name, "strategy_file": meta.strategy_file, "n_configs": len(configs),
         "selected_config": configs[selected], "costs": meta.costs, "statistic": statistic,
         "symbol": split.history.symbol, "seed_window": split.window.spec,
         "realized_bars": realized_end - context_end, "n_null_paths": n_null, "seed": seed,
     }
-    report["skill"] = _skill(strat, hist, context_end, realized_end, costs, n_null, seed, statistic, auto_paths, max_null_paths)
+    report["skill"] = _skill(strat, split, costs, n_null, seed, statistic, auto_paths, max_null_paths)
     report["sharpe_stats"] = _sharpe_stats(res, configs, selected, costs) if has_real else None
     plots: dict = {"universes": {}}
     report["universes"] = {}
     for u in meta.universes:
-        report["universes"][u], plots["universes"][u] = _universe(st, res, u, hist, context_end, realized_end,
-                                                                 selected, costs, strat)
+        report["universes"][u], plots["universes"][u] = _universe(st, res, u, split, selected, costs, strat)
     garch = [u for u in report["universes"] if u.startswith("garch")]
     for u, d in report["universes"].items():
         cal = d["fidelity"]["calibration"]
@@ -94,12 +90,12 @@ def build_report(store: str | Path, strategy: str | None = None, n_null: int = 1
             base = report["universes"][garch[0]]["fidelity"]["calibration"]["crps_final_log_price"]
             cal["crps_vs_garch"] = cal["crps_final_log_price"] / base if base > 0 else None
     report["path_luck"] = _path_luck(report["universes"])
-    report["cost_sensitivity"] = _costs(strat, hist, context_end, realized_end, costs, selected) if has_real else None
+    report["cost_sensitivity"] = _costs(strat, split, costs, selected) if has_real else None
     report["verdict"] = _verdict(report)
     plots["nulls"] = {t["name"]: t.pop("_null") for t in report["skill"]["tests"]}
     if report["sharpe_stats"] and report["sharpe_stats"].get("pbo"):
         plots["pbo_logits"] = report["sharpe_stats"]["pbo"].pop("logits")
-    plots["real_close"] = hist["close"][context_end:realized_end].tolist()
+    plots["real_close"] = hist.close[context_end:realized_end].tolist()
     if has_real:
         plots["real_equity"] = res.real.equity[selected].tolist()
         plots["real_bh_equity"] = res.real.bh_equity[0].tolist()
@@ -107,19 +103,13 @@ def build_report(store: str | Path, strategy: str | None = None, n_null: int = 1
     return report
 
 
-def _skill(strat, hist, context_end, realized_end, costs, n_null, seed, statistic, auto_paths, max_null_paths) -> dict:
-    tests = skill_tests(strat, hist, context_end, realized_end, costs, n_null, seed, statistic)
+def _skill(strat, split, costs, n_null, seed, statistic, auto_paths, max_null_paths) -> dict:
+    tests = skill_tests(strat, split, costs, n_null, seed, statistic)
     out = []
     for t in tests:
         more = paths_needed(t.p.p, ALPHA) if not t.p.decided(ALPHA) else 0
         if auto_paths and more > t.p.n:
-            n = min(max_null_paths, more)
-            check_from = max(strat.warmup - 1, 0) if costs.fill == "open" else strat.warmup
-            if t.name == "random-entry":
-                t = random_entry_test(strat, real_bars(hist, context_end, realized_end, strat.warmup), costs, n, seed,
-                                      statistic, t.real, check_from)
-            else:
-                t = null_test(t.name, strat, hist, context_end, realized_end, costs, n, seed, statistic, t.real, check_from)
+            t = run_null(t.name, strat, split, costs, min(max_null_paths, more), seed, statistic, t.real)
             more = paths_needed(t.p.p, ALPHA) if not t.p.decided(ALPHA) else 0
         out.append({
             "name": t.name, "real": t.real, "p": t.p.p, "b": t.p.b, "n_paths": t.p.n, "ci": list(t.p.ci),
@@ -164,13 +154,14 @@ def _spa(rets: np.ndarray, bh: np.ndarray) -> dict:
             "stepm_superior": [int(i) for i in (sup if sup is not None else [])]}
 
 
-def _universe(st: Store, res: Results, u, hist, context_end, realized_end, selected, costs, strat) -> tuple[dict, dict]:
+def _universe(st: Store, res: Results, u, split, selected, costs, strat) -> tuple[dict, dict]:
+    hist, context_end, realized_end = split.history, split.context_end, split.realized_end
     universe = st.universe(u)
     n = universe.n_paths
     k = min(n, 1000)
     closes = universe.close(0, k)
-    realized = hist["close"][context_end:realized_end] if realized_end > context_end else None
-    fid = fidelity(hist["close"][:context_end], closes, realized, costs.periods_per_year)
+    realized = hist.close[context_end:realized_end] if realized_end > context_end else None
+    fid = fidelity(hist.close[:context_end], closes, realized, costs.periods_per_year)
     metrics = {}
     for m in ("sharpe", "total_return", "max_drawdown", "excess_sharpe", "excess_total_return"):
         x = res.universes[u].metrics[m][selected]
@@ -182,13 +173,12 @@ def _universe(st: Store, res: Results, u, hist, context_end, realized_end, selec
     fan_q = np.quantile(closes, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
     # equity fan of the selected configuration on the first FAN_PATHS paths
     m = min(n, FAN_PATHS)
-    bars = with_warmup(hist, context_end, strat.warmup, universe.read(0, m).as_dict(), universe.time)
-    check_from = max(strat.warmup - 1, 0) if costs.fill == "open" else strat.warmup
-    _, values = backtest(strat.call(bars, strat.configs[selected], f"universe {u}", check_from), bars, strat.warmup, costs)
+    bars = with_warmup(split, strat.warmup, universe.read(0, m))
+    _, values = backtest(decide(strat, bars, strat.configs[selected], costs.fill, f"universe {u}"), bars, strat.warmup, costs)
     plots = {
         "price_fan": fan_q.tolist(), "equity_fan": np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1).tolist(),
         "hist": {mm: res.universes[u].metrics[mm][selected].tolist() for mm in ("sharpe", "total_return", "max_drawdown", "excess_sharpe")},
-        "acf": _acf_curves(hist["close"][:context_end], closes),
+        "acf": _acf_curves(hist.close[:context_end], closes),
     }
     return {"n_paths": n, "metrics": metrics, "fidelity": fid}, plots
 
@@ -226,20 +216,18 @@ def _path_luck(universes: dict) -> dict:
     return rows
 
 
-def _costs(strat, hist, context_end, realized_end, costs: Costs, selected: int) -> dict:
+def _costs(strat, split, costs: Costs, selected: int) -> dict:
     warmup = strat.warmup
-    bars = real_bars(hist, context_end, realized_end, warmup)
-    check_from = max(warmup - 1, 0) if costs.fill == "open" else warmup
-    out_cfg = strat.call(bars, strat.configs[selected], "real history", check_from)
+    bars = real_bars(split, warmup)
+    out_cfg = decide(strat, bars, strat.configs[selected], costs.fill, "real history")
 
     def at(mult: float) -> dict:
         c = Costs(costs.fees_bps * mult, costs.slippage_bps * mult, costs.fill, costs.init_cash, costs.periods_per_year)
         m, v = backtest(out_cfg, bars, warmup, c)
         bh, bhv = buy_and_hold(bars, warmup, c)
-        ex = excess_metrics(m, bh, v, bhv, c)
+        row = metric_rows(m, v, bh, bhv, c)
         return {"multiple": mult, "fees_bps": c.fees_bps, "slippage_bps": c.slippage_bps,
-                "sharpe": float(m[METRICS.index("sharpe")][0]), "total_return": float(m[METRICS.index("total_return")][0]),
-                "excess_total_return": float(ex["excess_total_return"][0]), "excess_sharpe": float(ex["excess_sharpe"][0])}
+                **{k: float(row[k][0]) for k in ("sharpe", "total_return", "excess_total_return", "excess_sharpe")}}
 
     rows = [at(x) for x in COST_MULTIPLES]
     breakeven = None  # total cost (fees + slippage, bps) at which the excess total return reaches 0

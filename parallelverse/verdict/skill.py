@@ -15,14 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from parallelverse.bars import FIELDS
-from parallelverse.market import Ohlcv
+from parallelverse.backtest.engine import Costs, decide, execution_arrays, fill_prices, metric_rows, run_executed, run_grid
+from parallelverse.backtest.strategy import Strategy
+from parallelverse.bars import PathBatch, real_bars, with_warmup
 from parallelverse.rng import path_rngs
-from parallelverse.stress.engine import (Costs, backtest, buy_and_hold, excess_metrics, execution_arrays,
-                                         run_executed)
-from parallelverse.stress.kernels import METRICS
-from parallelverse.stress.run import with_warmup
-from parallelverse.stress.strategy import Bars, Strategy
+from parallelverse.window import SeedSplit
 from parallelverse.verdict.nulls import MIN_GARCH_BARS, NULLS, null_paths
 from parallelverse.verdict.stats import MonteCarloP, mc_p_value
 
@@ -37,19 +34,9 @@ class NullTest:
     p: MonteCarloP
 
 
-def _pick(metrics: np.ndarray, excess: dict, statistic: str) -> np.ndarray:
-    return excess[statistic] if statistic in excess else metrics[METRICS.index(statistic)]
-
-
-def grid_statistic(strategy: Strategy, bars: Bars, warmup: int, costs: Costs, statistic: str, label: str,
-                   check_from: int) -> np.ndarray:
+def grid_statistic(strategy: Strategy, bars: PathBatch, costs: Costs, statistic: str, label: str) -> np.ndarray:
     """(n_configs, n_paths) statistic of every configuration on every path of `bars`."""
-    bh, bh_values = buy_and_hold(bars, warmup, costs)
-    rows = []
-    for config in strategy.configs:
-        metrics, values = backtest(strategy.call(bars, config, label, check_from), bars, warmup, costs)
-        rows.append(_pick(metrics, excess_metrics(metrics, bh, values, bh_values, costs), statistic))
-    return np.stack(rows)
+    return run_grid(strategy, bars, costs, label).metrics[statistic]
 
 
 def best_of_grid(stat: np.ndarray) -> np.ndarray:
@@ -57,19 +44,13 @@ def best_of_grid(stat: np.ndarray) -> np.ndarray:
     return np.nanmax(np.where(np.isfinite(stat), stat, -np.inf), axis=0)
 
 
-def real_bars(hist: dict, context_end: int, realized_end: int, warmup: int) -> Bars:
-    s = slice(context_end - warmup, realized_end)
-    return Bars(*(np.ascontiguousarray(hist[f][s, None]) for f in FIELDS), hist["time"][s])
-
-
-def null_test(kind: str, strategy: Strategy, hist: dict, context_end: int, realized_end: int, costs: Costs,
-              n_paths: int, seed: int, statistic: str, real: float, check_from: int) -> NullTest:
-    warmup = strategy.warmup
-    base = Ohlcv("real", "history", hist["time"][context_end - 1 : realized_end],
-                 *(hist[f][context_end - 1 : realized_end] for f in FIELDS))
-    paths = null_paths(kind, base, n_paths, seed).as_dict()
-    bars = with_warmup(hist, context_end, warmup, paths, hist["time"][context_end:realized_end])
-    stat = best_of_grid(grid_statistic(strategy, bars, warmup, costs, statistic, f"{kind} null", check_from))
+def null_test(kind: str, strategy: Strategy, split: SeedSplit, costs: Costs, n_paths: int, seed: int, statistic: str,
+              real: float) -> NullTest:
+    ce, re = split.context_end, split.realized_end
+    base = split.history.slice(ce - 1, re)  # the bar before the horizon, then the realized horizon
+    paths = null_paths(kind, base, n_paths, seed).on(split.history.time[ce:re])
+    bars = with_warmup(split, strategy.warmup, paths)
+    stat = best_of_grid(grid_statistic(strategy, bars, costs, statistic, f"{kind} null"))
     return NullTest(kind, real, stat, mc_p_value(real, stat))
 
 
@@ -79,7 +60,7 @@ def _runs(x: np.ndarray) -> list[np.ndarray]:
     return np.split(x, cut)
 
 
-def _held_exposure(out, bars: Bars, warmup: int, fill: str) -> np.ndarray:
+def _held_exposure(out, bars: PathBatch, warmup: int, fill: str) -> np.ndarray:
     """The exposure actually held through each horizon bar (signals become 1 in / 0 out)."""
     target, signal, use_signals, _, _ = execution_arrays(out, bars, warmup, fill)
     if not use_signals:
@@ -91,48 +72,52 @@ def _held_exposure(out, bars: Bars, warmup: int, fill: str) -> np.ndarray:
     return held
 
 
-def random_entry_test(strategy: Strategy, bars: Bars, costs: Costs, n_paths: int, seed: int, statistic: str,
-                      real: float, check_from: int) -> NullTest:
+def random_entry_test(strategy: Strategy, bars: PathBatch, costs: Costs, n_paths: int, seed: int, statistic: str,
+                      real: float) -> NullTest:
     """The real market, with each configuration's own holding periods shuffled in time.
 
     Keeps the exposure levels, the number of position changes and every holding length;
     only the timing becomes random.
     """
     warmup = strategy.warmup
-    close = np.ascontiguousarray(bars.close[warmup:])
-    price = np.ascontiguousarray(bars.open[warmup:]) if costs.fill == "open" else close
+    price, close = fill_prices(bars, warmup, costs.fill)
     h = close.shape[0]
     rngs = path_rngs(seed, "null-random-entry", 0, n_paths)
     wide = lambda a: np.ascontiguousarray(np.repeat(a, n_paths, axis=1))  # noqa: E731
     bh, bh_values = run_executed(np.ones((h, n_paths)), np.zeros((1, n_paths), np.int8), False, wide(price), wide(close), costs)
     rows = []
     for config in strategy.configs:
-        held = _held_exposure(strategy.call(bars, config, "real history", check_from), bars, warmup, costs.fill)
+        held = _held_exposure(decide(strategy, bars, config, costs.fill, "real history"), bars, warmup, costs.fill)
         runs = _runs(held)
         target = np.empty((h, n_paths))
         for j, rng in enumerate(rngs):
             target[:, j] = np.concatenate([runs[k] for k in rng.permutation(len(runs))])
         metrics, values = run_executed(target, np.zeros((1, n_paths), np.int8), False, wide(price), wide(close), costs)
-        rows.append(_pick(metrics, excess_metrics(metrics, bh, values, bh_values, costs), statistic))
+        rows.append(metric_rows(metrics, values, bh, bh_values, costs)[statistic])
     stat = best_of_grid(np.stack(rows))
     return NullTest("random-entry", real, stat, mc_p_value(real, stat))
 
 
-def skill_tests(strategy: Strategy, hist: dict, context_end: int, realized_end: int, costs: Costs,
-                n_paths: int = 1000, seed: int = 0, statistic: str = "excess_sharpe",
-                nulls: tuple[str, ...] = NULLS + ("random-entry",)) -> list[NullTest]:
+def real_statistic(strategy: Strategy, split: SeedSplit, costs: Costs, statistic: str) -> float:
+    """The best-of-grid statistic on the real history."""
+    bars = real_bars(split, strategy.warmup)
+    return float(best_of_grid(grid_statistic(strategy, bars, costs, statistic, "real history"))[0])
+
+
+def run_null(kind: str, strategy: Strategy, split: SeedSplit, costs: Costs, n_paths: int, seed: int, statistic: str,
+             real: float) -> NullTest:
+    """One null test by name (the market nulls, or random-entry)."""
+    if kind == "random-entry":
+        return random_entry_test(strategy, real_bars(split, strategy.warmup), costs, n_paths, seed, statistic, real)
+    return null_test(kind, strategy, split, costs, n_paths, seed, statistic, real)
+
+
+def skill_tests(strategy: Strategy, split: SeedSplit, costs: Costs, n_paths: int = 1000, seed: int = 0,
+                statistic: str = "excess_sharpe", nulls: tuple[str, ...] = NULLS + ("random-entry",)) -> list[NullTest]:
     """Every null test; empty when the data has fewer than 20 real bars after the cut."""
-    if realized_end - context_end < 20:
+    n_real = split.realized_end - split.context_end
+    if n_real < 20:
         return []
-    warmup = strategy.warmup
-    check_from = max(warmup - 1, 0) if costs.fill == "open" else warmup
-    bars = real_bars(hist, context_end, realized_end, warmup)
-    real = float(best_of_grid(grid_statistic(strategy, bars, warmup, costs, statistic, "real history", check_from))[0])
-    out = []
-    for kind in nulls:
-        if kind == "random-entry":
-            out.append(random_entry_test(strategy, bars, costs, n_paths, seed, statistic, real, check_from))
-        elif kind != "garch" or realized_end - context_end >= MIN_GARCH_BARS:
-            out.append(null_test(kind, strategy, hist, context_end, realized_end, costs, n_paths, seed, statistic,
-                                 real, check_from))
-    return out
+    real = real_statistic(strategy, split, costs, statistic)
+    return [run_null(kind, strategy, split, costs, n_paths, seed, statistic, real)
+            for kind in nulls if kind != "garch" or n_real >= MIN_GARCH_BARS]

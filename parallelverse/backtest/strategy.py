@@ -5,8 +5,8 @@ A strategy is a plain Python file defining
     def positions(bars, **params):   # -> target exposure, (n_bars, n_paths) float
         ...
 
-where `bars` has `open`, `high`, `low`, `close`, `volume` as float64 arrays shaped
-(n_bars, n_paths) and `time` as (n_bars,) int64 ns. The exposure decided from bars
+where `bars` (a `parallelverse.bars.PathBatch`) has `open`, `high`, `low`, `close`,
+`volume` as float64 arrays shaped (n_bars, n_paths) and `time` as (n_bars,) int64 ns. The exposure decided from bars
 up to t is a fraction of equity (negative = short, 0 = flat). A long-only strategy
 may instead return a pair `(entries, exits)` of boolean arrays of that shape.
 Optional module-level names: `name` (default: the file's stem), `warmup` (bars of
@@ -29,34 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from parallelverse.bars import PathBatch
 from parallelverse.errors import ParallelverseError
 
 
 class StrategyError(ParallelverseError):
     """The strategy file could not be loaded, or its output is unusable."""
-
-
-@dataclass(frozen=True)
-class Bars:
-    """What a strategy sees: each price field (n_bars, n_paths) float64, time (n_bars,) int64 ns."""
-
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-    time: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.close.shape
-
-    def head(self, n: int) -> Bars:
-        """The first n bars (for the look-ahead check)."""
-        return Bars(*(a[:n] for a in (self.open, self.high, self.low, self.close, self.volume, self.time)))
-
-    def columns(self, idx) -> Bars:
-        return Bars(*(a[:, idx] for a in (self.open, self.high, self.low, self.close, self.volume)), self.time)
 
 
 @dataclass(frozen=True)
@@ -87,7 +65,7 @@ class Strategy:
     def where(self) -> str:
         return f"{self.path}:{self.line}"
 
-    def call(self, bars: Bars, config: dict, context: str, check_from: int = 0) -> Output:
+    def call(self, bars: PathBatch, config: dict, context: str, check_from: int = 0) -> Output:
         """Run positions(bars, **config) and validate what it returns.
 
         `context` names the data ("universe garch-gjr-t, paths 0-499") for messages;
@@ -191,7 +169,7 @@ def load_strategy(path: str | Path) -> Strategy:
     return Strategy(path, name, warmup, configs, hashlib.sha256(source).hexdigest(), fn)
 
 
-def check_lookahead(strategy: Strategy, bars: Bars, config: dict, context: str, rng: np.random.Generator,
+def check_lookahead(strategy: Strategy, bars: PathBatch, config: dict, context: str, rng: np.random.Generator,
                     n_cuts: int = 3, check_from: int = 0) -> None:
     """Output on a prefix of the bars must equal the prefix of the output on all bars.
 

@@ -1,0 +1,192 @@
+"""The stress stage: one strategy over the real history and every path of every universe.
+
+Reads each universe batch by batch (memory stays bounded whatever the number of
+paths), puts the strategy's `warmup` bars of real context in front of every path,
+runs the params grid (`backtest.run_grid`) and writes per-path metrics into the
+store's results (layout in `store/results.py`). `summarize` then tells where the
+real result falls among the synthetic ones.
+
+The percentile counts ties as half: 100 * (#{synthetic < real} + 0.5 #{synthetic == real}) / n.
+With a params grid, the configuration shown is the one with the best Sharpe on the
+real history — the one a researcher would have picked; the multiple-testing cost of
+that choice is the report's business, not this table's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from parallelverse.backtest.engine import Costs, best_config, first_decision_bar, periods_per_year, run_grid
+from parallelverse.backtest.kernels import METRICS
+from parallelverse.backtest.strategy import Strategy, StrategyError, check_lookahead, load_strategy
+from parallelverse.bars import PathBatch, real_bars, with_warmup
+from parallelverse.errors import StoreError
+from parallelverse.store import PathResults, RealResults, ResultsMeta, Store, Universe, read_store
+from parallelverse.window import SeedSplit
+
+DEFAULT_BATCH_PATHS = 2000
+MAIN_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "volatility", "excess_total_return",
+                "excess_sharpe", "n_trades")
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass(frozen=True)
+class StressRequest:
+    strategy: str  # path of the strategy file
+    store: str  # path of the Zarr store made by `generate`
+    costs: Costs = Costs()
+    universes: tuple[str, ...] | None = None  # None = every complete universe
+    lookahead_check: bool = True
+    batch_paths: int = DEFAULT_BATCH_PATHS
+
+
+@dataclass(frozen=True)
+class StressRun:
+    strategy: Strategy
+    store: Path
+    universes: tuple[str, ...]
+    skipped: tuple[str, ...]  # incomplete universes left out
+    costs: Costs
+    seconds: float
+    n_paths: dict  # universe -> paths run
+
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+def run_stress(req: StressRequest, progress: ProgressFn | None = None) -> StressRun:
+    t0 = time.perf_counter()
+    strategy = load_strategy(req.strategy)
+    store = Path(req.store)
+    st = read_store(store)
+    split = st.split()
+    if strategy.warmup > split.context_end:
+        raise StrategyError(
+            f"{strategy.path}: warmup = {strategy.warmup} bars but the store has {split.context_end} bars of context; "
+            f"regenerate with --context {strategy.warmup} or more, or lower warmup"
+        )
+    if req.costs.fill not in ("open", "close"):
+        raise StrategyError(f"--fill {req.costs.fill!r} must be open or close")
+    if req.costs.fees_bps < 0 or req.costs.slippage_bps < 0 or req.costs.init_cash <= 0:
+        raise StrategyError("--fees and --slippage must be >= 0 bps and --init-cash > 0")
+    costs = replace(req.costs, periods_per_year=periods_per_year(split.history.time))
+    names, skipped = _choose_universes(st, req.universes)
+
+    real = real_bars(split, strategy.warmup) if split.realized_end - split.context_end >= 2 else None
+    if req.lookahead_check:
+        _lookahead(strategy, st, split, names, real, costs.fill)
+
+    counts = {}
+    with st.results_writer(strategy.name) as writer:
+        if real is not None:
+            grid = run_grid(strategy, real, costs, "real history", keep_equity=True)
+            writer.write_real(RealResults(1, {**grid.metrics, **grid.bh}, None, np.stack([e[:, 0] for e in grid.equity]),
+                                          grid.bh_equity[:, 0][None, :], split.history.time[split.context_end:split.realized_end]))
+        for name in names:
+            u = st.universe(name)
+            counts[name] = u.n_paths
+            writer.write_universe(name, _run_universe(strategy, u, split, costs, req.batch_paths, progress))
+        writer.commit(ResultsMeta(strategy.name, str(strategy.path), strategy.sha256, strategy.warmup,
+                                  tuple(strategy.configs), costs.record(), tuple(names), tuple(METRICS),
+                                  req.lookahead_check))
+    return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts)
+
+
+def _choose_universes(st: Store, wanted: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
+    have = st.universe_names()
+    complete = [n for n in have if st.universe(n).complete]
+    if wanted:
+        for n in wanted:
+            if n not in have:
+                raise StoreError(f"no universe {n!r} in the store; it has: {', '.join(have) or 'none'}")
+            if n not in complete:
+                raise StoreError(f"universe {n!r} is incomplete; rerun the generate command that made it to finish it")
+        return list(wanted), []
+    if not complete:
+        raise StoreError("the store has no complete universe; run `parallelverse generate` first")
+    return complete, [n for n in have if n not in complete]
+
+
+def _lookahead(strategy: Strategy, st: Store, split: SeedSplit, names: list[str], real: PathBatch | None,
+               fill: str) -> None:
+    rng = np.random.default_rng(0)  # fixed: the check is deterministic
+    samples = []
+    if real is not None:
+        samples.append(("real history", real))
+    if names:
+        u = st.universe(names[0])
+        k = min(4, u.n_paths)
+        samples.append((f"universe {names[0]}, paths 0-{k - 1}", with_warmup(split, strategy.warmup, u.read(0, k))))
+    check_from = first_decision_bar(strategy.warmup, fill)
+    for label, bars in samples:
+        for config in strategy.configs:
+            check_lookahead(strategy, bars, config, label, rng, check_from=check_from)
+
+
+def _run_universe(strategy: Strategy, u: Universe, split: SeedSplit, costs: Costs, batch_paths: int,
+                  progress: ProgressFn | None) -> PathResults:
+    n_paths = u.n_paths
+    batch = max(u.chunk_paths, batch_paths // u.chunk_paths * u.chunk_paths)  # whole store chunks per read
+    results: dict[str, np.ndarray] = {}
+    if progress:
+        progress(u.name, 0, n_paths)
+    for lo in range(0, n_paths, batch):
+        hi = min(n_paths, lo + batch)
+        bars = with_warmup(split, strategy.warmup, u.read(lo, hi))
+        grid = run_grid(strategy, bars, costs, f"universe {u.name}, paths {lo}-{hi - 1}")
+        for k, a in {**grid.metrics, **grid.bh}.items():
+            if k not in results:
+                results[k] = np.empty((a.shape[0], n_paths))
+            results[k][:, lo:hi] = a
+        if progress:
+            progress(u.name, hi, n_paths)
+    return PathResults(n_paths, results, u.attrs.get("spec"))
+
+
+def percentile_of(real: float, synthetic: np.ndarray) -> float:
+    """Percent of synthetic values below `real`, ties counted half; NaNs are dropped."""
+    x = synthetic[np.isfinite(synthetic)]
+    if not np.isfinite(real) or len(x) == 0:
+        return float("nan")
+    return float(100.0 * ((x < real).sum() + 0.5 * (x == real).sum()) / len(x))
+
+
+def summarize(store: str | Path, strategy: str) -> dict:
+    """Per universe and metric: real value, synthetic quantiles, real percentile (JSON-safe)."""
+    res = read_store(store).results(strategy)
+    meta = res.meta
+    configs = list(meta.configs)
+    has_real = res.real is not None
+    selected = best_config(res.real.metrics["sharpe"][:, 0] if has_real else None)
+    first = next(iter(res.universes.values())) if res.universes else res.real
+    metric_names = list(meta.metrics) + [k for k in first.metrics if k.startswith(("excess_", "information"))]
+    real = {m: float(res.real.metrics[m][selected, 0]) for m in metric_names} if has_real else {}
+    universes = {}
+    for name, u in res.universes.items():
+        rows = {}
+        for m in metric_names:
+            x = u.metrics[m][selected]
+            finite = x[np.isfinite(x)]
+            q = np.quantile(finite, QUANTILES) if len(finite) else [float("nan")] * len(QUANTILES)
+            rows[m] = {
+                "real": real.get(m),
+                **{f"q{int(p * 100):02d}": float(v) for p, v in zip(QUANTILES, q)},
+                "percentile": percentile_of(real[m], x) if has_real else None,
+            }
+        universes[name] = {"n_paths": u.n_paths, "metrics": rows}
+    return {
+        "strategy": meta.strategy,
+        "strategy_sha256": meta.strategy_sha256,
+        "n_configs": len(configs),
+        "selected_config": configs[selected],
+        "selection": "best Sharpe on the real history" if len(configs) > 1 else "only configuration",
+        "costs": meta.costs,
+        "warmup": meta.warmup,
+        "real": real or None,
+        "universes": universes,
+    }
