@@ -27,3 +27,7 @@ class ScenarioError(ParallelverseError):
 
 class GeneratorError(ParallelverseError):
     """A generator was misconfigured or could not fit the context."""
+
+
+class InputError(ParallelverseError):
+    """An option or scenario value is not a finite number, is out of range, or names an unusable path."""

@@ -9,17 +9,18 @@ is bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from parallelverse import store
+from parallelverse import inputs, store
 from parallelverse.bars import invariant_violations
 from parallelverse.errors import GeneratorError, ParallelverseError
 from parallelverse.generators import DEFAULT_GENERATORS, MODEL_GENERATORS, Generator, make_generator, params_of
-from parallelverse.market import load_market
+from parallelverse.market import find_unadjusted_splits, load_market, splits_error
 from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
 
 DEFAULT_CONTEXT_BARS = 400
@@ -49,6 +50,7 @@ class GenerateRequest:
     top_k: int | None = None  # model generators' sampling settings, when given
     top_p: float | None = None
     device: str | None = None
+    accept_splits: bool = False  # take overnight jumps that look like unadjusted splits as real moves
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,11 @@ def default_out(symbol: str, window_spec: str) -> Path:
 
 
 def plan_generate(req: GenerateRequest) -> Plan:
-    """Validate everything; raise a ParallelverseError with the fix on the first problem."""
-    if req.n_paths < 1:
-        raise GeneratorError(f"--n-paths {req.n_paths} must be at least 1")
-    if req.chunk_paths < 1:
-        raise GeneratorError(f"--chunk-paths {req.chunk_paths} must be at least 1")
-    if req.seed < 0:
-        raise GeneratorError(f"--seed {req.seed} must be a non-negative integer")
+    """Validate everything; raise a ParallelverseError with the fix on the first problem.
+
+    Order: numbers (finite, in range), generators, data and window, the output path,
+    its size against free disk space, and last the costly checks (loading models)."""
+    _check_numbers(req)
     if not req.generators:
         raise GeneratorError("no generators chosen; pass e.g. --generators garch,bootstrap")
     unused = set(req.generator_params) - set(req.generators)
@@ -96,11 +96,61 @@ def plan_generate(req: GenerateRequest) -> Plan:
     window = parse_seed_window(req.seed_window)
     data = load_market(req.data).select(req.symbol)
     split = split_at_window(data, window, req.context_bars, req.horizon_bars)
+    splits = find_unadjusted_splits(split.history)  # context and real future: both would be taken as real moves
+    if splits and not req.accept_splits:
+        raise splits_error(data.source, splits)
+    out = Path(req.out) if req.out else default_out(data.symbol, window.spec)
+    inputs.check_output_path(out, "--out", "dir", inputs=(req.data,))
+    _check_size(req, len(gens), split.horizon_bars, out)
     for _, g in gens:  # last: the costly checks (loading models) once the cheap ones passed
         if hasattr(g, "prepare"):
             g.prepare()
-    out = Path(req.out) if req.out else default_out(data.symbol, window.spec)
     return Plan(req, split, gens, out)
+
+
+def _check_numbers(req: GenerateRequest) -> None:
+    """Every number of the request finite and in range (the same bounds as the CLI options)."""
+    inputs.CONTEXT_BARS.check(req.context_bars)
+    inputs.HORIZON_BARS.check(req.horizon_bars)
+    inputs.N_PATHS.check(req.n_paths)
+    inputs.CHUNK_PATHS.check(req.chunk_paths)
+    inputs.SEED.check(req.seed)
+    for t in req.temperatures:
+        inputs.TEMPERATURE.check(t)
+    if req.top_k is not None:
+        inputs.TOP_K.check(req.top_k)
+    if req.top_p is not None:
+        inputs.TOP_P.check(req.top_p)
+    for gen, params in req.generator_params.items():
+        for name, value in (params or {}).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise GeneratorError(f"generator parameter {gen}.{name} = {value} is not a finite number; give a finite value")
+
+
+def _check_size(req: GenerateRequest, n_universes: int, horizon_bars: int, out: Path) -> None:
+    """Refuse chunks too large for memory and stores too large for the disk, before any work.
+
+    The estimate is the uncompressed size, an upper bound: float64 prices compress
+    only by ~20% (README: 60 MB raw -> 50 MB stored for 3 x 2,000 x 252 bars)."""
+    field_chunk = req.chunk_paths * horizon_bars * 8
+    if field_chunk > inputs.MAX_CHUNK_FIELD_BYTES:
+        fit = max(1, inputs.MAX_CHUNK_FIELD_BYTES // (horizon_bars * 8))
+        raise GeneratorError(
+            f"--chunk-paths {req.chunk_paths} x {horizon_bars} bars makes chunks of {inputs.fmt_bytes(field_chunk)} per "
+            f"field, more than fits in memory comfortably; use --chunk-paths {fit:,} or fewer"
+        )
+    per_path = n_universes * horizon_bars * inputs.BYTES_PER_BAR
+    needed = req.n_paths * per_path - (inputs.tree_bytes(out) if out.exists() else 0)
+    free = inputs.free_bytes(out)
+    if needed > free:
+        fit = max(0, free // per_path)
+        fix = (f"use --n-paths {fit:,} or fewer" if fit >= 1 else "free some space")
+        raise inputs.InputError(
+            f"--n-paths {req.n_paths:,} would write about {inputs.fmt_bytes(needed)} ({n_universes} universe(s) x "
+            f"{req.n_paths:,} paths x {horizon_bars} bars x 5 fields x 8 B, before compression) but "
+            f"{str(inputs.existing_ancestor(out))!r} has {inputs.fmt_bytes(free)} free; {fix}, a shorter --horizon, "
+            "fewer generators, or another --out"
+        )
 
 
 def _specs(req: GenerateRequest):

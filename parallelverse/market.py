@@ -4,13 +4,20 @@ Everything downstream receives an `Ohlcv` (one symbol, 1-D float64 arrays, stric
 increasing int64-ns timestamps) that already satisfies the bar invariants
 low <= min(open, close) <= max(open, close) <= high, prices > 0, volume >= 0.
 Every check here fails with one line naming the file, the first offending row and
-the fix, before anything is written anywhere.
+the fix, before anything is written anywhere. Files that are not what their name
+says (Excel or gzip named .csv, semicolon-separated, decimal commas, not UTF-8) get
+a hint instead of a parser's message.
+
+Timestamps: daily bars (every bar at the same local time of day) keep their own
+wall-clock date and time, whatever their UTC offset, so a `+09:00` bar stays on its
+trading day; intraday bars with offsets are converted to UTC.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -154,22 +161,89 @@ def load_market(path: str | Path | None = None) -> Market:
             raw = pd.read_csv(gzip.GzipFile(fileobj=fh))
         return _validate(raw, BUNDLED_NAME, csv=True, default_symbol=DEFAULT_SYMBOL)
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"--data {str(path)!r} is a directory; pass a CSV or Parquet file")
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} does not exist; pass an existing CSV or Parquet file to --data")
     suffixes = "".join(path.suffixes).lower()
     try:
-        if suffixes.endswith((".parquet", ".pq")):
-            raw, csv = pd.read_parquet(path), False
-        elif suffixes.endswith((".csv", ".csv.gz", ".txt")):
-            raw, csv = pd.read_csv(path), True
-        else:
-            raise DataError(f"{path.name}: unknown file type {path.suffix!r}; use a .csv, .csv.gz or .parquet file")
-    except DataError:
-        raise
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise DataError(f"{str(path)!r} cannot be read ({exc.strerror or exc}); check its permissions") from None
+    if suffixes.endswith((".parquet", ".pq")):
+        kind = "parquet"
+    elif suffixes.endswith((".csv", ".csv.gz", ".txt")):
+        kind = "csv"
+    elif suffixes.endswith((".xlsx", ".xls", ".xlsm", ".ods")):
+        raise DataError(f"{path.name}: spreadsheets are not read; save it as CSV (in Excel: File > Save As > CSV UTF-8)")
+    else:
+        raise DataError(f"{path.name}: unknown file type {path.suffix!r}; use a .csv, .csv.gz or .parquet file")
+    if not head:
+        raise DataError(f"{path.name}: is empty; pass a file with a header row and bars")
+    if kind == "csv":
+        _sniff_csv(path, head)
+    try:
+        raw = pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path.name}: is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8 (in Excel: CSV UTF-8), e.g. iconv -f latin1 -t utf-8"
+        ) from None
+    except OSError as exc:
+        raise DataError(f"{str(path)!r} cannot be read ({exc.strerror or exc}); check the file") from None
     except Exception as exc:  # pandas / pyarrow parse errors carry long messages
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path.name}: could not be read ({first}); check that it is a valid CSV or Parquet file") from None
-    return _validate(raw, path.name, csv=csv, default_symbol=path.stem.split(".")[0])
+    if kind == "csv":
+        _check_csv_shape(raw, path.name)
+    return _validate(raw, path.name, csv=kind == "csv", default_symbol=path.stem.split(".")[0])
+
+
+# Leading bytes of files that are not CSV text, whatever their name says.
+_MAGIC = (
+    (b"PK\x03\x04", "an Excel .xlsx workbook (or another zip archive)", "save it from Excel as CSV (CSV UTF-8)"),
+    (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "save it from Excel as CSV (CSV UTF-8)"),
+    (b"PAR1", "a Parquet file", "rename it to end in .parquet"),
+    (b"\xff\xfe", "UTF-16 text", "save it as UTF-8 (in Excel: CSV UTF-8)"),
+    (b"\xfe\xff", "UTF-16 text", "save it as UTF-8 (in Excel: CSV UTF-8)"),
+)
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+
+
+def _sniff_csv(path: Path, head: bytes) -> None:
+    """Refuse files named like CSV whose bytes say otherwise (Excel, gzip, Parquet, UTF-16,
+    semicolons or tabs between fields), with the fix."""
+    gz = "".join(path.suffixes).lower().endswith(".gz")
+    if head.startswith(b"\x1f\x8b") and not gz:
+        raise DataError(f"{path.name}: is gzip-compressed but named {path.suffix}; rename it to {path.name}.gz")
+    if gz:
+        return
+    for magic, what, fix in _MAGIC:
+        if head.startswith(magic):
+            raise DataError(f"{path.name}: is {what}, not CSV text; {fix}")
+    with open(path, "rb") as fh:
+        lines = fh.read(8192).decode("utf-8", errors="replace").splitlines()
+    header = lines[0] if lines else ""
+    for sep, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        if sep in header and "," not in header:
+            comma = any(_DECIMAL_COMMA.match(v) for line in lines[1:6] for v in line.split(sep))
+            raise DataError(
+                f"{path.name}: columns are separated by {word}, not commas"
+                + (" and numbers use decimal commas" if comma else "")
+                + "; save it as comma-separated"
+                + (" with decimal points (41.5, not 41,5)" if comma else "")
+                + " (in Excel: CSV UTF-8 with '.' as the decimal separator)"
+            )
+
+
+def _check_csv_shape(raw: pd.DataFrame, name: str) -> None:
+    """More fields in the rows than names in the header: pandas would silently shift columns."""
+    if not isinstance(raw.index, pd.RangeIndex):
+        raise DataError(
+            f"{name}: rows have more fields than the header has names (decimal commas such as 41,5?); "
+            "use decimal points (41.5) or quote the values, and one comma between fields"
+        )
 
 
 def _where(source: str, csv: bool, row: int) -> str:
@@ -208,19 +282,41 @@ def _map_columns(raw: pd.DataFrame, source: str) -> dict[str, str]:
     return mapping
 
 
+_UTC_OFFSET = re.compile(r"(?:[Zz]|[+-]\d{2}:?\d{2})$")
+
+
+def _one_time_of_day(t: pd.Series) -> bool:
+    """True when every bar sits at the same time of day: daily (or coarser) bars."""
+    tod = (t - t.dt.normalize()).dropna()
+    return len(tod) > 0 and tod.nunique() == 1
+
+
 def _parse_time(col: pd.Series) -> pd.Series:
+    """Naive timestamps: daily bars keep their own wall clock; intraday bars with offsets become UTC."""
     if pd.api.types.is_datetime64_any_dtype(col):
         t = col
-    elif pd.api.types.is_numeric_dtype(col):
+        if getattr(t.dt, "tz", None) is not None:
+            local = t.dt.tz_localize(None)  # wall clock in the column's own zone
+            t = local if _one_time_of_day(local) else t.dt.tz_convert("UTC").dt.tz_localize(None)
+        return t.astype("datetime64[ns]")
+    if pd.api.types.is_numeric_dtype(col):
         return pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns]")  # epochs are ambiguous: refuse
-    else:
-        text = col.astype("string")
-        t = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
-        if t.isna().all():
-            t = pd.to_datetime(text, errors="coerce", utc=True)
+    text = col.astype("string").str.strip()
+    if text.str.contains(_UTC_OFFSET, na=False).any():
+        local = _to_datetime(text.str.replace(_UTC_OFFSET, "", regex=True), utc=False)
+        if _one_time_of_day(local) and not local.isna().any():
+            return local.astype("datetime64[ns]")
+    t = _to_datetime(text, utc=True)
     if getattr(t.dt, "tz", None) is not None:
         t = t.dt.tz_convert("UTC").dt.tz_localize(None)
     return t.astype("datetime64[ns]")
+
+
+def _to_datetime(text: pd.Series, utc: bool) -> pd.Series:
+    t = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=utc)
+    if t.isna().all():
+        t = pd.to_datetime(text, errors="coerce", utc=utc)
+    return t
 
 
 def _validate(raw: pd.DataFrame, source: str, csv: bool, default_symbol: str) -> Market:
@@ -245,6 +341,10 @@ def _validate(raw: pd.DataFrame, source: str, csv: bool, default_symbol: str) ->
         if len(bad):
             raise DataError(f"{where(bad[0])}: empty symbol in column {mapping['symbol']!r}; fill it in or drop the row")
         df["symbol"] = sym.astype(str).str.strip().to_numpy()
+        bad = np.flatnonzero(df["symbol"].to_numpy() == "")
+        if len(bad):
+            raise DataError(f"{where(bad[0])}: empty symbol in column {mapping['symbol']!r}; fill it in or drop the row")
+        _check_symbol_case(df, source, csv)
     else:
         df["symbol"] = default_symbol
 
@@ -256,7 +356,10 @@ def _validate(raw: pd.DataFrame, source: str, csv: bool, default_symbol: str) ->
         nonnum = np.flatnonzero(np.isnan(values) & raw[mapping[f]].notna().to_numpy())
         if len(nonnum):
             r = nonnum[0]
-            raise DataError(f"{where(r)}: {f} {raw[mapping[f]].iloc[r]!r} is not a number; fix or drop the row")
+            text = raw[mapping[f]].iloc[r]
+            hint = (f"; use a decimal point ({str(text).strip().replace(',', '.')})" if _DECIMAL_COMMA.match(str(text))
+                    else "; fix or drop the row")
+            raise DataError(f"{where(r)}: {f} {text!r} is not a number{hint}")
         df[f] = values
     _check_values(df, where)
 
@@ -278,6 +381,22 @@ def _validate(raw: pd.DataFrame, source: str, csv: bool, default_symbol: str) ->
             )
         frames[str(symbol)] = g.drop(columns=["_row", "symbol"]).reset_index(drop=True)
     return Market(source, frames, has_volume="volume" in mapping)
+
+
+def _check_symbol_case(df: pd.DataFrame, source: str, csv: bool) -> None:
+    """`AAPL` and `aapl` in one file are a typo, not two series: refuse with both spellings."""
+    first_row = df.groupby("symbol", sort=False)["_row"].first()
+    by_lower: dict[str, list[str]] = {}
+    for sym in first_row.index:
+        by_lower.setdefault(str(sym).lower(), []).append(str(sym))
+    for spellings in by_lower.values():
+        if len(spellings) > 1:
+            a, b = spellings[:2]
+            line = lambda s: _where(source, csv, int(first_row[s])).removeprefix(source + " ")  # noqa: E731
+            raise DataError(
+                f"{source}: symbols {a!r} ({line(a)}) and {b!r} ({line(b)}) differ only in case; "
+                "spell them the same if they are one series, or rename one"
+            )
 
 
 def _check_values(df: pd.DataFrame, where) -> None:
@@ -307,3 +426,79 @@ def _check_values(df: pd.DataFrame, where) -> None:
     if first is not None:
         r, msg = first
         raise DataError(f"{where(df['_row'].iloc[r])}: {msg(r)}")
+
+
+# Split factors k seen in practice: k-for-1 splits divide the price by k overnight,
+# 1-for-k reverse splits multiply it by k. 3-for-2 is common too but a 33% gap also
+# happens on real news, so it gets a tighter price tolerance.
+SPLIT_FACTORS = (1.5, 2, 3, 4, 5, 6, 7, 8, 10, 15, 20, 25, 30, 40, 50, 100)
+_SPLIT_TOLERANCE = {1.5: 0.02}  # relative distance of the gap from 1/k (or k); 4% otherwise
+_VOLUME_BARS = 10  # bars on each side whose median volume is compared
+
+
+@dataclass(frozen=True)
+class SuspectedSplit:
+    """An overnight jump that looks like an unadjusted split (see find_unadjusted_splits)."""
+
+    symbol: str
+    time: pd.Timestamp  # the first bar after the jump
+    ratio: float  # open of that bar / close of the bar before
+    factor: float  # k: 2 = 2-for-1 (price halves), 1/10 = 1-for-10 reverse split (price x10)
+    volume_ratio: float | None  # median volume of the 10 bars from `time` / of the 10 before; None without volume
+
+    def describe(self) -> str:
+        kind = (f"{self.factor:g}-for-1 split" if self.factor > 1 else f"1-for-{1 / self.factor:g} reverse split")
+        vol = f", volume x{self.volume_ratio:.1f}" if self.volume_ratio is not None else ""
+        return (f"{self.symbol} opens at {self.ratio:.3f}x the previous close on {self.time.date()}{vol}: "
+                f"looks like an unadjusted {kind}")
+
+
+def find_unadjusted_splits(bars: Ohlcv) -> list[SuspectedSplit]:
+    """Jumps between consecutive bars that look like an unadjusted stock split.
+
+    Bar t is suspected when its open is within 4% (2% for 3-for-2) of the previous
+    close divided by a split factor k (forward split) or multiplied by it (reverse
+    split), and, when the file has volume, volume moved the other way as a split
+    moves it: the median volume of the 10 bars from t is at least k/3 times the
+    median of the 10 bars before (at most 3/k for a reverse split). Real crashes
+    rarely gap by almost exactly 1/2, 1/3, 1/4... at the open; when one does,
+    `--accept-splits` takes it as real.
+    """
+    if len(bars) < 2:
+        return []
+    gap = np.log(bars.open[1:] / bars.close[:-1])  # (n_bars - 1,)
+    found = []
+    for i in np.flatnonzero(np.abs(gap) > np.log(1.4)):  # no split factor is closer to 1 than 1.5 - 2%
+        t = int(i) + 1
+        for k in SPLIT_FACTORS:
+            tol = np.log1p(_SPLIT_TOLERANCE.get(k, 0.04))
+            if abs(gap[i] + np.log(k)) <= tol:
+                factor = float(k)
+            elif abs(gap[i] - np.log(k)) <= tol:
+                factor = 1.0 / k
+            else:
+                continue
+            q = _volume_ratio(bars, t)
+            if q is not None and (q < factor / 3 if factor > 1 else q > 3 * factor):
+                break  # volume did not follow: a real move, not a split
+            found.append(SuspectedSplit(bars.symbol, pd.Timestamp(bars.time[t]), float(np.exp(gap[i])), factor, q))
+            break
+    return found
+
+
+def _volume_ratio(bars: Ohlcv, t: int) -> float | None:
+    if not bars.has_volume:
+        return None
+    before = np.median(bars.volume[max(0, t - _VOLUME_BARS):t])
+    after = np.median(bars.volume[t:t + _VOLUME_BARS])
+    return float(after / before) if before > 0 and after > 0 else None
+
+
+def splits_error(source: str, found: list[SuspectedSplit]) -> DataError:
+    """The one-line refusal for suspected splits, naming the first and the fix."""
+    s = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    k = s.factor
+    adjust = (f"divide prices before {s.time.date()} by {k:g} and multiply volume by {k:g}" if k > 1 else
+              f"multiply prices before {s.time.date()} by {1 / k:g} and divide volume by {1 / k:g}")
+    return DataError(f"{source}: {s.describe()}{more}; {adjust}, or pass --accept-splits if the move was real")

@@ -19,10 +19,12 @@ Keys map one to one onto `generate` options; options given on the command line w
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 
-from parallelverse.errors import ScenarioError
+from parallelverse import inputs
+from parallelverse.errors import InputError, ScenarioError
 from parallelverse.generators import GENERATORS
 
 # scenario key -> (GenerateRequest field, accepted types)
@@ -39,16 +41,33 @@ KEYS = {
     "chunk_paths": ("chunk_paths", (int,)),
     "model": ("model", (str,)),
     "temperature": ("temperatures", (float, int, list)),
+    "top_k": ("top_k", (int,)),
+    "top_p": ("top_p", (float, int)),
+    "device": ("device", (str,)),
+    "accept_splits": ("accept_splits", (bool,)),
 }
+# numeric keys -> the bound of the matching command-line option (one rule for both)
+BOUNDS = {
+    "context": inputs.CONTEXT_BARS, "horizon": inputs.HORIZON_BARS, "n_paths": inputs.N_PATHS, "seed": inputs.SEED,
+    "chunk_paths": inputs.CHUNK_PATHS, "temperature": inputs.TEMPERATURE, "top_k": inputs.TOP_K, "top_p": inputs.TOP_P,
+}
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def load_scenario(path: str | Path) -> dict:
     """Parse and check a scenario; return GenerateRequest keyword arguments."""
     path = Path(path)
+    if path.is_dir():
+        raise ScenarioError(f"--scenario {str(path)!r} is a directory; pass a .toml file, e.g. scenarios/covid-2020.toml")
     if not path.is_file():
         raise ScenarioError(f"scenario file {str(path)!r} does not exist; see scenarios/ for examples")
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                            "save it as UTF-8") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot be read ({exc.strerror or exc}); check its permissions") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
     out: dict = {}
@@ -57,13 +76,16 @@ def load_scenario(path: str | Path) -> dict:
         if key in GENERATORS:
             if not isinstance(value, dict):
                 raise ScenarioError(f"{path}: [{key}] should be a table of {key} parameters, got {value!r}")
+            for name, v in value.items():
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ScenarioError(f"{path}: [{key}] {name} = {v} is not a finite number; give a finite value")
             params[key] = dict(value)
             continue
         if key not in KEYS:
             known = ", ".join(list(KEYS) + [f"[{g}]" for g in GENERATORS])
             raise ScenarioError(f"{path}: unknown key {key!r}; known keys: {known}")
         target, types = KEYS[key]
-        if not isinstance(value, types) or isinstance(value, bool):
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise ScenarioError(
                 f"{path}: {key} = {value!r} should be a {' or '.join(t.__name__ for t in types)}"
             )
@@ -76,6 +98,15 @@ def load_scenario(path: str | Path) -> dict:
             if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
                 raise ScenarioError(f"{path}: temperature = {value!r} should be a number or a list of numbers")
             value = tuple(float(v) for v in items)
+        if key in BOUNDS:
+            bound = BOUNDS[key]
+            try:
+                value = (tuple(bound.check(v, f"{path}: {key} = {v}") for v in value) if isinstance(value, tuple)
+                         else bound.check(value, f"{path}: {key} = {value}"))
+            except InputError as exc:
+                raise ScenarioError(str(exc).replace(f"e.g. {bound.option} ", f"e.g. {key} = ")) from None
+        if key == "device" and value not in DEVICES:
+            raise ScenarioError(f"{path}: device = {value!r} should be one of {', '.join(DEVICES)}")
         if key == "data" and value != "bundled":
             value = str((path.parent / value).resolve()) if not Path(value).is_absolute() else value
         if key == "data" and value == "bundled":

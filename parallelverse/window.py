@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 
 from parallelverse.errors import WindowError
+from parallelverse.inputs import MIN_CONTEXT_BARS  # the --context bound lives with the other option bounds
 from parallelverse.market import Ohlcv
-
-MIN_CONTEXT_BARS = 100  # below this GARCH fits and block-length estimates are unreliable
 _PART = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 
 

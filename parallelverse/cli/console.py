@@ -1,26 +1,135 @@
 """One small console helper: status and progress to stderr, results to stdout.
 
-Domain errors (ParallelverseError) become one red line and exit code 2; anything
-else is a bug and shows its traceback only with -v.
+Domain errors (ParallelverseError), bad options and OS errors (read-only path, full
+disk, permission denied) become one red line and exit code 2; anything else is a
+bug and shows its traceback only with -v. User text (file names, symbols, values)
+is escaped before it meets rich markup, so `[red]` in a file name prints as typed.
+`--json` output is strict JSON: NaN and infinities become null.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import math
+import os
 import sys
 import time
+from datetime import date, datetime
+from pathlib import PurePath
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from parallelverse.cli.options import OptionError
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
+__all__ = ["Group", "ProgressReporter", "err", "error_line", "escape", "handle_errors", "out", "print_json",
+           "strict_json", "warn"]
+
+
+def strict_json(obj):
+    """`obj` with NaN/inf -> None, numpy scalars/arrays -> Python numbers/lists, paths and dates -> strings."""
+    if isinstance(obj, dict):
+        return {str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, (bool, str, type(None))):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy scalars and arrays
+        return strict_json(obj.tolist())
+    return str(obj)
+
 
 def print_json(obj) -> None:
-    click.echo(json.dumps(obj, indent=2, default=str))
+    """Strict JSON on stdout: parsers that reject NaN (most of them) read it."""
+    click.echo(json.dumps(strict_json(obj), indent=2, allow_nan=False))
+
+
+def error_line(message: str) -> None:
+    """Print one red `error:` line; `message` is user text and is printed literally."""
+    err.print(f"[red]error:[/red] {escape(' '.join(str(message).split()))}", soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """One yellow `warning:` line on stderr, printed literally."""
+    err.print(f"[yellow]warning:[/yellow] {escape(' '.join(str(message).split()))}", soft_wrap=True)
+
+
+_OS_REASONS = {
+    errno.ENOSPC: ("no space left on device", "free some space or write elsewhere"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or write elsewhere"),
+    errno.EROFS: ("read-only file system", "write to a writable location"),
+    errno.EACCES: ("permission denied", "choose a path you may write, or fix its permissions"),
+    errno.EPERM: ("operation not permitted", "choose a path you may write, or fix its permissions"),
+    errno.ENOTDIR: ("a part of the path is not a directory", "check the path"),
+    errno.EISDIR: ("is a directory", "pass a file"),
+    errno.ENOENT: ("no such file or directory", "check the path"),
+    errno.ENAMETOOLONG: ("file name too long", "use a shorter path"),
+    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) or close other programs"),
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OS error: the path, the cause and the fix."""
+    reason, fix = _OS_REASONS.get(exc.errno, (exc.strerror or type(exc).__name__, "check the path and try again"))
+    path = exc.filename if exc.filename is not None else None
+    where = f"{str(path)!r}: " if path is not None else ""
+    also = f" (and {str(exc.filename2)!r})" if getattr(exc, "filename2", None) else ""
+    return f"{where}{reason}{also}; {fix}"
+
+
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """The OSError that caused `exc`, if any (libraries often wrap them)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class Group(click.Group):
+    """The top-level group: click's usage errors (no such option, missing argument,
+    a bad value) become one `error:` line naming the fix, like every other error."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            message = exc.format_message()
+            ctx = getattr(exc, "ctx", None)
+            if isinstance(exc, click.UsageError) and not isinstance(exc, OptionError):  # OptionError names its fix
+                path = ctx.command_path if ctx is not None else (prog_name or self.name)
+                message = f"{message.rstrip('.')} (see `{path} --help`)"
+            error_line(message)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            err.print("[yellow]interrupted[/yellow]", soft_wrap=True)
+            sys.exit(130)
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            # stdout closed early (`parallelverse data | head`): not an error; keep Python quiet at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 def handle_errors(fn):
@@ -36,7 +145,7 @@ def handle_errors(fn):
         except ParallelverseError as exc:
             if verbose:
                 err.print_exception()
-            err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            error_line(str(exc))
             sys.exit(2)
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/yellow]: rerun the same command to resume", soft_wrap=True)
@@ -44,8 +153,15 @@ def handle_errors(fn):
         except Exception as exc:
             if verbose:
                 err.print_exception()
+            os_error = _os_error_in(exc)
+            if os_error is not None and os_error.errno == errno.EPIPE:
+                raise os_error from None
+            if os_error is not None:  # the environment, not a bug: name the path and the cause
+                error_line(describe_os_error(os_error))
+                sys.exit(2)
             first = str(exc).splitlines()[0] if str(exc) else ""
-            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {first} (rerun with -v for the traceback)", soft_wrap=True)
+            err.print(f"[red]internal error:[/red] {escape(type(exc).__name__ + ': ' + first)} "
+                      "(rerun with -v for the traceback)", soft_wrap=True)
             sys.exit(1)
 
     return wrapper
@@ -83,7 +199,7 @@ class ProgressReporter:
         rate = f"{(done - first_done) * bars / (now - start):,.0f} bars/s" if bars and now > start and done > first_done else note
         if self._progress:
             if name not in self._tasks:
-                self._tasks[name] = self._progress.add_task(name, total=total, rate="")
+                self._tasks[name] = self._progress.add_task(escape(name), total=total, rate="")
             self._progress.update(self._tasks[name], completed=done, rate=rate)
         else:
-            err.print(f"{name}: {done}/{total} {self.unit}" + (f", {rate}" if rate else ""), soft_wrap=True)
+            err.print(escape(f"{name}: {done}/{total} {self.unit}" + (f", {rate}" if rate else "")), soft_wrap=True)

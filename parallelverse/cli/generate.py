@@ -7,7 +7,9 @@ import tomllib
 import click
 from click.core import ParameterSource
 
-from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
+from parallelverse import inputs
+from parallelverse.cli.console import ProgressReporter, err, escape, handle_errors, out, print_json
+from parallelverse.cli.options import Checked, CheckedList
 
 # CLI option name -> GenerateRequest field (one to one)
 _FIELDS = {
@@ -27,6 +29,7 @@ _FIELDS = {
     "top_k": "top_k",
     "top_p": "top_p",
     "device": "device",
+    "accept_splits": "accept_splits",
 }
 
 
@@ -47,36 +50,26 @@ def _parse_set(items: tuple[str, ...]) -> dict:
     return params
 
 
-def _parse_temperatures(text: str) -> tuple[float, ...]:
-    from parallelverse.errors import GeneratorError
-
-    try:
-        temps = tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise GeneratorError(f"--temperature {text!r} should be numbers separated by commas, e.g. 0.8,1.0,1.2") from None
-    if not temps or min(temps) <= 0:
-        raise GeneratorError(f"--temperature {text!r}: temperatures must be > 0")
-    return temps
-
-
 @click.command()
 @click.option("--seed-window", "seed_window", help="YYYY, YYYY-MM, YYYY-MM-DD or START:END; futures start after its last bar.")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False), help="CSV or Parquet OHLCV (default: bundled stocks_daily).")
 @click.option("--symbol", help="Symbol to use (default: AAPL for the bundled data).")
-@click.option("--context", type=int, default=400, show_default=True, help="Bars of real context up to the cut.")
-@click.option("--horizon", type=int, default=252, show_default=True, help="Bars per synthetic path.")
-@click.option("--n-paths", "n_paths", type=int, default=2000, show_default=True, help="Paths per generator.")
+@click.option("--context", type=Checked(inputs.CONTEXT_BARS), default=400, show_default=True, help="Bars of real context up to the cut.")
+@click.option("--horizon", type=Checked(inputs.HORIZON_BARS), default=252, show_default=True, help="Bars per synthetic path.")
+@click.option("--n-paths", "n_paths", type=Checked(inputs.N_PATHS), default=2000, show_default=True, help="Paths per generator.")
 @click.option("--generators", help="Comma-separated generator names (default: kronos,garch,bootstrap with the shipped Kronos model).")
 @click.option("--set", "sets", multiple=True, metavar="GEN.PARAM=VALUE", help="Generator parameter, e.g. garch.dist=skewt (repeatable).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed gives the same paths.")
+@click.option("--seed", type=Checked(inputs.SEED), default=0, show_default=True, help="Seed: the same seed gives the same paths.")
 @click.option("--out", "out_path", type=click.Path(), help="Store path (default: <SYMBOL>_<WINDOW>.zarr).")
 @click.option("--overwrite", is_flag=True, help="Delete an existing store and start over.")
-@click.option("--chunk-paths", "chunk_paths", type=int, default=500, show_default=True, help="Paths per stored chunk.")
+@click.option("--chunk-paths", "chunk_paths", type=Checked(inputs.CHUNK_PATHS), default=500, show_default=True, help="Paths per stored chunk.")
 @click.option("--model", help="Model generators (kronos, chronos): Hub id or local directory.")
-@click.option("--temperature", help="Model generators: sampling temperature(s), comma-separated; one universe each.")
-@click.option("--top-k", "top_k", type=int, help="Model generators: keep the k most likely tokens (0 = off).")
-@click.option("--top-p", "top_p", type=float, help="Model generators: nucleus sampling mass (1 = off); composes with --top-k.")
+@click.option("--temperature", type=CheckedList(inputs.TEMPERATURE), help="Model generators: sampling temperature(s), comma-separated; one universe each.")
+@click.option("--top-k", "top_k", type=Checked(inputs.TOP_K), help="Model generators: keep the k most likely tokens (0 = off).")
+@click.option("--top-p", "top_p", type=Checked(inputs.TOP_P), help="Model generators: nucleus sampling mass (1 = off); composes with --top-k.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Model generators: where to run (default auto for kronos, cpu for chronos).")
+@click.option("--accept-splits", "accept_splits", is_flag=True,
+              help="Take overnight jumps that look like unadjusted stock splits as real moves.")
 @click.option("--scenario", type=click.Path(dir_okay=False), help="TOML scenario file; options given here override it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_context
@@ -98,8 +91,6 @@ def generate(ctx, scenario, sets, as_json, **options):
             continue
         if opt == "generators":
             value = tuple(g.strip() for g in value.split(",") if g.strip())
-        if opt == "temperature":
-            value = _parse_temperatures(value)
         fields[_FIELDS[opt]] = value
     if sets:
         merged = {k: dict(v) for k, v in fields.get("generator_params", {}).items()}
@@ -147,16 +138,17 @@ def generate(ctx, scenario, sets, as_json, **options):
 def _print_summary(s: dict) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{s['symbol']} ({s['source']}), seed window {s['seed_window']}, context {s['context'][0]} to {s['context'][1]}")
+    table = Table(title=escape(f"{s['symbol']} ({s['source']}), seed window {s['seed_window']}, "
+                               f"context {s['context'][0]} to {s['context'][1]}"))
     for col in ("universe", "paths", "bars", "seconds", "paths/s", "status"):
         table.add_column(col, justify="left" if col in ("universe", "status") else "right")
     for u in s["universes"]:
         pps = f"{u['paths_per_s']:,.0f}" if u["paths_per_s"] else "-"
-        table.add_row(u["name"], f"{u['paths']:,}", str(u["bars"]), f"{u['seconds']:.2f}", pps, u["status"])
+        table.add_row(escape(u["name"]), f"{u['paths']:,}", str(u["bars"]), f"{u['seconds']:.2f}", pps, u["status"])
     out.print(table)
     out.print(
-        f"store {s['store']} ({s['store_bytes'] / 1e6:.1f} MB); real future stored for {s['realized_bars']} bars"
-        + (f" from {s['horizon_start']}" if s["horizon_start"] else ""),
+        escape(f"store {s['store']} ({s['store_bytes'] / 1e6:.1f} MB); real future stored for {s['realized_bars']} bars"
+               + (f" from {s['horizon_start']}" if s["horizon_start"] else "")),
         soft_wrap=True,
     )
     err.print(f"done in {s['seconds']:.1f} s", style="dim")

@@ -1,0 +1,80 @@
+"""Click types for strict options: one per option kind, each wrapping a rule of parallelverse.inputs.
+
+    @click.option("--temperature", type=Checked(TEMPERATURE))       # finite, in range, or one-line error
+    @click.option("--html", type=OutputPath("--html", kind="file"))  # checked before the work starts
+
+Click's own usage errors print a usage block; these raise OptionError, whose message
+is the one line the console helper prints (see cli.console.Group).
+"""
+
+from __future__ import annotations
+
+import click
+
+from parallelverse.inputs import Bound
+
+
+class OptionError(click.BadParameter):
+    """A bad option value whose message already names the option, the value and the fix."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
+class Checked(click.ParamType):
+    """A number checked against a Bound: not a number, NaN, +-inf and out-of-range values are refused."""
+
+    def __init__(self, bound: Bound):
+        self.bound = bound
+        self.name = "integer" if bound.kind is int else "float"
+
+    def convert(self, value, param, ctx):
+        from parallelverse.errors import InputError
+
+        try:
+            return self.bound.check(value) if isinstance(value, (int, float)) else self.bound.parse(value)
+        except InputError as exc:
+            raise OptionError(str(exc), ctx=ctx, param=param) from None
+
+
+class CheckedList(click.ParamType):
+    """Comma-separated numbers, each checked against a Bound, as a tuple (e.g. --temperature 0.8,1.0,1.2)."""
+
+    def __init__(self, bound: Bound):
+        self.bound = bound
+        self.name = "list"
+
+    def convert(self, value, param, ctx):
+        from parallelverse.errors import InputError
+
+        if isinstance(value, tuple):
+            return value
+        items = [t.strip() for t in str(value).split(",")]
+        if not any(items) or not all(items):
+            raise OptionError(
+                f"{self.bound.option} {value!r} should be numbers separated by commas, e.g. "
+                f"{self.bound.option} {self.bound.example}", ctx=ctx, param=param)
+        try:
+            return tuple(self.bound.parse(t) for t in items)
+        except InputError as exc:
+            raise OptionError(str(exc), ctx=ctx, param=param) from None
+
+
+class OutputPath(click.ParamType):
+    """A path the command will write; unusable ones are refused at parse time, before any work.
+
+    kind "dir" for stores and checkpoints, "file" for reports (see inputs.check_output_path)."""
+
+    name = "path"
+
+    def __init__(self, option: str, kind: str):
+        self.option, self.kind = option, kind
+
+    def convert(self, value, param, ctx):
+        from parallelverse.errors import InputError
+        from parallelverse.inputs import check_output_path
+
+        try:
+            return str(check_output_path(value, self.option, self.kind))
+        except InputError as exc:
+            raise OptionError(str(exc), ctx=ctx, param=param) from None

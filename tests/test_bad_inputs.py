@@ -1,0 +1,320 @@
+"""Bad inputs to `data` and `generate` (options, data files, scenario files), as a careless user types them.
+
+Every case: exit code != 0, exactly one line on stderr (`error: ...` naming the value),
+and nothing written or changed in the working directory (tree digest and listing).
+Runs in-process with tiny CSVs; no case fits a generator or loads a model.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import tree_digest
+
+
+def tiny_frame(n: int = 150, seed: int = 3) -> pd.DataFrame:
+    """`n` daily bars from 2020-01-01 of a seeded random walk (150 bars reach into July 2020)."""
+    rng = np.random.default_rng(seed)
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.r_[50.0, close[:-1]] * np.exp(rng.normal(0, 0.003, n))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.01, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, n))
+    volume = rng.integers(900_000, 1_100_000, n).astype(float)
+    dates = pd.bdate_range("2020-01-01", periods=n).strftime("%Y-%m-%d")
+    return pd.DataFrame({"Date": dates, "Open": open_, "High": high, "Low": low, "Close": close, "Volume": volume})
+
+
+def with_split(factor: float, at: int = 120) -> pd.DataFrame:
+    """Prices before bar `at` multiplied by `factor` and volume divided: an unadjusted factor-for-1 split."""
+    f = tiny_frame()
+    f.loc[: at - 1, ["Open", "High", "Low", "Close"]] *= factor
+    f.loc[: at - 1, "Volume"] /= factor
+    return f
+
+
+def csv_text(frame: pd.DataFrame, **kw) -> bytes:
+    return frame.to_csv(index=False, **kw).encode()
+
+
+def xlsx_bytes() -> bytes:
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"pv-xlsx-{os.getpid()}.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.to_parquet(buf)
+    return buf.getvalue()
+
+
+GOOD = csv_text(tiny_frame())
+WIN = ["--seed-window", "2020-06", "--context", "100", "--horizon", "5", "--n-paths", "5", "--generators", "garch"]
+
+# Each case: (arguments, files to create in the working directory, fragments expected in the error line).
+# A file value of None makes a directory.
+CASES: dict[str, tuple[list[str], dict, list[str]]] = {}
+
+
+def case(name, args, needles, files=None):
+    assert name not in CASES
+    CASES[name] = (args, files or {}, needles)
+
+
+# --- generate: numeric options (refused while parsing; nothing is loaded) --------------------------------
+G = ["generate", "--seed-window", "2020-01", "--generators", "kronos"]
+for text, needle in [("nan", "not a finite number"), ("inf", "not a finite number"), ("-inf", "not a finite number"),
+                     ("1e999", "not a finite number"), ("0", "out of range"), ("-1", "out of range"),
+                     ("0.001", "out of range"), ("abc", "is not a number"), ("1.0,,1.2", "separated by commas"),
+                     ("1.0,nan", "not a finite number")]:
+    case(f"temperature_{text}", G + ["--temperature", text], ["--temperature", needle])
+for text, needle in [("nan", "not a finite number"), ("inf", "not a finite number"), ("0", "out of range"),
+                     ("1.5", "out of range"), ("-0.1", "out of range")]:
+    case(f"top_p_{text}", G + ["--top-p", text], ["--top-p", needle, "(0, 1]"])
+for text, needle in [("-1", "out of range"), ("2.5", "not a whole number"), ("nan", "not a whole number")]:
+    case(f"top_k_{text}", G + ["--top-k", text], ["--top-k", needle])
+G = ["generate", "--seed-window", "2020-01"]
+for opt, text, needle in [
+    ("--n-paths", "0", "out of range"), ("--n-paths", "-5", "out of range"), ("--n-paths", "nan", "not a whole number"),
+    ("--n-paths", "1e3", "not a whole number"), ("--chunk-paths", "0", "out of range"),
+    ("--chunk-paths", "inf", "not a whole number"), ("--horizon", "0", "out of range"),
+    ("--horizon", "-1", "out of range"), ("--horizon", "1000000000", "out of range"),
+    ("--horizon", "nan", "not a whole number"), ("--context", "20", "out of range"),
+    ("--context", "inf", "not a whole number"), ("--context", "1000000000000", "out of range"),
+    ("--seed", "-1", "out of range"), ("--seed", "nan", "not a whole number"),
+    ("--seed", str(2**64), "out of range"),
+]:
+    case(f"{opt[2:]}_{text}", G + [opt, text], [opt, text, needle, "e.g."])
+case("no_such_option", G + ["--tempreature", "1"], ["--tempreature", "--temperature", "--help"])
+case("option_without_value", G + ["--n-paths"], ["--n-paths", "requires an argument"])
+case("bad_device", G + ["--device", "tpu"], ["--device", "tpu", "--help"])
+
+# --- generate: sizes and generator parameters (data loaded, nothing fitted) ------------------------------
+case("n_paths_a_billion", ["generate", "--data", "t.csv", *WIN[:4], "--horizon", "252", "--n-paths", "1000000000"],
+     ["--n-paths 1,000,000,000 would write about", "x 252 bars x 5 fields x 8 B", "free", "use --n-paths"],
+     {"t.csv": GOOD})
+case("chunk_too_big", ["generate", "--data", "t.csv", *WIN[:4], "--horizon", "1000", "--chunk-paths", "1000000"],
+     ["--chunk-paths 1000000 x 1000 bars", "GB per field", "use --chunk-paths"], {"t.csv": GOOD})
+case("set_param_nan", G + ["--set", "garch.dist=nan", "--generators", "garch"], ["garch.dist = nan", "not a finite number"])
+case("set_param_inf", G + ["--set", "bootstrap.block_bars=inf", "--generators", "bootstrap"],
+     ["bootstrap.block_bars = inf", "not a finite number"])
+
+# --- generate: output paths (checked before any work) -----------------------------------------------------
+case("out_is_cwd", ["generate", "--data", "t.csv", *WIN, "--out", "."], ["--out '.'", "working directory"], {"t.csv": GOOD})
+case("out_is_parent", ["generate", "--data", "t.csv", *WIN, "--out", ".."], ["--out '..'", "working directory"],
+     {"t.csv": GOOD})
+case("out_is_input", ["generate", "--data", "t.csv", *WIN, "--out", "t.csv"], ["--out 't.csv'", "input data file"],
+     {"t.csv": GOOD})
+case("out_is_a_file", ["generate", "--data", "t.csv", *WIN, "--out", "notes.txt", "--overwrite"],
+     ["--out 'notes.txt'", "existing file"], {"t.csv": GOOD, "notes.txt": b"keep me"})
+case("out_under_a_file", ["generate", "--data", "t.csv", *WIN, "--out", "notes.txt/s.zarr"],
+     ["notes.txt", "is not a directory"], {"t.csv": GOOD, "notes.txt": b"keep me"})
+if os.path.isdir("/proc/1") and not os.access("/proc/1", os.W_OK):
+    case("out_not_writable", ["generate", "--data", "t.csv", *WIN, "--out", "/proc/1/s.zarr"],
+         ["/proc/1", "not writable"], {"t.csv": GOOD})
+case("out_name_too_long", ["generate", "--data", "t.csv", *WIN, "--out", "x" * 300 + ".zarr"],  # an OS error, not a bug
+     ["xxxx", "file name too long"], {"t.csv": GOOD})
+
+# --- generate / data: data files that are not what they seem ----------------------------------------------
+D = ["generate", *WIN, "--data"]
+semicolon = csv_text(tiny_frame(), sep=";")
+case("semicolons", D + ["t.csv"], ["t.csv", "separated by semicolons", "comma-separated"], {"t.csv": semicolon})
+case("semicolons_decimal_commas", D + ["t.csv"], ["semicolons", "decimal commas", "decimal points"],
+     {"t.csv": csv_text(tiny_frame(), sep=";", decimal=",")})
+case("tabs", D + ["t.csv"], ["separated by tabs"], {"t.csv": csv_text(tiny_frame(), sep="\t")})
+case("decimal_comma_quoted", D + ["t.csv"], ["t.csv line 2", "is not a number", "use a decimal point"],
+     {"t.csv": csv_text(tiny_frame(), decimal=",", quoting=1)})
+case("decimal_comma_unquoted", D + ["t.csv"], ["more fields than the header", "decimal commas"],
+     {"t.csv": b"Date,Open,High,Low,Close\n2020-01-02,41,5,42,0,41,0,41,7\n2020-01-03,41,7,42,2,41,1,41,9\n"})
+case("xlsx_named_csv", D + ["t.csv"], ["t.csv", "Excel .xlsx", "save it from Excel as CSV"], {"t.csv": xlsx_bytes()})
+case("xls_named_csv", D + ["t.csv"], ["Excel .xls workbook"], {"t.csv": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64})
+case("gzip_named_csv", D + ["t.csv"], ["gzip-compressed", "rename it to t.csv.gz"], {"t.csv": gzip.compress(GOOD)})
+case("parquet_named_csv", D + ["t.csv"], ["a Parquet file", ".parquet"], {"t.csv": parquet_bytes(tiny_frame())})
+case("latin1", D + ["t.csv"], ["not UTF-8", "0xe9", "save it as UTF-8"], {"t.csv": GOOD.replace(b"Volume", "Volumé".encode("latin-1"))})
+case("utf16", D + ["t.csv"], ["UTF-16", "save it as UTF-8"], {"t.csv": GOOD.decode().encode("utf-16")})
+case("empty_file", D + ["t.csv"], ["t.csv", "is empty"], {"t.csv": b""})
+case("header_only", D + ["t.csv"], ["t.csv", "has no rows"], {"t.csv": b"Date,Open,High,Low,Close\n"})
+case("data_is_a_directory", D + ["d.csv"], ["d.csv", "directory"], {"d.csv": None})
+case("spreadsheet_extension", D + ["t.xlsx"], ["spreadsheets are not read", "CSV"], {"t.xlsx": xlsx_bytes()})
+case("unknown_extension", D + ["t.json"], ["unknown file type '.json'"], {"t.json": b"{}"})
+case("symbols_differ_in_case", D + ["t.csv"], ["'AAPL' (line 2)", "'aapl' (line 77)", "differ only in case"],
+     {"t.csv": csv_text(tiny_frame().assign(Symbol=["AAPL"] * 75 + ["aapl"] * 75))})
+case("blank_symbol", D + ["t.csv"], ["t.csv line 5", "empty symbol"],
+     {"t.csv": csv_text(tiny_frame().assign(Symbol=["X"] * 3 + ["  "] + ["X"] * 146))})
+case("split_2_for_1", D + ["t.csv"],
+     ["t.csv", "0.501x", "on 2020-06-17", "unadjusted 2-for-1 split", "divide prices before 2020-06-17 by 2", "--accept-splits"],
+     {"t.csv": csv_text(with_split(2.0))})
+case("reverse_split_1_for_10", D + ["t.csv"], ["unadjusted 1-for-10 reverse split", "--accept-splits"],
+     {"t.csv": csv_text(with_split(0.1))})
+case("split_in_real_future", ["generate", "--seed-window", "2020-06", "--context", "100", "--horizon", "30",
+                              "--n-paths", "5", "--generators", "garch", "--data", "t.csv"],
+     ["on 2020-07-14", "3-for-1 split"], {"t.csv": csv_text(with_split(3.0, at=139))})
+case("data_cmd_semicolons", ["data", "--data", "t.csv"], ["separated by semicolons"], {"t.csv": semicolon})
+case("data_cmd_gzip_named_csv", ["data", "--data", "t.csv"], ["gzip-compressed"], {"t.csv": gzip.compress(GOOD)})
+case("data_cmd_case", ["data", "--data", "t.csv"], ["differ only in case"],
+     {"t.csv": csv_text(tiny_frame().assign(Symbol=["MSFT"] * 10 + ["msft"] * 140))})
+case("data_cmd_missing", ["data", "--data", "nope.csv"], ["'nope.csv' does not exist"])
+
+# --- user text with square brackets prints literally (not as console markup) -----------------------------
+case("brackets_in_missing_file", ["generate", "--seed-window", "2020-01", "--data", "[red]prices[/red].csv"],
+     ["'[red]prices[/red].csv' does not exist"])
+case("brackets_in_symbol", ["generate", "--seed-window", "2020-01", "--symbol", "[bold]X"], ["unknown symbol '[bold]X'"])
+case("brackets_in_window", ["generate", "--seed-window", "[red]2020"], ["--seed-window '[red]2020' is not YYYY"])
+case("brackets_in_bad_value", ["generate", "--seed-window", "2020-01", "--n-paths", "[red]5"], ["--n-paths '[red]5'"])
+case("brackets_in_data_file", ["data", "--data", "[x].csv"], ["[x].csv", "separated by semicolons"], {"[x].csv": semicolon})
+
+# --- scenario files ------------------------------------------------------------------------------------------
+S = ["generate", "--scenario", "s.toml"]
+HEAD = 'seed_window = "2020-01"\ngenerators = ["garch"]\n'
+for name, body, needles in [
+    ("temperature_nan", 'temperature = nan\n', ["temperature = nan", "not a finite number", "e.g. temperature = 1.0"]),
+    ("temperature_list_inf", 'temperature = [1.0, inf]\n', ["temperature = inf", "not a finite number"]),
+    ("n_paths_zero", 'n_paths = 0\n', ["n_paths = 0", "out of range"]),
+    ("horizon_negative", 'horizon = -1\n', ["horizon = -1", "out of range"]),
+    ("context_tiny", 'context = 10\n', ["context = 10", "from 100"]),
+    ("top_p_two", 'top_p = 2.0\n', ["top_p = 2.0", "(0, 1]"]),
+    ("seed_negative", 'seed = -3\n', ["seed = -3", "out of range"]),
+    ("chunk_paths_zero", 'chunk_paths = 0\n', ["chunk_paths = 0"]),
+    ("device_tpu", 'device = "tpu"\n', ["device = 'tpu'", "auto, cpu, cuda"]),
+    ("accept_splits_text", 'accept_splits = "yes"\n', ["accept_splits = 'yes' should be a bool"]),
+    ("generator_param_nan", '[garch]\ndist = nan\n', ["[garch] dist = nan", "not a finite number"]),
+    ("unknown_key", 'n_path = 10\n', ["unknown key 'n_path'"]),
+    ("bool_for_int", 'n_paths = true\n', ["n_paths = True should be a int"]),
+]:
+    case(f"scenario_{name}", S, ["s.toml", *needles], {"s.toml": (HEAD + body).encode()})
+case("scenario_not_utf8", S, ["s.toml", "not UTF-8"], {"s.toml": (HEAD + 'description = "café"\n').encode("latin-1")})
+case("scenario_bad_toml", S, ["s.toml", "not valid TOML"], {"s.toml": b'seed_window = "2020-01\n'})
+case("scenario_missing", ["generate", "--scenario", "nope.toml"], ["nope.toml", "does not exist"])
+case("scenario_is_directory", ["generate", "--scenario", "sc"], ["sc", "directory"], {"sc": None})
+case("scenario_cli_override_still_checked", S + ["--temperature", "inf"], ["--temperature inf", "not a finite number"],
+     {"s.toml": HEAD.encode()})
+
+
+def _snapshot(root: Path) -> tuple[str, list[str]]:
+    """Every file's name and bytes (the tree digest) plus every path, so empty directories count too."""
+    return tree_digest(root), sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input(name, tmp_path, run_cli, monkeypatch):
+    args, files, needles = CASES[name]
+    monkeypatch.chdir(tmp_path)
+    for fname, content in files.items():
+        (tmp_path / fname).mkdir() if content is None else (tmp_path / fname).write_bytes(content)
+    before = _snapshot(tmp_path)
+    result = run_cli(*args)
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "internal error" not in lines[0]
+    for n in needles:
+        assert n in lines[0], lines[0]
+    assert result.stdout == ""
+    assert _snapshot(tmp_path) == before
+
+
+def test_case_count():
+    assert len(CASES) >= 60
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory, run_cli_module):
+    root = tmp_path_factory.mktemp("store")
+    out = root / "s.zarr"
+    (root / "t.csv").write_bytes(GOOD)
+    result = run_cli_module("generate", "--data", root / "t.csv", *WIN, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_cli_module():
+    from click.testing import CliRunner
+
+    from parallelverse.cli import main
+
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("args", [
+    ["--temperature", "nan", "--generators", "kronos", "--overwrite"],
+    ["--n-paths", "1000000000", "--overwrite"],
+    ["--data", "bad.csv", "--overwrite"],
+    ["--horizon", "6"],  # another horizon: refused, not mixed in
+])
+def test_bad_input_leaves_an_existing_store_unchanged(args, small_store, tmp_path, run_cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(small_store, tmp_path / "s.zarr")
+    (tmp_path / "t.csv").write_bytes(GOOD)
+    (tmp_path / "bad.csv").write_bytes(csv_text(tiny_frame(), sep=";"))
+    before = _snapshot(tmp_path)
+    base = ["generate", "--data", "t.csv", *WIN, "--out", "s.zarr"]
+    result = run_cli(*base, *args)
+    assert result.exit_code != 0 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert _snapshot(tmp_path) == before
+
+
+def test_accept_splits_takes_the_jump_as_real(tmp_path, run_cli):
+    (tmp_path / "t.csv").write_bytes(csv_text(with_split(2.0)))
+    result = run_cli("generate", "--data", tmp_path / "t.csv", *WIN, "--out", tmp_path / "s.zarr", "--accept-splits", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["universes"][0]["paths"] == 5
+
+
+def test_data_warns_about_splits_in_one_line_and_lists(tmp_path, run_cli):
+    (tmp_path / "t.csv").write_bytes(csv_text(with_split(4.0)))
+    result = run_cli("data", "--data", tmp_path / "t.csv", "--json")
+    assert result.exit_code == 0
+    assert result.stderr.strip().splitlines() == [
+        "warning: t opens at 0.250x the previous close on 2020-06-17, volume x4.2: looks like an unadjusted 4-for-1 "
+        "split; adjust the data, or generate refuses windows over it unless --accept-splits"]
+    doc = json.loads(result.stdout)
+    assert doc["symbols"][0]["suspected_splits"][0]["factor"] == 4.0
+
+
+def test_markup_in_names_prints_literally(tmp_path, run_cli):
+    path = tmp_path / "[red]prices.csv"
+    path.write_bytes(csv_text(tiny_frame().assign(Symbol="[b]X[/b]")))
+    result = run_cli("data", "--data", path)
+    assert result.exit_code == 0, result.output
+    assert "[red]prices.csv: 1 symbol(s)" in result.stdout and "[b]X[/b]" in result.stdout
+
+
+def test_json_is_strict(run_cli):
+    from parallelverse.cli.console import strict_json
+
+    assert strict_json({"a": float("nan"), "b": [np.float64("inf"), np.int64(3)], "c": np.array([1.5, -np.inf])}) == {
+        "a": None, "b": [None, 3], "c": [1.5, None]}
+    result = run_cli("data", "--json")
+
+    def refuse(token):
+        raise AssertionError(f"non-strict JSON token {token}")
+
+    assert json.loads(result.stdout, parse_constant=refuse)["source"] == "stocks_daily"
+
+
+@pytest.mark.parametrize("code, words", [
+    (errno.ENOSPC, "no space left on device"), (errno.EROFS, "read-only file system"),
+    (errno.EACCES, "permission denied"), (errno.ENOTDIR, "not a directory"),
+])
+def test_os_errors_are_one_line_with_the_path(code, words):
+    from parallelverse.cli.console import describe_os_error
+
+    line = describe_os_error(OSError(code, os.strerror(code), "/data/[x].zarr"))
+    assert line.startswith("'/data/[x].zarr': ") and words in line and "\n" not in line
