@@ -103,8 +103,7 @@ def plan_generate(req: GenerateRequest) -> Plan:
     inputs.check_output_path(out, "--out", "dir", inputs=(req.data,))
     _check_size(req, len(gens), split.horizon_bars, out)
     for _, g in gens:  # last: the costly checks (loading models) once the cheap ones passed
-        if hasattr(g, "prepare"):
-            g.prepare()
+        g.prepare()
     return Plan(req, split, gens, out)
 
 

@@ -1,8 +1,12 @@
-"""Shared fixtures: the bundled data, a small real CSV to corrupt, and a CLI runner."""
+"""Shared fixtures: the bundled data, the README's seed split and store, a small real CSV to corrupt, and a CLI runner."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +16,7 @@ from click.testing import CliRunner
 
 from parallelverse.cli import main
 from parallelverse.market import load_market
+from parallelverse.window import parse_seed_window, split_at_window
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +27,43 @@ def market():
 @pytest.fixture(scope="session")
 def aapl(market):
     return market.select("AAPL")
+
+
+@pytest.fixture(scope="session")
+def aapl_split(aapl):
+    """AAPL cut at the end of January 2020, the README's seed window: aapl_split(context_bars, horizon_bars)."""
+
+    @functools.cache
+    def split(context_bars: int = 400, horizon_bars: int = 252):
+        return split_at_window(aapl, parse_seed_window("2020-01"), context_bars, horizon_bars)
+
+    return split
+
+
+@pytest.fixture(scope="session")
+def readme_run(tmp_path_factory):
+    """The README's first command, `parallelverse generate --seed-window 2020-01` (defaults: Kronos, GARCH and
+    bootstrap, 2,000 paths each), run once per session from an empty directory: (directory, JSON summary).
+
+    Read-only: tests that change the store take a copy (`readme_store`)."""
+    d = tmp_path_factory.mktemp("readme")
+    before = os.getcwd()
+    os.chdir(d)
+    try:
+        result = CliRunner().invoke(main, ["generate", "--seed-window", "2020-01", "--json"], catch_exceptions=False)
+    finally:
+        os.chdir(before)
+    assert result.exit_code == 0, result.output
+    return d, json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def readme_store(readme_run, tmp_path_factory) -> Path:
+    """A private copy of the README's store for one test module: <empty directory>/AAPL_2020-01.zarr."""
+    d, summary = readme_run
+    copy = tmp_path_factory.mktemp("readme-copy") / summary["store"]
+    shutil.copytree(d / summary["store"], copy)
+    return copy
 
 
 @pytest.fixture

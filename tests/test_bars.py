@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from parallelverse.bars import BarShapes, PathBatch, bar_shapes, ewma_variance, invariant_violations, synthesize_bars
-from parallelverse.window import parse_seed_window, split_at_window
 
 
 def test_ewma_variance_by_hand():
@@ -68,10 +67,10 @@ def test_synthesize_two_bars_by_hand():
     assert b.volume[1, 0] == 0.0  # the donor's zero volume is kept
 
 
-def test_bar_shapes_reproduce_the_context(aapl):
+def test_bar_shapes_reproduce_the_context(aapl_split):
     """Feeding the context's own returns back in, with the context's own volatility, rebuilds bars whose
     gaps and wicks come from donors with (nearly) the same standardised move."""
-    ctx = split_at_window(aapl, parse_seed_window("2020-01"), 400, 1).context
+    ctx = aapl_split(400, 1).context
     shapes = bar_shapes(ctx)
     assert len(shapes.z) == 399 and np.all(np.diff(shapes.z) >= 0)
     assert np.all(shapes.upper >= 0) and np.all(shapes.lower >= 0)

@@ -17,7 +17,7 @@ from parallelverse.verdict.nulls import NULLS
 from parallelverse.verdict.skill import skill_tests
 from parallelverse.market import Ohlcv
 from parallelverse.verdict.stats import percentile_with_ci
-from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
+from parallelverse.window import SeedSplit, parse_seed_window
 
 NO_COSTS = Costs(fees_bps=0.0, slippage_bps=0.0)
 
@@ -102,14 +102,15 @@ def test_c_planted_momentum_edge_is_detected():
 
 
 @pytest.fixture(scope="module")
-def market_aapl_split(market):
-    return split_at_window(market.select("AAPL"), parse_seed_window("2020-01"), 400, 60)
+def market_aapl_split(aapl_split):
+    return aapl_split(400, 60)
 
 
 def test_auto_paths_settles_an_inconclusive_test():
     """With B = 19 the smallest p is 0.05 and its interval straddles 0.05: inconclusive. auto_paths draws
     more null paths (here up to 400) until the interval clears the threshold."""
-    from parallelverse.verdict.report import _skill
+    from parallelverse.verdict.build import skill_section
+    from parallelverse.verdict.model import to_json
 
     ctx, h = 60, 400
     hist = market(np.random.default_rng(7), ctx + h, phi=0.3)
@@ -118,9 +119,9 @@ def test_auto_paths_settles_an_inconclusive_test():
         r = np.diff(np.log(bars.close), axis=0, prepend=np.log(bars.close[:1]))
         return np.sign(r)
 
-    few = _skill(inline(follow), split_of(hist, ctx), NO_COSTS, 19, 0, "excess_sharpe", False, 400)
+    few = to_json(skill_section(inline(follow), split_of(hist, ctx), NO_COSTS, 19, 0, "excess_sharpe", False, 400))
     perm = next(t for t in few["tests"] if t["name"] == "permutation")
     assert not perm["decided"] and perm["paths_to_decide"] > 19
-    more = _skill(inline(follow), split_of(hist, ctx), NO_COSTS, 19, 0, "excess_sharpe", True, 400)
+    more = to_json(skill_section(inline(follow), split_of(hist, ctx), NO_COSTS, 19, 0, "excess_sharpe", True, 400))
     perm = next(t for t in more["tests"] if t["name"] == "permutation")
     assert perm["n_paths"] == 400 and perm["decided"] and perm["ci"][1] < 0.05

@@ -18,12 +18,11 @@ from parallelverse.errors import GeneratorError  # noqa: E402
 from parallelverse.generators import make_generator  # noqa: E402
 from parallelverse.generators.chronos import block_seed  # noqa: E402
 from parallelverse.store import read_paths  # noqa: E402
-from parallelverse.window import parse_seed_window, split_at_window  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def split(market):
-    return split_at_window(market.select("AAPL"), parse_seed_window("2020-01"), 400, 20)
+def split(aapl_split):
+    return aapl_split(400, 20)
 
 
 def test_own_history_chaining_replicated_step_by_step(tiny_chronos, split):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +19,9 @@ SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.toml"))
 
 
 @pytest.fixture(scope="module")
-def headline(tmp_path_factory):
-    """The README's command, with defaults, run from an empty directory."""
-    from click.testing import CliRunner
-
-    from parallelverse.cli import main
-
-    d = tmp_path_factory.mktemp("headline")
-    before = os.getcwd()
-    os.chdir(d)
-    try:
-        result = CliRunner().invoke(main, ["generate", "--seed-window", "2020-01", "--json"], catch_exceptions=False)
-    finally:
-        os.chdir(before)
-    assert result.exit_code == 0, result.output
-    return d, json.loads(result.stdout)
+def headline(readme_store, readme_run):
+    """The README's command, with defaults, run from an empty directory (conftest), in a copy this module may change."""
+    return readme_store.parent, readme_run[1]
 
 
 def test_headline_run_writes_thousands_of_valid_paths(headline):

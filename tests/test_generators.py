@@ -14,8 +14,8 @@ from parallelverse.window import parse_seed_window, split_at_window
 
 
 @pytest.fixture(scope="module")
-def covid(market):
-    return split_at_window(market.select("AAPL"), parse_seed_window("2020-01"), 400, 252)
+def covid(aapl_split):
+    return aapl_split(400, 252)
 
 
 def _lr(batch, last_close):

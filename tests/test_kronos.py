@@ -19,7 +19,6 @@ from parallelverse.generators.kronos.load import load_module  # noqa: E402
 from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer  # noqa: E402
 from parallelverse.generators.kronos.sampler import KronosSampler, filter_logits  # noqa: E402
 from parallelverse.store import read_paths  # noqa: E402
-from parallelverse.window import parse_seed_window, split_at_window  # noqa: E402
 
 TOK = dict(d_in=6, d_model=32, n_heads=4, ff_dim=64, n_enc_layers=3, n_dec_layers=3, ffn_dropout_p=0.0,
            attn_dropout_p=0.0, resid_dropout_p=0.0, s1_bits=4, s2_bits=4, beta=0.05, gamma0=1.0, gamma=1.1,
@@ -99,8 +98,8 @@ def test_top_k_and_top_p_compose():
 
 
 @pytest.fixture(scope="module")
-def split(market):
-    return split_at_window(market.select("AAPL"), parse_seed_window("2020-01"), 120, 30)
+def split(aapl_split):
+    return aapl_split(120, 30)
 
 
 def test_same_paths_whatever_the_batch_size_and_chunking(official_dir, split):

@@ -15,20 +15,15 @@ ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture(scope="module")
-def stressed(tmp_path_factory):
-    """The README's store (GARCH and bootstrap universes), with the SMA crossover stressed on it."""
+def stressed(readme_store):
+    """The README's store (conftest, a copy for this module), with the SMA crossover stressed on it."""
     from click.testing import CliRunner
 
     from parallelverse.cli import main
 
-    d = tmp_path_factory.mktemp("report")
-    store = d / "s.zarr"
-    runner = CliRunner()
-    assert runner.invoke(main, ["generate", "--seed-window", "2020-01", "--out", str(store),
-                                "--generators", "garch,bootstrap"]).exit_code == 0
-    result = runner.invoke(main, ["stress", str(ROOT / "strategies" / "sma_crossover.py"), "--store", str(store)])
+    result = CliRunner().invoke(main, ["stress", str(ROOT / "strategies" / "sma_crossover.py"), "--store", str(readme_store)])
     assert result.exit_code == 0, result.output
-    return store, result.stdout
+    return readme_store, result.stdout
 
 
 def test_stress_ends_with_the_verdict_panel(stressed):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 
@@ -19,17 +18,9 @@ SMA = ROOT / "strategies" / "sma_crossover.py"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """The README's store without the Kronos universe (2 x 2,000 paths), made once for this module."""
-    from click.testing import CliRunner
-
-    from parallelverse.cli import main
-
-    d = tmp_path_factory.mktemp("stress")
-    result = CliRunner().invoke(main, ["generate", "--seed-window", "2020-01", "--out", str(d / "s.zarr"),
-                                       "--generators", "garch,bootstrap"])  # the fast generators: this is about stress
-    assert result.exit_code == 0, result.output
-    return d / "s.zarr"
+def store(readme_store):
+    """The README's store (conftest), a copy for this module."""
+    return readme_store
 
 
 def _one_line_error(result, *needles):

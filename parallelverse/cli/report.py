@@ -22,19 +22,17 @@ def report(store, strategy, html_path, n_null, statistic, auto_paths, seed, as_j
     """Was the real result skill or luck? Null tests, path luck, Sharpe statistics, generator fidelity."""
     from parallelverse.cli.report_view import print_report
     from parallelverse.errors import ParallelverseError
-    from parallelverse.verdict.report import build_report
+    from parallelverse.verdict.build import build_verdict
 
     if n_null < 19:
         raise ParallelverseError(f"--n-null {n_null} is too few: with B paths the smallest p is 1/(B+1); use at least 19")
-    r = build_report(store, strategy, n_null=n_null, seed=seed, statistic=statistic, auto_paths=auto_paths)
+    v = build_verdict(store, strategy, n_null=n_null, seed=seed, statistic=statistic, auto_paths=auto_paths)
     if html_path:
         from parallelverse.report.html import write_html
 
-        write_html(r, html_path)
+        write_html(v, html_path)
         err.print(f"HTML report written to {html_path}", soft_wrap=True)
-    plots = r.pop("plots")
-    del plots
     if as_json:
-        print_json(r)
+        print_json(v.to_json())  # the Verdict, serialised (plots left out)
         return
-    print_report(r, out)
+    print_report(v, out)

@@ -1,4 +1,4 @@
-"""Rich rendering of a report dict (from verdict.report.build_report): verdict panel and tables."""
+"""Rich rendering of a Verdict (from verdict.build.build_verdict): verdict panel and tables."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import math
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
+
+from parallelverse.verdict.model import Verdict
 
 STYLE = {"Skill": "bold green", "Luck": "bold red", "Inconclusive": "bold yellow"}
 
@@ -21,112 +23,112 @@ def _pct(x) -> str:
     return _f(x, "{:.1%}")
 
 
-def verdict_panel(r: dict) -> Panel:
-    v = r["verdict"]["skill"]
-    label = v["label"]
-    lines = [f"[{STYLE[label]}]{label}[/]  — {v['reason']}"]
-    if "p" in v:
-        lines.append(f"skill: p = {v['p']:.4f}  [{v['ci'][0]:.4f}, {v['ci'][1]:.4f}]  (most conservative null: "
-                     f"{v['null']}, {v['n_paths']:,} paths; statistic {r['statistic']}, best of {r['n_configs']} configuration(s))")
-    for t in r["skill"]["tests"]:
-        lines.append(f"  {t['name']:<13} p = {t['p']:.4f}  [{t['ci'][0]:.4f}, {t['ci'][1]:.4f}]  B = {t['n_paths']:,}")
-    for u, d in r["path_luck"].items():
-        excl = "  (excluded: fails fidelity)" if d["excluded"] else ""
-        lines.append(f"path luck in {u}: real Sharpe at percentile {_f(d['percentile'], '{:.1f}')} "
-                     f"[{_f(d['ci'][0], '{:.1f}')}, {_f(d['ci'][1], '{:.1f}')}] — {d['label']}{excl}")
-    s = r.get("sharpe_stats")
+def verdict_panel(r: Verdict) -> Panel:
+    v = r.verdict.skill
+    label = v.label
+    lines = [f"[{STYLE[label]}]{label}[/]  — {v.reason}"]
+    if v.p is not None:
+        lines.append(f"skill: p = {v.p:.4f}  [{v.ci[0]:.4f}, {v.ci[1]:.4f}]  (most conservative null: "
+                     f"{v.null}, {v.n_paths:,} paths; statistic {r.statistic}, best of {r.n_configs} configuration(s))")
+    for t in r.skill.tests:
+        lines.append(f"  {t.name:<13} p = {t.p:.4f}  [{t.ci[0]:.4f}, {t.ci[1]:.4f}]  B = {t.n_paths:,}")
+    for u, d in r.path_luck.items():
+        excl = "  (excluded: fails fidelity)" if d.excluded else ""
+        lines.append(f"path luck in {u}: real Sharpe at percentile {_f(d.percentile, '{:.1f}')} "
+                     f"[{_f(d.ci[0], '{:.1f}')}, {_f(d.ci[1], '{:.1f}')}] — {d.label}{excl}")
+    s = r.sharpe_stats
     if s:
-        extra = f", PBO {s['pbo']['pbo']:.2f}" if s.get("pbo") else ""
-        lines.append(f"PSR {_f(s['psr']['psr'])}, DSR {_f(s['dsr']['dsr'])} (N = {s['dsr']['n_trials']}){extra}")
-    cfg = " ".join(f"{k}={v}" for k, v in r["selected_config"].items())
-    title = f"{r['strategy']} on {r['symbol']} after {r['seed_window']}" + (f" ({cfg})" if cfg else "")
+        extra = f", PBO {s.pbo.pbo:.2f}" if s.pbo else ""
+        lines.append(f"PSR {_f(s.psr.psr)}, DSR {_f(s.dsr.dsr)} (N = {s.dsr.n_trials}){extra}")
+    cfg = " ".join(f"{k}={v}" for k, v in r.selected_config.items())
+    title = f"{r.strategy} on {r.symbol} after {r.seed_window}" + (f" ({cfg})" if cfg else "")
     return Panel("\n".join(lines), title=title, border_style=STYLE[label].split()[-1])
 
 
-def _nulls(r: dict) -> Table:
-    t = Table(title=f"Skill: {r['statistic']} of the real history vs null markets (best of grid)")
+def _nulls(r: Verdict) -> Table:
+    t = Table(title=f"Skill: {r.statistic} of the real history vs null markets (best of grid)")
     for c in ("null", "real", "null median", "p", "95% CI", "paths", "decided"):
         t.add_column(c, justify="left" if c == "null" else "right")
-    for x in r["skill"]["tests"]:
-        t.add_row(x["name"], _f(x["real"]), _f(x["null_median"]), f"{x['p']:.4f}", f"{x['ci'][0]:.4f} .. {x['ci'][1]:.4f}",
-                  f"{x['n_paths']:,}", "yes" if x["decided"] else f"no: ~{x['paths_to_decide']:,} paths")
+    for x in r.skill.tests:
+        t.add_row(x.name, _f(x.real), _f(x.null_median), f"{x.p:.4f}", f"{x.ci[0]:.4f} .. {x.ci[1]:.4f}",
+                  f"{x.n_paths:,}", "yes" if x.decided else f"no: ~{x.paths_to_decide:,} paths")
     return t
 
 
-def _luck(r: dict) -> Table:
+def _luck(r: Verdict) -> Table:
     t = Table(title="Path luck: the real result among realistic universes (percentile, ties half)")
     for c in ("universe", "metric", "real", "median", "5% .. 95%", "percentile", "95% CI"):
         t.add_column(c, justify="left" if c in ("universe", "metric") else "right")
-    for u, d in r["universes"].items():
-        for m, x in d["metrics"].items():
+    for u, d in r.universes.items():
+        for m, x in d.metrics.items():
             pctfmt = _pct if "return" in m or "drawdown" in m else _f
-            t.add_row(u, m, pctfmt(x["real"]), pctfmt(x["q50"]), f"{pctfmt(x['q05'])} .. {pctfmt(x['q95'])}",
-                      _f(x["percentile"], "{:.1f}"), f"{_f(x['ci'][0], '{:.1f}')} .. {_f(x['ci'][1], '{:.1f}')}")
+            t.add_row(u, m, pctfmt(x.real), pctfmt(x.q50), f"{pctfmt(x.q05)} .. {pctfmt(x.q95)}",
+                      _f(x.percentile, "{:.1f}"), f"{_f(x.ci[0], '{:.1f}')} .. {_f(x.ci[1], '{:.1f}')}")
     return t
 
 
-def _sharpe(r: dict) -> Table | None:
-    s = r.get("sharpe_stats")
+def _sharpe(r: Verdict) -> Table | None:
+    s = r.sharpe_stats
     if not s:
         return None
     t = Table(title="Sharpe statistics of the real result (per-period Sharpe, raw kurtosis)")
     t.add_column("statistic")
     t.add_column("value", justify="right")
     t.add_column("inputs")
-    p, d = s["psr"], s["dsr"]
-    t.add_row("PSR (SR* = 0)", _f(p["psr"]), f"SR {p['sharpe_per_period']:.4f}, skew {p['skew']:.2f}, kurtosis {p['kurtosis']:.2f}, T {p['n_periods']}")
-    t.add_row("DSR", _f(d["dsr"]), f"N {d['n_trials']}, V[SR] {d['var_trial_sharpe']:.2e}, SR0 {d['sr0']:.4f}")
-    t.add_row("min track record", _f(s["min_track_record_bars"], "{:.0f} bars"), "for PSR >= 0.95")
-    if s.get("pbo"):
-        b = s["pbo"]
-        t.add_row("PBO (CSCV)", _f(b["pbo"]), f"{b['n_blocks']} blocks, {b['n_splits']:,} splits, slope {_f(b['degradation_slope'], '{:.2f}')}")
-    if s.get("spa"):
-        a = s["spa"]
-        t.add_row("SPA p (consistent)", _f(a["pvalues"]["consistent"]),
-                  f"lower {a['pvalues']['lower']:.3f}, upper {a['pvalues']['upper']:.3f}, block {a['block_size']:.1f}; "
-                  f"StepM superior: {a['stepm_superior'] or 'none'}")
+    p, d = s.psr, s.dsr
+    t.add_row("PSR (SR* = 0)", _f(p.psr), f"SR {p.sharpe_per_period:.4f}, skew {p.skew:.2f}, kurtosis {p.kurtosis:.2f}, T {p.n_periods}")
+    t.add_row("DSR", _f(d.dsr), f"N {d.n_trials}, V[SR] {d.var_trial_sharpe:.2e}, SR0 {d.sr0:.4f}")
+    t.add_row("min track record", _f(s.min_track_record_bars, "{:.0f} bars"), "for PSR >= 0.95")
+    if s.pbo:
+        b = s.pbo
+        t.add_row("PBO (CSCV)", _f(b.pbo), f"{b.n_blocks} blocks, {b.n_splits:,} splits, slope {_f(b.degradation_slope, '{:.2f}')}")
+    if s.spa:
+        a = s.spa
+        t.add_row("SPA p (consistent)", _f(a.pvalues["consistent"]),
+                  f"lower {a.pvalues['lower']:.3f}, upper {a.pvalues['upper']:.3f}, block {a.block_size:.1f}; "
+                  f"StepM superior: {a.stepm_superior or 'none'}")
     return t
 
 
-def _fidelity(r: dict) -> list[Table]:
+def _fidelity(r: Verdict) -> list[Table]:
     facts = Table(title="Generator fidelity: real context vs synthetic paths")
     for c in ("universe", "facts outside 5-95%", "KS 1/5/20-bar", "W1 1-bar", "drift: context / synthetic / realized", "flag"):
         facts.add_column(c, justify="left" if c in ("universe", "flag") else "right")
     calib = Table(title="Calibration on the realized future (volatility QLIKE: lower is better)")
     for c in ("universe", "cover 50% / 90%", "PIT", "CRPS vs GARCH", "QLIKE gen / EWMA / HAR"):
         calib.add_column(c, justify="left" if c == "universe" else "right")
-    for u, d in r["universes"].items():
-        f = d["fidelity"]
-        dist = f["distances"]
-        ks = "/".join(_f(dist[k]["ks"], "{:.2f}") if k in dist else "-" for k in ("1bar", "5bar", "20bar"))
-        dr = f["drift"]
-        facts.add_row(u, f"{f['facts_outside_band']}/8", ks, _f(dist["1bar"]["wasserstein1"], "{:.4f}"),
-                      f"{_pct(dr['context'])} / {_pct(dr['synthetic_median'])} / {_pct(dr.get('realized'))}",
-                      "[red]flagged[/]: " + "; ".join(f["flag_reasons"]) if f["flagged"] else "ok")
-        c = f["calibration"]
+    for u, d in r.universes.items():
+        f = d.fidelity
+        dist = f.distances
+        ks = "/".join(_f(dist[k].ks, "{:.2f}") if k in dist else "-" for k in ("1bar", "5bar", "20bar"))
+        dr = f.drift
+        facts.add_row(u, f"{f.facts_outside_band}/8", ks, _f(dist["1bar"].wasserstein1, "{:.4f}"),
+                      f"{_pct(dr.context)} / {_pct(dr.synthetic_median)} / {_pct(dr.realized)}",
+                      "[red]flagged[/]: " + "; ".join(f.flag_reasons) if f.flagged else "ok")
+        c = f.calibration
         if c:
-            vf = c["vol_forecast"]
-            calib.add_row(u, f"{_pct(c['coverage_50'])} / {_pct(c['coverage_90'])}", _f(c["pit_final"], "{:.2f}"),
-                          _f(c.get("crps_vs_garch"), "{:.2f}"),
-                          " / ".join(_f(vf[k]["qlike"], "{:.2f}") for k in ("generator", "ewma", "har_rv")))
+            vf = c.vol_forecast
+            calib.add_row(u, f"{_pct(c.coverage_50)} / {_pct(c.coverage_90)}", _f(c.pit_final, "{:.2f}"),
+                          _f(c.crps_vs_garch, "{:.2f}"),
+                          " / ".join(_f(vf[k].qlike, "{:.2f}") for k in ("generator", "ewma", "har_rv")))
     return [facts, calib]
 
 
-def _costs(r: dict) -> Table | None:
-    c = r.get("cost_sensitivity")
+def _costs(r: Verdict) -> Table | None:
+    c = r.cost_sensitivity
     if not c:
         return None
     t = Table(title="Cost sensitivity on the real history" + (
-        f" — breakeven at {c['breakeven_total_cost_bps']:.1f} bps total" if c["breakeven_total_cost_bps"] else ""))
+        f" — breakeven at {c.breakeven_total_cost_bps:.1f} bps total" if c.breakeven_total_cost_bps else ""))
     for col in ("costs", "fees+slippage bps", "Sharpe", "total return", "excess total return"):
         t.add_column(col, justify="right")
-    for row in c["rows"]:
-        t.add_row(f"{row['multiple']:g}x", f"{row['fees_bps'] + row['slippage_bps']:g}", _f(row["sharpe"], "{:.2f}"),
-                  _pct(row["total_return"]), _pct(row["excess_total_return"]))
+    for row in c.rows:
+        t.add_row(f"{row.multiple:g}x", f"{row.fees_bps + row.slippage_bps:g}", _f(row.sharpe, "{:.2f}"),
+                  _pct(row.total_return), _pct(row.excess_total_return))
     return t
 
 
-def print_report(r: dict, console: Console) -> None:
+def print_report(r: Verdict, console: Console) -> None:
     console.print(verdict_panel(r))
     parts = [_nulls(r), _luck(r), _sharpe(r), *_fidelity(r), _costs(r)]
     console.print(Group(*[p for p in parts if p is not None]))

@@ -49,12 +49,12 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
     summary = summarize(run.store, run.strategy.name)
     summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped)})
     verdict = None
-    if summary["real"] is not None:
-        from parallelverse.verdict.report import build_report
+    if summary["real"] is not None:  # the verdict panel, composed here from the verdict stage (users like it)
+        from parallelverse.verdict.build import build_verdict
+        from parallelverse.verdict.model import to_json
 
-        verdict = build_report(run.store, run.strategy.name)
-        verdict.pop("plots")
-        summary["verdict"] = verdict["verdict"]
+        verdict = build_verdict(run.store, run.strategy.name)
+        summary["verdict"] = to_json(verdict.verdict)
     if as_json:
         print_json(summary)
         return

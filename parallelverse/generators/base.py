@@ -1,10 +1,12 @@
 """The one interface every generator implements.
 
-A generator is a frozen dataclass of its parameters (the spec). `fit(context)`
-returns a fitted model; `fitted.sample(horizon_bars, seed, start, stop)` returns the
-bars of paths start..stop-1 as a PathBatch, each field (horizon_bars, stop - start).
-Path i draws only from its own random stream (`parallelverse.rng`), so any chunking
-of [0, n_paths) gives the same paths. `describe()` returns the fitted quantities as
+A generator is a frozen dataclass of its parameters (the spec). `prepare()` does the
+expensive checks (loading a model) before anything is written; `fit(context)`
+returns a fitted model (`generate.fit_generator` is the one place that fits one);
+`fitted.sample(horizon_bars, seed, start, stop)` returns the bars of paths
+start..stop-1 as a PathBatch, each field (horizon_bars, stop - start). Path i draws
+only from its own random stream (`parallelverse.rng`), so any chunking of
+[0, n_paths) gives the same paths. `describe()` returns the fitted quantities as
 plain JSON-safe values for the store's attributes.
 """
 
@@ -28,9 +30,9 @@ class Generator(Protocol):
     @property
     def name(self) -> str: ...  # universe name, encoding the generator and its key parameters
 
-    def fit(self, context: Ohlcv) -> Fitted: ...
+    def prepare(self) -> None: ...  # expensive checks (loading a model) before anything is written
 
-    # Optional: `prepare()` does expensive checks (loading a model) before anything is written.
+    def fit(self, context: Ohlcv) -> Fitted: ...
 
 
 def params_of(spec) -> dict:

@@ -36,6 +36,9 @@ class Bootstrap:
     def name(self) -> str:
         return "bootstrap" if self.block_bars == 0.0 else f"bootstrap-b{self.block_bars:g}"
 
+    def prepare(self) -> None:
+        """Nothing to load: a statistical model is checked when it is built."""
+
     def fit(self, context: Ohlcv) -> FittedBootstrap:
         rel, volume = relative_bars(context)
         block = self.block_bars

@@ -44,6 +44,9 @@ class Garch:
     def name(self) -> str:
         return f"garch-{self.vol}-{self.dist}" + ("-fhs" if self.fhs else "") + ("-zm" if self.zero_mean else "")
 
+    def prepare(self) -> None:
+        """Nothing to load: a statistical model is checked when it is built."""
+
     def fit(self, context: Ohlcv) -> FittedGarch:
         returns = 100.0 * np.diff(np.log(context.close))
         model = arch_model(

@@ -1,6 +1,6 @@
 """A self-contained HTML report: every plot is a PNG embedded as base64, no server, no CDN.
 
-`write_html(report, path)` takes the dict from `verdict.report.build_report`.
+`write_html(verdict, path)` takes the Verdict from `verdict.build.build_verdict`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+
+from parallelverse.verdict.model import Calibration, Fidelity, UniversePlots, UniverseResult, Verdict
 
 BAND = "#4c72b0"
 REAL = "#d62728"
@@ -45,17 +47,18 @@ def _fan(ax, q: list, x=None, label="synthetic"):
     ax.plot(x, q[2], color=BAND, lw=1.2, label=f"{label} median")
 
 
-def _universe_plots(name: str, p: dict, real_close: np.ndarray, real_equity, real_bh) -> list[str]:
+def _universe_plots(name: str, p: UniversePlots, real: dict, real_close: np.ndarray, real_equity, real_bh) -> list[str]:
+    """real: metric -> the real value drawn on its histogram."""
     plt = _fig()
     out = []
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
-    _fan(ax, p["price_fan"])
+    _fan(ax, p.price_fan)
     ax.plot(np.arange(len(real_close)), real_close, color=REAL, lw=1.6, label="real")
     ax.set(title=f"{name}: close price paths", xlabel="bars after the cut", ylabel="price")
     ax.legend(fontsize=7, loc="upper left")
     out.append(_img(_png(fig), f"{name}: fan of synthetic close prices with the real path"))
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
-    _fan(ax, p["equity_fan"], label="strategy")
+    _fan(ax, p.equity_fan, label="strategy")
     if real_equity is not None:
         ax.plot(real_equity, color=REAL, lw=1.6, label="real strategy")
         ax.plot(real_bh, color="#444", lw=1.0, ls="--", label="real buy-and-hold")
@@ -63,20 +66,20 @@ def _universe_plots(name: str, p: dict, real_close: np.ndarray, real_equity, rea
     ax.legend(fontsize=7, loc="upper left")
     out.append(_img(_png(fig), f"{name}: fan of strategy equity with the real equity curve"))
     fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
-    for ax, (m, values) in zip(axes, p["hist"].items()):
+    for ax, (m, values) in zip(axes, p.hist.items()):
         v = np.asarray(values, float)
         v = v[np.isfinite(v)]
         ax.hist(v, bins=40, color=BAND, alpha=0.8)
-        if p.get("real", {}).get(m) is not None and math.isfinite(p["real"][m]):
-            ax.axvline(p["real"][m], color=REAL, lw=2)
+        if real.get(m) is not None and math.isfinite(real[m]):
+            ax.axvline(real[m], color=REAL, lw=2)
         ax.set_title(m, fontsize=9)
     fig.suptitle(f"{name}: per-path metrics, real value in red", fontsize=10, y=1.06)
     out.append(_img(_png(fig), f"{name}: histograms of the main metrics with the real value"))
     fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
     for ax, key in zip(axes, ("r", "abs_r")):
         lags = np.arange(1, 21)
-        ax.bar(lags - 0.2, p["acf"][key]["real"], width=0.4, color=REAL, label="real context")
-        ax.bar(lags + 0.2, p["acf"][key]["synthetic_median"], width=0.4, color=BAND, label="synthetic median")
+        ax.bar(lags - 0.2, p.acf[key]["real"], width=0.4, color=REAL, label="real context")
+        ax.bar(lags + 0.2, p.acf[key]["synthetic_median"], width=0.4, color=BAND, label="synthetic median")
         ax.axhline(0, color="#444", lw=0.6)
         ax.set_title(f"ACF of {'r' if key == 'r' else '|r|'}", fontsize=9)
         ax.legend(fontsize=7)
@@ -84,17 +87,17 @@ def _universe_plots(name: str, p: dict, real_close: np.ndarray, real_equity, rea
     return out
 
 
-def _null_plots(r: dict, nulls: dict) -> str:
+def _null_plots(r: Verdict) -> str:
     plt = _fig()
-    tests = r["skill"]["tests"]
+    tests = r.skill.tests
     fig, axes = plt.subplots(1, max(1, len(tests)), figsize=(3.2 * max(1, len(tests)), 2.8), squeeze=False)
     for ax, t in zip(axes[0], tests):
-        v = np.asarray(nulls[t["name"]], float)
+        v = np.asarray(r.plots.nulls[t.name], float)
         v = v[np.isfinite(v)]
         ax.hist(v, bins=40, color="#888", alpha=0.85)
-        ax.axvline(t["real"], color=REAL, lw=2)
-        ax.set_title(f"{t['name']}: p = {t['p']:.3f}", fontsize=9)
-    fig.suptitle(f"null distributions of {r['statistic']} (best of grid), real in red", fontsize=10, y=1.06)
+        ax.axvline(t.real, color=REAL, lw=2)
+        ax.set_title(f"{t.name}: p = {t.p:.3f}", fontsize=9)
+    fig.suptitle(f"null distributions of {r.statistic} (best of grid), real in red", fontsize=10, y=1.06)
     return _img(_png(fig), "null-test histograms with the real statistic")
 
 
@@ -107,13 +110,12 @@ def _pbo_plot(logits) -> str:
     return _img(_png(fig), "PBO logit histogram")
 
 
-def _cost_plot(c: dict) -> str:
+def _cost_plot(rows: list) -> str:
     plt = _fig()
-    rows = c["rows"]
-    x = [row["fees_bps"] + row["slippage_bps"] for row in rows]
+    x = [row.fees_bps + row.slippage_bps for row in rows]
     fig, ax = plt.subplots(figsize=(5, 2.8))
-    ax.plot(x, [row["excess_total_return"] for row in rows], marker="o", color=BAND, label="excess total return")
-    ax.plot(x, [row["total_return"] for row in rows], marker="s", color="#444", label="total return")
+    ax.plot(x, [row.excess_total_return for row in rows], marker="o", color=BAND, label="excess total return")
+    ax.plot(x, [row.total_return for row in rows], marker="s", color="#444", label="total return")
     ax.axhline(0, color=REAL, lw=0.8)
     ax.set(title="cost sensitivity (0x .. 3x)", xlabel="fees + slippage, bps")
     ax.legend(fontsize=7)
@@ -147,71 +149,80 @@ window.addEventListener('load', function () {
 </script>"""
 
 
-def render_html(r: dict) -> str:
-    v = r["verdict"]["skill"]
-    plots = r["plots"]
-    parts = [f"<h1>parallelverse: {html.escape(r['strategy'])} on {html.escape(r['symbol'])} after {html.escape(r['seed_window'])}</h1>"]
-    parts.append(f'<div class="verdict {v["label"]}"><b style="font-size:1.3rem">{v["label"]}</b> — {html.escape(v["reason"])}<br>')
-    if "p" in v:
-        parts.append(f"skill p = {v['p']:.4f} [{v['ci'][0]:.4f}, {v['ci'][1]:.4f}] (most conservative null: {v['null']}, {v['n_paths']:,} paths)<br>")
-    for u, d in r["path_luck"].items():
-        parts.append(f"path luck in {html.escape(u)}: percentile {_n(d['percentile'], '{:.1f}')} [{_n(d['ci'][0], '{:.1f}')}, {_n(d['ci'][1], '{:.1f}')}] — {d['label']}"
-                     + (" (excluded: fails fidelity)" if d["excluded"] else "") + "<br>")
+def render_html(r: Verdict) -> str:
+    v = r.verdict.skill
+    plots = r.plots
+    parts = [f"<h1>parallelverse: {html.escape(r.strategy)} on {html.escape(r.symbol)} after {html.escape(r.seed_window)}</h1>"]
+    parts.append(f'<div class="verdict {v.label}"><b style="font-size:1.3rem">{v.label}</b> — {html.escape(v.reason)}<br>')
+    if v.p is not None:
+        parts.append(f"skill p = {v.p:.4f} [{v.ci[0]:.4f}, {v.ci[1]:.4f}] (most conservative null: {v.null}, {v.n_paths:,} paths)<br>")
+    for u, d in r.path_luck.items():
+        parts.append(f"path luck in {html.escape(u)}: percentile {_n(d.percentile, '{:.1f}')} [{_n(d.ci[0], '{:.1f}')}, {_n(d.ci[1], '{:.1f}')}] — {d.label}"
+                     + (" (excluded: fails fidelity)" if d.excluded else "") + "<br>")
     parts.append("</div>")
     parts.append("<h2>Skill: null tests</h2>")
-    parts.append(_table([[t["name"], _n(t["real"]), _n(t["null_median"]), f"{t['p']:.4f}", f"{t['ci'][0]:.4f} .. {t['ci'][1]:.4f}",
-                          f"{t['n_paths']:,}", "yes" if t["decided"] else f"no (~{t['paths_to_decide']:,})"] for t in r["skill"]["tests"]],
+    parts.append(_table([[t.name, _n(t.real), _n(t.null_median), f"{t.p:.4f}", f"{t.ci[0]:.4f} .. {t.ci[1]:.4f}",
+                          f"{t.n_paths:,}", "yes" if t.decided else f"no (~{t.paths_to_decide:,})"] for t in r.skill.tests],
                         ["null", "real", "null median", "p", "95% CI", "paths", "decided"]))
-    if r["skill"]["tests"]:
-        parts.append(_null_plots(r, plots["nulls"]))
-    s = r.get("sharpe_stats")
+    if r.skill.tests:
+        parts.append(_null_plots(r))
+    s = r.sharpe_stats
     if s:
         parts.append("<h2>Sharpe statistics</h2>")
-        rows = [["PSR", _n(s["psr"]["psr"])], ["DSR", _n(s["dsr"]["dsr"])], ["min track record (bars)", _n(s["min_track_record_bars"], "{:.0f}")]]
-        if s.get("pbo"):
-            rows.append(["PBO", _n(s["pbo"]["pbo"])])
-        if s.get("spa"):
-            rows.append(["SPA p (consistent)", _n(s["spa"]["pvalues"]["consistent"])])
+        rows = [["PSR", _n(s.psr.psr)], ["DSR", _n(s.dsr.dsr)], ["min track record (bars)", _n(s.min_track_record_bars, "{:.0f}")]]
+        if s.pbo:
+            rows.append(["PBO", _n(s.pbo.pbo)])
+        if s.spa:
+            rows.append(["SPA p (consistent)", _n(s.spa.pvalues["consistent"])])
         parts.append(_table(rows, ["statistic", "value"]))
-        if plots.get("pbo_logits"):
-            parts.append(_pbo_plot(plots["pbo_logits"]))
-    if r.get("cost_sensitivity"):
-        c = r["cost_sensitivity"]
+        if plots.pbo_logits:
+            parts.append(_pbo_plot(plots.pbo_logits))
+    c = r.cost_sensitivity
+    if c:
         parts.append("<h2>Cost sensitivity</h2>")
-        parts.append(_table([[f"{x['multiple']:g}x", f"{x['fees_bps'] + x['slippage_bps']:g}", _n(x["sharpe"], "{:.2f}"),
-                              _n(x["total_return"], "{:.1%}"), _n(x["excess_total_return"], "{:.1%}")] for x in c["rows"]],
+        parts.append(_table([[f"{x.multiple:g}x", f"{x.fees_bps + x.slippage_bps:g}", _n(x.sharpe, "{:.2f}"),
+                              _n(x.total_return, "{:.1%}"), _n(x.excess_total_return, "{:.1%}")] for x in c.rows],
                             ["costs", "bps", "Sharpe", "total return", "excess total return"]))
-        parts.append(f"<p>breakeven total cost: {_n(c['breakeven_total_cost_bps'], '{:.1f} bps')}</p>")
-        parts.append(_cost_plot(c))
-    for u, d in r["universes"].items():
-        f = d["fidelity"]
-        parts.append(f"<h2>Universe {html.escape(u)} ({d['n_paths']:,} paths)" + (" — flagged" if f["flagged"] else "") + "</h2>")
-        if f["flagged"]:
-            parts.append(f"<p><b>Kept out of the verdict:</b> {html.escape('; '.join(f['flag_reasons']))}</p>")
-        p = dict(plots["universes"][u])
-        p["real"] = {m: d["metrics"][m]["real"] for m in p["hist"] if m in d["metrics"]}
-        parts += _universe_plots(u, p, np.asarray(plots["real_close"]), plots.get("real_equity"), plots.get("real_bh_equity"))
-        parts.append(_table([[m, _n(x["real"]), _n(x["q50"]), f"{_n(x['q05'])} .. {_n(x['q95'])}", _n(x["percentile"], "{:.1f}")]
-                             for m, x in d["metrics"].items()], ["metric", "real", "median", "5% .. 95%", "percentile"]))
-        parts.append(_table([[k, _n(x["real"]), _n(x["q50"]), f"{_n(x['q05'])} .. {_n(x['q95'])}", "yes" if x["inside"] else "NO"]
-                             for k, x in f["stylized_facts"].items()], ["stylized fact", "real context", "synthetic median", "5% .. 95%", "inside"]))
-        dr = f["drift"]
-        cal = f["calibration"] or {}
-        rows = [["drift, annualised: context / synthetic median / realized",
-                 f"{_n(dr['context'], '{:.1%}')} / {_n(dr['synthetic_median'], '{:.1%}')} / {_n(dr.get('realized'), '{:.1%}')}"]]
-        rows += [[f"W1 / KS {k}", f"{_n(x['wasserstein1'], '{:.4f}')} / {_n(x['ks'])}"] for k, x in f["distances"].items()]
-        if cal:
-            rows += [["coverage 50% / 90%", f"{_n(cal['coverage_50'], '{:.0%}')} / {_n(cal['coverage_90'], '{:.0%}')}"],
-                     ["PIT of the final close", _n(cal["pit_final"], "{:.2f}")],
-                     ["CRPS final log price (vs GARCH)", f"{_n(cal['crps_final_log_price'], '{:.4f}')} ({_n(cal.get('crps_vs_garch'), '{:.2f}')})"]]
-            rows += [[f"vol forecast {k}: QLIKE / MSE log", f"{_n(x['qlike'])} / {_n(x['mse_log'])}"] for k, x in cal["vol_forecast"].items()]
-        parts.append(_table(rows, ["fidelity", "value"]))
+        parts.append(f"<p>breakeven total cost: {_n(c.breakeven_total_cost_bps, '{:.1f} bps')}</p>")
+        parts.append(_cost_plot(c.rows))
+    for u, d in r.universes.items():
+        parts += _universe_section(u, d, r)
     body = "\n".join(parts)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>parallelverse report: {html.escape(r['strategy'])}</title>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>parallelverse report: {html.escape(r.strategy)}</title>"
             f"<style>{CSS}</style></head><body>{body}{CHECK}</body></html>")
 
 
-def write_html(r: dict, path: str | Path) -> Path:
+def _universe_section(u: str, d: UniverseResult, r: Verdict) -> list[str]:
+    f = d.fidelity
+    parts = [f"<h2>Universe {html.escape(u)} ({d.n_paths:,} paths)" + (" — flagged" if f.flagged else "") + "</h2>"]
+    if f.flagged:
+        parts.append(f"<p><b>Kept out of the verdict:</b> {html.escape('; '.join(f.flag_reasons))}</p>")
+    p = r.plots.universes[u]
+    real = {m: d.metrics[m].real for m in p.hist if m in d.metrics}
+    parts += _universe_plots(u, p, real, np.asarray(r.plots.real_close), r.plots.real_equity, r.plots.real_bh_equity)
+    parts.append(_table([[m, _n(x.real), _n(x.q50), f"{_n(x.q05)} .. {_n(x.q95)}", _n(x.percentile, "{:.1f}")]
+                         for m, x in d.metrics.items()], ["metric", "real", "median", "5% .. 95%", "percentile"]))
+    parts.append(_table([[k, _n(x.real), _n(x.q50), f"{_n(x.q05)} .. {_n(x.q95)}", "yes" if x.inside else "NO"]
+                         for k, x in f.stylized_facts.items()], ["stylized fact", "real context", "synthetic median", "5% .. 95%", "inside"]))
+    parts.append(_table(_fidelity_rows(f), ["fidelity", "value"]))
+    return parts
+
+
+def _fidelity_rows(f: Fidelity) -> list[list[str]]:
+    dr = f.drift
+    rows = [["drift, annualised: context / synthetic median / realized",
+             f"{_n(dr.context, '{:.1%}')} / {_n(dr.synthetic_median, '{:.1%}')} / {_n(dr.realized, '{:.1%}')}"]]
+    rows += [[f"W1 / KS {k}", f"{_n(x.wasserstein1, '{:.4f}')} / {_n(x.ks)}"] for k, x in f.distances.items()]
+    cal: Calibration | None = f.calibration
+    if cal:
+        rows += [["coverage 50% / 90%", f"{_n(cal.coverage_50, '{:.0%}')} / {_n(cal.coverage_90, '{:.0%}')}"],
+                 ["PIT of the final close", _n(cal.pit_final, "{:.2f}")],
+                 ["CRPS final log price (vs GARCH)", f"{_n(cal.crps_final_log_price, '{:.4f}')} ({_n(cal.crps_vs_garch, '{:.2f}')})"]]
+        rows += [[f"vol forecast {k}: QLIKE / MSE log", f"{_n(x.qlike)} / {_n(x.mse_log)}"] for k, x in cal.vol_forecast.items()]
+    return rows
+
+
+def write_html(r: Verdict, path: str | Path) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(render_html(r), encoding="utf-8")

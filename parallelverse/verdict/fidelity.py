@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from parallelverse.verdict.model import Calibration, Distance, Drift, FactBand, Fidelity, VolScore
+
 FACTS = ("excess_kurtosis", "hill_tail_index", "skew", "acf_r", "acf_abs_r", "leverage", "kurtosis_5bar",
          "kurtosis_20bar")
 MAX_FACTS_OUTSIDE = 2
@@ -109,13 +111,13 @@ def har_forecast(r: np.ndarray, horizon: int) -> float:
     return float(total)
 
 
-def vol_scores(forecast: float, realized: float) -> dict:
+def vol_scores(forecast: float, realized: float) -> VolScore:
     ratio = realized / forecast
-    return {"forecast_var": forecast, "qlike": float(ratio - np.log(ratio) - 1), "mse_log": float(np.log(forecast / realized) ** 2)}
+    return VolScore(forecast, float(ratio - np.log(ratio) - 1), float(np.log(forecast / realized) ** 2))
 
 
 def fidelity(context_close: np.ndarray, synthetic_close: np.ndarray, realized_close: np.ndarray | None,
-             ppy: float = 252.0) -> dict:
+             ppy: float = 252.0) -> Fidelity:
     """All fidelity numbers for one universe.
 
     context_close: (n,) real closes up to the cut; synthetic_close: (h, m) paths after
@@ -132,52 +134,46 @@ def fidelity(context_close: np.ndarray, synthetic_close: np.ndarray, realized_cl
         q05, q50, q95 = (np.quantile(v, [0.05, 0.5, 0.95]) if len(v) else (np.nan,) * 3)
         inside = bool(q05 <= real_facts[k] <= q95) if np.isfinite(real_facts[k]) and len(v) else True
         outside += not inside
-        facts[k] = {"real": real_facts[k], "q05": float(q05), "q50": float(q50), "q95": float(q95), "inside": inside}
+        facts[k] = FactBand(real_facts[k], float(q05), float(q50), float(q95), inside)
     distances = {}
     for k in (1, 5, 20):
         a, b = _sums(r_real[:, None], k).ravel(), _sums(r_syn, k).ravel()
         if len(a) >= 5:
-            distances[f"{k}bar"] = {"wasserstein1": float(stats.wasserstein_distance(a, b)),
-                                    "ks": float(stats.ks_2samp(a, b).statistic)}
-    out = {"stylized_facts": facts, "facts_outside_band": outside, "distances": distances}
+            distances[f"{k}bar"] = Distance(float(stats.wasserstein_distance(a, b)), float(stats.ks_2samp(a, b).statistic))
 
-    h = synthetic_close.shape[0]
     ctx_drift = float(np.mean(r_real) * ppy)
-    out["drift"] = {"context": ctx_drift, "synthetic_median": float(np.median(r_syn.mean(axis=0)) * ppy)}
-    calib = None
+    syn_drift = float(np.median(r_syn.mean(axis=0)) * ppy)
+    calib, realized_drift = None, None
     if realized_close is not None and len(realized_close) >= 2:
         k = len(realized_close)
         syn = synthetic_close[:k]
         bands = {p: np.quantile(syn, [0.5 - p / 2, 0.5 + p / 2], axis=1) for p in (0.5, 0.9)}
-        cover = {f"coverage_{int(p * 100)}": float(np.mean((realized_close >= b[0]) & (realized_close <= b[1])))
-                 for p, b in bands.items()}
+        cover = {p: float(np.mean((realized_close >= b[0]) & (realized_close <= b[1]))) for p, b in bands.items()}
         final = np.log(syn[-1])
         y = float(np.log(realized_close[-1]))
         r_realized = np.diff(np.log(np.concatenate([[last], realized_close])))
         rv = float(np.sum(r_realized ** 2))
         syn_var = float(np.mean(np.sum(r_syn[:k] ** 2, axis=0)))
-        calib = {
-            **cover,
-            "pit_final": float(np.mean(final <= y)),
-            "crps_final_log_price": crps_ensemble(final, y),
-            "realized_bars": int(k),
-            "realized_variance": rv,
-            "vol_forecast": {
+        calib = Calibration(
+            coverage_50=cover[0.5],
+            coverage_90=cover[0.9],
+            pit_final=float(np.mean(final <= y)),
+            crps_final_log_price=crps_ensemble(final, y),
+            realized_bars=int(k),
+            realized_variance=rv,
+            vol_forecast={
                 "generator": vol_scores(syn_var, rv),
                 "ewma": vol_scores(ewma_forecast(r_real, k), rv),
                 "har_rv": vol_scores(har_forecast(r_real, k), rv),
             },
-        }
-        out["drift"]["realized"] = float(np.mean(r_realized) * ppy)
-    out["calibration"] = calib
-    ks1 = distances.get("1bar", {}).get("ks", 0.0)
+        )
+        realized_drift = float(np.mean(r_realized) * ppy)
+    ks1 = distances["1bar"].ks if "1bar" in distances else 0.0
     reasons = []
     if outside > MAX_FACTS_OUTSIDE:
         reasons.append(f"{outside} of {len(FACTS)} stylized facts outside the synthetic 5-95% band")
     if ks1 > MAX_KS_1BAR:
         reasons.append(f"KS distance of 1-bar returns {ks1:.2f} > {MAX_KS_1BAR}")
-    if calib is not None and calib["coverage_90"] < MIN_COVERAGE_90:
-        reasons.append(f"90% fan covers {100 * calib['coverage_90']:.0f}% of the realized path")
-    out["flagged"] = bool(reasons)
-    out["flag_reasons"] = reasons
-    return out
+    if calib is not None and calib.coverage_90 < MIN_COVERAGE_90:
+        reasons.append(f"90% fan covers {100 * calib.coverage_90:.0f}% of the realized path")
+    return Fidelity(facts, outside, distances, Drift(ctx_drift, syn_drift, realized_drift), calib, bool(reasons), reasons)

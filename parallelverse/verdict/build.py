@@ -1,8 +1,8 @@
-"""Assemble the luck-vs-skill report for one strategy's results in a store.
+"""Build the Verdict (verdict/model.py) of one strategy's stress results in a store.
 
-`build_report` returns a plain dict: every number the terminal and HTML show (and
-`--json` prints), plus a `plots` entry with the arrays the HTML draws. The two
-questions are kept apart:
+Every number the terminal and HTML show (and `--json` prints) is in the returned
+object, plus the arrays the HTML draws (`Verdict.plots`). The two questions are kept
+apart:
 
 - skill: null tests (permutation, wild block bootstrap, zero-mean GARCH-FHS, random
   entry), best of grid, p = (1+b)/(B+1) with Clopper-Pearson intervals; the verdict
@@ -10,27 +10,37 @@ questions are kept apart:
   of null paths that would settle it (and, with auto_paths, those paths are drawn).
 - path luck: per realistic universe that passes the fidelity checks, the real
   result's percentile (ties half) with its interval.
+
+Reads the store through `store/` and runs backtests through `backtest/`; never the
+stress stage.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
+
 from parallelverse.backtest.engine import Costs, backtest, best_config, buy_and_hold, decide, metric_rows
-from parallelverse.backtest.strategy import load_strategy
+from parallelverse.backtest.strategy import Strategy, load_strategy
 from parallelverse.bars import real_bars, with_warmup
 from parallelverse.errors import StoreError
 from parallelverse.store import Results, Store, read_store
 from parallelverse.verdict import pbo as pbo_mod
 from parallelverse.verdict.fidelity import acf_by_lag, fidelity
+from parallelverse.verdict.model import (DSR, PBO, PSR, SPA, Conclusion, CostRow, CostSensitivity, MetricPosition,
+                                         NullTestResult, PathLuck, Plots, SharpeStats, Skill, SkillConclusion,
+                                         UniversePlots, UniverseResult, Verdict)
 from parallelverse.verdict.skill import run_null, skill_tests
 from parallelverse.verdict.stats import dsr, min_track_record, paths_needed, percentile_with_ci, psr
+from parallelverse.window import SeedSplit
 
 ALPHA = 0.05
 LUCK_BAND = (5.0, 95.0)
 COST_MULTIPLES = (0.0, 1.0, 2.0, 3.0)
 FAN_PATHS = 400  # paths per universe drawn in the fan charts
+BASELINE_GENERATOR = "garch"  # CRPS is reported relative to the first universe of this family
 
 
 def choose_strategy(st: Store, store: Path, name: str | None) -> str:
@@ -52,8 +62,8 @@ def _returns(equity: np.ndarray, init_cash: float) -> np.ndarray:
     return (equity - prev) / prev
 
 
-def build_report(store: str | Path, strategy: str | None = None, n_null: int = 1000, seed: int = 0,
-                 statistic: str = "excess_sharpe", auto_paths: bool = False, max_null_paths: int = 20_000) -> dict:
+def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 1000, seed: int = 0,
+                  statistic: str = "excess_sharpe", auto_paths: bool = False, max_null_paths: int = 20_000) -> Verdict:
     store = Path(store)
     st = read_store(store)
     name = choose_strategy(st, store, strategy)
@@ -66,75 +76,88 @@ def build_report(store: str | Path, strategy: str | None = None, n_null: int = 1
     costs = Costs(**meta.costs)
     split = st.split()
     context_end, realized_end = split.context_end, split.realized_end
-    hist = split.history
     configs = list(meta.configs)
     has_real = res.real is not None
-
     selected = best_config(res.real.metrics["sharpe"][:, 0] if has_real else None)  # as stress shows it
-    report: dict = {
-        "store": str(store), "strategy": name, "strategy_file": meta.strategy_file, "n_configs": len(configs),
-        "selected_config": configs[selected], "costs": meta.costs, "statistic": statistic,
-        "symbol": split.history.symbol, "seed_window": split.window.spec,
-        "realized_bars": realized_end - context_end, "n_null_paths": n_null, "seed": seed,
-    }
-    report["skill"] = _skill(strat, split, costs, n_null, seed, statistic, auto_paths, max_null_paths)
-    report["sharpe_stats"] = _sharpe_stats(res, configs, selected, costs) if has_real else None
-    plots: dict = {"universes": {}}
-    report["universes"] = {}
+
+    skill = skill_section(strat, split, costs, n_null, seed, statistic, auto_paths, max_null_paths)
+    sharpe_stats, pbo_logits = _sharpe_stats(res, configs, selected, costs) if has_real else (None, None)
+    universes, universe_plots = {}, {}
     for u in meta.universes:
-        report["universes"][u], plots["universes"][u] = _universe(st, res, u, split, selected, costs, strat)
-    garch = [u for u in report["universes"] if u.startswith("garch")]
-    for u, d in report["universes"].items():
-        cal = d["fidelity"]["calibration"]
-        if cal and garch and report["universes"][garch[0]]["fidelity"]["calibration"]:
-            base = report["universes"][garch[0]]["fidelity"]["calibration"]["crps_final_log_price"]
-            cal["crps_vs_garch"] = cal["crps_final_log_price"] / base if base > 0 else None
-    report["path_luck"] = _path_luck(report["universes"])
-    report["cost_sensitivity"] = _costs(strat, split, costs, selected) if has_real else None
-    report["verdict"] = _verdict(report)
-    plots["nulls"] = {t["name"]: t.pop("_null") for t in report["skill"]["tests"]}
-    if report["sharpe_stats"] and report["sharpe_stats"].get("pbo"):
-        plots["pbo_logits"] = report["sharpe_stats"]["pbo"].pop("logits")
-    plots["real_close"] = hist.close[context_end:realized_end].tolist()
-    if has_real:
-        plots["real_equity"] = res.real.equity[selected].tolist()
-        plots["real_bh_equity"] = res.real.bh_equity[0].tolist()
-    report["plots"] = plots
-    return report
+        universes[u], universe_plots[u] = _universe(st, res, u, split, selected, costs, strat)
+    universes = _relative_to_baseline(universes)
+    path_luck = _path_luck(universes)
+    plots = Plots(
+        universes=universe_plots,
+        nulls={t.name: t.null for t in skill.tests},
+        real_close=split.history.close[context_end:realized_end].tolist(),
+        pbo_logits=pbo_logits,
+        real_equity=res.real.equity[selected].tolist() if has_real else None,
+        real_bh_equity=res.real.bh_equity[0].tolist() if has_real else None,
+    )
+    return Verdict(
+        store=str(store), strategy=name, strategy_file=meta.strategy_file, n_configs=len(configs),
+        selected_config=configs[selected], costs=meta.costs, statistic=statistic, symbol=split.history.symbol,
+        seed_window=split.window.spec, realized_bars=realized_end - context_end, n_null_paths=n_null, seed=seed,
+        skill=skill, sharpe_stats=sharpe_stats, universes=universes, path_luck=path_luck,
+        cost_sensitivity=_costs(strat, split, costs, selected) if has_real else None,
+        verdict=_conclusion(skill, path_luck), plots=plots,
+    )
 
 
-def _skill(strat, split, costs, n_null, seed, statistic, auto_paths, max_null_paths) -> dict:
-    tests = skill_tests(strat, split, costs, n_null, seed, statistic)
+def skill_section(strat: Strategy, split: SeedSplit, costs: Costs, n_null: int, seed: int, statistic: str,
+                  auto_paths: bool, max_null_paths: int) -> Skill:
+    """Every null test, with auto_paths drawing more null paths where a test is undecided."""
     out = []
-    for t in tests:
+    for t in skill_tests(strat, split, costs, n_null, seed, statistic):
         more = paths_needed(t.p.p, ALPHA) if not t.p.decided(ALPHA) else 0
         if auto_paths and more > t.p.n:
             t = run_null(t.name, strat, split, costs, min(max_null_paths, more), seed, statistic, t.real)
             more = paths_needed(t.p.p, ALPHA) if not t.p.decided(ALPHA) else 0
-        out.append({
-            "name": t.name, "real": t.real, "p": t.p.p, "b": t.p.b, "n_paths": t.p.n, "ci": list(t.p.ci),
-            "null_median": float(np.nanmedian(t.null)), "decided": t.p.decided(ALPHA),
-            "paths_to_decide": int(more), "_null": np.asarray(t.null).tolist(),
-        })
-    worst = max(out, key=lambda t: t["p"]) if out else None
-    return {"tests": out, "most_conservative": worst["name"] if worst else None, "alpha": ALPHA}
+        out.append(NullTestResult(
+            name=t.name, real=t.real, p=t.p.p, b=t.p.b, n_paths=t.p.n, ci=list(t.p.ci),
+            null_median=float(np.nanmedian(t.null)), decided=t.p.decided(ALPHA), paths_to_decide=int(more),
+            null=np.asarray(t.null).tolist(),
+        ))
+    worst = max(out, key=lambda t: t.p) if out else None
+    return Skill(tuple(out), worst.name if worst else None, ALPHA)
 
 
-def _sharpe_stats(res: Results, configs, selected, costs) -> dict:
+def _relative_to_baseline(universes: dict[str, UniverseResult]) -> dict[str, UniverseResult]:
+    """Each universe's CRPS relative to the GARCH baseline's (the first universe the garch generator made)."""
+    base = next((d.fidelity.calibration for d in universes.values() if d.generator == BASELINE_GENERATOR), None)
+    if base is None:
+        return universes
+    out = {}
+    for u, d in universes.items():
+        cal = d.fidelity.calibration
+        if cal is not None:
+            b = base.crps_final_log_price
+            cal = dataclasses.replace(cal, crps_vs_garch=cal.crps_final_log_price / b if b > 0 else float("nan"))
+            d = dataclasses.replace(d, fidelity=dataclasses.replace(d.fidelity, calibration=cal))
+        out[u] = d
+    return out
+
+
+def _sharpe_stats(res: Results, configs, selected, costs) -> tuple[SharpeStats, list | None]:
+    """PSR, DSR, MinTRL of the shown configuration; PBO and SPA across the grid. Also the PBO logits (a plot)."""
     eq = res.real.equity
     rets = np.stack([_returns(e, costs.init_cash) for e in eq])
     r = rets[selected]
     trial_sr = np.array([x.mean() / x.std(ddof=1) if x.std(ddof=1) > 0 else np.nan for x in rets])
-    out = {"psr": psr(r), "dsr": dsr(r, trial_sr), "min_track_record_bars": min_track_record(r)}
+    pbo, spa, logits = None, None, None
     if len(configs) >= 2:
-        out["pbo"] = pbo_mod.cscv(rets.T)
-        out["spa"] = _spa(rets, _returns(res.real.bh_equity[0], costs.init_cash))
-    return out
+        cscv = pbo_mod.cscv(rets.T)
+        logits = cscv.pop("logits")
+        pbo = PBO(**cscv)
+        spa = _spa(rets, _returns(res.real.bh_equity[0], costs.init_cash))
+    return SharpeStats(PSR(**psr(r)), DSR(**dsr(r, trial_sr)), min_track_record(r), pbo, spa), logits
 
 
-def _spa(rets: np.ndarray, bh: np.ndarray) -> dict:
+def _spa(rets: np.ndarray, bh: np.ndarray) -> SPA:
     """Hansen's SPA and Romano-Wolf StepM (arch) of every configuration against buy-and-hold."""
-    from arch.bootstrap import SPA, StepM, optimal_block_length
+    from arch.bootstrap import SPA as HansenSPA
+    from arch.bootstrap import StepM, optimal_block_length
 
     import warnings
 
@@ -145,16 +168,15 @@ def _spa(rets: np.ndarray, bh: np.ndarray) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)
         block = float(np.nanmean(optimal_block_length(diff)["stationary"])) if diff.shape[1] else float("nan")
     block = max(1.0, block) if np.isfinite(block) else float(len(bench)) ** (1 / 3)
-    spa = SPA(bench, losses, block_size=block, reps=1000, bootstrap="stationary", seed=0)
+    spa = HansenSPA(bench, losses, block_size=block, reps=1000, bootstrap="stationary", seed=0)
     spa.compute()
     stepm = StepM(bench, losses, size=ALPHA, block_size=block, reps=1000, bootstrap="stationary", seed=0)
     stepm.compute()
     sup = stepm.superior_models
-    return {"block_size": block, "pvalues": {k: float(v) for k, v in spa.pvalues.items()},
-            "stepm_superior": [int(i) for i in (sup if sup is not None else [])]}
+    return SPA(block, {k: float(v) for k, v in spa.pvalues.items()}, [int(i) for i in (sup if sup is not None else [])])
 
 
-def _universe(st: Store, res: Results, u, split, selected, costs, strat) -> tuple[dict, dict]:
+def _universe(st: Store, res: Results, u, split, selected, costs, strat) -> tuple[UniverseResult, UniversePlots]:
     hist, context_end, realized_end = split.history, split.context_end, split.realized_end
     universe = st.universe(u)
     n = universe.n_paths
@@ -168,19 +190,19 @@ def _universe(st: Store, res: Results, u, split, selected, costs, strat) -> tupl
         real = float(res.real.metrics[m][selected, 0]) if res.real is not None else float("nan")
         pct = percentile_with_ci(real, x)
         finite = x[np.isfinite(x)]
-        metrics[m] = {"real": real, "percentile": pct.value, "ci": list(pct.ci),
-                      **{f"q{q:02d}": float(np.quantile(finite, q / 100)) if len(finite) else None for q in (5, 50, 95)}}
+        q05, q50, q95 = (float(np.quantile(finite, q / 100)) if len(finite) else None for q in (5, 50, 95))
+        metrics[m] = MetricPosition(real, pct.value, list(pct.ci), q05, q50, q95)
     fan_q = np.quantile(closes, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
     # equity fan of the selected configuration on the first FAN_PATHS paths
     m = min(n, FAN_PATHS)
     bars = with_warmup(split, strat.warmup, universe.read(0, m))
     _, values = backtest(decide(strat, bars, strat.configs[selected], costs.fill, f"universe {u}"), bars, strat.warmup, costs)
-    plots = {
-        "price_fan": fan_q.tolist(), "equity_fan": np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1).tolist(),
-        "hist": {mm: res.universes[u].metrics[mm][selected].tolist() for mm in ("sharpe", "total_return", "max_drawdown", "excess_sharpe")},
-        "acf": _acf_curves(hist.close[:context_end], closes),
-    }
-    return {"n_paths": n, "metrics": metrics, "fidelity": fid}, plots
+    plots = UniversePlots(
+        price_fan=fan_q.tolist(), equity_fan=np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1).tolist(),
+        hist={mm: res.universes[u].metrics[mm][selected].tolist() for mm in ("sharpe", "total_return", "max_drawdown", "excess_sharpe")},
+        acf=_acf_curves(hist.close[:context_end], closes),
+    )
+    return UniverseResult(n, metrics, fid, universe.generator), plots
 
 
 def _acf_curves(context_close, closes) -> dict:
@@ -193,12 +215,12 @@ def _acf_curves(context_close, closes) -> dict:
             for label, f in (("r", lambda x: x), ("abs_r", np.abs))}
 
 
-def _path_luck(universes: dict) -> dict:
+def _path_luck(universes: dict[str, UniverseResult]) -> dict[str, PathLuck]:
     rows = {}
     for u, d in universes.items():
-        s = d["metrics"]["sharpe"]
-        lo, hi = s["ci"]
-        pct = s["percentile"]
+        s = d.metrics["sharpe"]
+        lo, hi = s.ci
+        pct = s.percentile
         if not np.isfinite(pct):
             label = "no real result"
         elif lo > LUCK_BAND[1]:
@@ -211,28 +233,27 @@ def _path_luck(universes: dict) -> dict:
             label = "kind (inconclusive)"
         else:
             label = "unkind (inconclusive)"
-        rows[u] = {"percentile": pct, "ci": [lo, hi], "label": label, "excluded": d["fidelity"]["flagged"],
-                   "excluded_because": d["fidelity"]["flag_reasons"]}
+        rows[u] = PathLuck(pct, [lo, hi], label, d.fidelity.flagged, d.fidelity.flag_reasons)
     return rows
 
 
-def _costs(strat, split, costs: Costs, selected: int) -> dict:
+def _costs(strat, split, costs: Costs, selected: int) -> CostSensitivity:
     warmup = strat.warmup
     bars = real_bars(split, warmup)
     out_cfg = decide(strat, bars, strat.configs[selected], costs.fill, "real history")
 
-    def at(mult: float) -> dict:
+    def at(mult: float) -> CostRow:
         c = Costs(costs.fees_bps * mult, costs.slippage_bps * mult, costs.fill, costs.init_cash, costs.periods_per_year)
         m, v = backtest(out_cfg, bars, warmup, c)
         bh, bhv = buy_and_hold(bars, warmup, c)
         row = metric_rows(m, v, bh, bhv, c)
-        return {"multiple": mult, "fees_bps": c.fees_bps, "slippage_bps": c.slippage_bps,
-                **{k: float(row[k][0]) for k in ("sharpe", "total_return", "excess_total_return", "excess_sharpe")}}
+        return CostRow(mult, c.fees_bps, c.slippage_bps,
+                       *(float(row[k][0]) for k in ("sharpe", "total_return", "excess_total_return", "excess_sharpe")))
 
     rows = [at(x) for x in COST_MULTIPLES]
     breakeven = None  # total cost (fees + slippage, bps) at which the excess total return reaches 0
     base = costs.fees_bps + costs.slippage_bps
-    f = lambda mult: at(mult)["excess_total_return"]  # noqa: E731
+    f = lambda mult: at(mult).excess_total_return  # noqa: E731
     if base > 0 and f(0.0) > 0:
         lo, hi = 0.0, 1.0
         while f(hi) > 0 and hi < 1024:
@@ -242,31 +263,25 @@ def _costs(strat, split, costs: Costs, selected: int) -> dict:
                 mid = (lo + hi) / 2
                 lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
             breakeven = base * (lo + hi) / 2
-    return {"rows": rows, "breakeven_total_cost_bps": breakeven}
+    return CostSensitivity(rows, breakeven)
 
 
-def _verdict(report: dict) -> dict:
-    tests = report["skill"]["tests"]
-    if not tests:
-        skill = {"label": "Inconclusive", "reason": "fewer than 20 real bars after the cut: no skill test possible"}
+def _conclusion(skill: Skill, path_luck: dict[str, PathLuck]) -> Conclusion:
+    if not skill.tests:
+        verdict = SkillConclusion("Inconclusive", reason="fewer than 20 real bars after the cut: no skill test possible")
     else:
-        worst = max(tests, key=lambda t: t["p"])
-        lo, hi = worst["ci"]
+        worst = max(skill.tests, key=lambda t: t.p)
+        lo, hi = worst.ci
         if hi < ALPHA:
             label = "Skill"
+            reason = f"every null rejects at {ALPHA:g}; the most conservative is {worst.name}"
         elif lo > ALPHA:
             label = "Luck"
+            reason = f"the real result is matched by markets with nothing to exploit ({worst.name} null)"
         else:
             label = "Inconclusive"
-        skill = {"label": label, "p": worst["p"], "ci": worst["ci"], "null": worst["name"], "n_paths": worst["n_paths"],
-                 "paths_to_decide": worst["paths_to_decide"]}
-        if label == "Luck":
-            skill["reason"] = f"the real result is matched by markets with nothing to exploit ({worst['name']} null)"
-        elif label == "Skill":
-            skill["reason"] = f"every null rejects at {ALPHA:g}; the most conservative is {worst['name']}"
-        else:
-            skill["reason"] = (f"the {worst['name']} null's interval straddles {ALPHA:g}; about "
-                               f"{worst['paths_to_decide']:,} null paths would settle it (--auto-paths)")
-    luck = {u: d for u, d in report["path_luck"].items() if not d["excluded"]}
-    return {"skill": skill, "path_luck": {u: d["label"] for u, d in luck.items()},
-            "excluded_universes": [u for u, d in report["path_luck"].items() if d["excluded"]]}
+            reason = (f"the {worst.name} null's interval straddles {ALPHA:g}; about "
+                      f"{worst.paths_to_decide:,} null paths would settle it (--auto-paths)")
+        verdict = SkillConclusion(label, worst.p, worst.ci, worst.name, worst.n_paths, worst.paths_to_decide, reason)
+    return Conclusion(verdict, {u: d.label for u, d in path_luck.items() if not d.excluded},
+                      [u for u, d in path_luck.items() if d.excluded])
