@@ -139,10 +139,18 @@ def _check_size(req: GenerateRequest, n_universes: int, horizon_bars: int, out: 
             f"field, more than fits in memory comfortably; use --chunk-paths {fit:,} or fewer"
         )
     per_path = n_universes * horizon_bars * inputs.BYTES_PER_BAR
-    needed = req.n_paths * per_path - (inputs.tree_bytes(out) if out.exists() else 0)
-    free = inputs.free_bytes(out)
+    existing = inputs.tree_bytes(out) if out.exists() else 0
+
+    def needed_for(n_paths: int) -> int:
+        files = n_universes * (-(-n_paths // req.chunk_paths) * 5 + 16) + 32  # chunks, metadata, history: whole blocks
+        return n_paths * per_path + files * inputs.FILE_BLOCK_BYTES - existing
+
+    needed, free = needed_for(req.n_paths), inputs.free_bytes(out)
     if needed > free:
-        fit = max(0, free // per_path)
+        per_path_all = per_path + n_universes * 5 * inputs.FILE_BLOCK_BYTES / req.chunk_paths
+        fit = max(0, int((free - needed_for(0)) // per_path_all))
+        while fit > 0 and needed_for(fit) > free:
+            fit -= 1
         fix = (f"use --n-paths {fit:,} or fewer" if fit >= 1 else "free some space")
         raise inputs.InputError(
             f"--n-paths {req.n_paths:,} would write about {inputs.fmt_bytes(needed)} ({n_universes} universe(s) x "

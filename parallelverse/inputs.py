@@ -114,6 +114,7 @@ WORKERS = Bound("--workers", int, "2", lo=1, hi=1024, meaning="cells in parallel
 
 # Fields per stored bar (open, high, low, close, volume) x 8 bytes of float64.
 BYTES_PER_BAR = 5 * 8
+FILE_BLOCK_BYTES = 4096  # the smallest a file takes on disk on common file systems
 MAX_CHUNK_FIELD_BYTES = 512 * 2**20  # one field of one chunk in memory: keeps a chunk's five fields ~2.5 GB
 
 

@@ -318,3 +318,47 @@ def test_os_errors_are_one_line_with_the_path(code, words):
 
     line = describe_os_error(OSError(code, os.strerror(code), "/data/[x].zarr"))
     assert line.startswith("'/data/[x].zarr': ") and words in line and "\n" not in line
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 1 MB tmpfs (needs root and mount rights; skipped elsewhere), unmounted afterwards."""
+    import subprocess
+
+    d = tmp_path / "fs"
+    d.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(d)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    yield d
+    subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+def test_read_only_and_small_file_systems_are_refused_before_any_work(small_fs, tmp_path, run_cli):
+    import subprocess
+
+    (tmp_path / "t.csv").write_bytes(GOOD)
+    args = ["generate", "--data", tmp_path / "t.csv", *WIN[:4], "--horizon", "252", "--generators", "garch"]
+    result = run_cli(*args, "--n-paths", "500", "--out", small_fs / "s.zarr")  # ~5 MB on 1 MB
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "would write about 5.3 MB" in result.stderr and "use --n-paths 82 or fewer" in result.stderr
+    assert list(small_fs.iterdir()) == []
+    result = run_cli(*args, "--n-paths", "82", "--out", small_fs / "s.zarr")  # the suggested fix fits: an upper bound
+    assert result.exit_code == 0, result.output
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    result = run_cli(*args, "--n-paths", "5", "--out", small_fs / "s2.zarr")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert f"'{small_fs}' is on a read-only file system; choose another --out" in result.stderr
+    assert [p.name for p in small_fs.iterdir()] == ["s.zarr"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_disk_full_while_writing_is_one_line_not_an_internal_error():
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "parallelverse", "data", "--json"], stdout=full,
+                              stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["error: no space left on device; free some space or write elsewhere"]
