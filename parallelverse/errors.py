@@ -31,3 +31,7 @@ class GeneratorError(ParallelverseError):
 
 class InputError(ParallelverseError):
     """An option or scenario value is not a finite number, is out of range, or names an unusable path."""
+
+
+class CalibrateError(ParallelverseError):
+    """A calibrate option, or its combination with the data, cannot be run."""

@@ -56,7 +56,14 @@ DEVICES = ("auto", "cpu", "cuda")
 
 def load_scenario(path: str | Path) -> dict:
     """Parse and check a scenario; return GenerateRequest keyword arguments."""
-    path = Path(path)
+    out, _ = _parse(Path(path))
+    if "seed_window" not in out:
+        raise ScenarioError(f"{path}: missing seed_window; add e.g. seed_window = \"2020-01\"")
+    return out
+
+
+def _parse(path: Path) -> tuple[dict, dict]:
+    """(GenerateRequest keyword arguments, the [calibrate] table) of a scenario file."""
     if path.is_dir():
         raise ScenarioError(f"--scenario {str(path)!r} is a directory; pass a .toml file, e.g. scenarios/covid-2020.toml")
     if not path.is_file():
@@ -73,6 +80,10 @@ def load_scenario(path: str | Path) -> dict:
     out: dict = {}
     params: dict = {}
     for key, value in doc.items():
+        if key == "calibrate":  # read by load_calibrate_scenario; generate ignores it
+            if not isinstance(value, dict):
+                raise ScenarioError(f"{path}: calibrate should be a table of calibrate settings, got {value!r}")
+            continue
         if key in GENERATORS:
             if not isinstance(value, dict):
                 raise ScenarioError(f"{path}: [{key}] should be a table of {key} parameters, got {value!r}")
@@ -115,6 +126,46 @@ def load_scenario(path: str | Path) -> dict:
             out[target] = value
     if params:
         out["generator_params"] = params
-    if "seed_window" not in out:
-        raise ScenarioError(f"{path}: missing seed_window; add e.g. seed_window = \"2020-01\"")
+    return out, doc.get("calibrate", {})
+
+
+# [calibrate] key -> (CalibrateRequest field, accepted types); the top-level keys above apply too
+CALIBRATE_KEYS = {
+    "symbols": ("symbols", (list,)),
+    "windows": ("windows", (str,)),
+    "every": ("every", (str,)),
+    "horizons": ("horizons", (list,)),
+    "generators": ("generators", (list,)),
+    "n_paths": ("n_paths", (int,)),
+    "seed": ("seed", (int,)),
+    "context": ("context_bars", (int,)),
+    "out": ("out", (str,)),
+    "workers": ("workers", (int,)),
+    "include_in_sample": ("include_in_sample", (bool,)),
+}
+_TO_CALIBRATE = {"data": "data", "context_bars": "context_bars", "n_paths": "n_paths", "seed": "seed",
+                 "generators": "generators", "model": "model", "generator_params": "generator_params"}
+
+
+def load_calibrate_scenario(path: str | Path) -> dict:
+    """CalibrateRequest keyword arguments: the scenario's data, symbol, context, n_paths, seed, generators, model and
+    generator tables, then its [calibrate] table (which wins). seed_window is not needed (calibrate has windows)."""
+    path = Path(path)
+    top, table = _parse(path)
+    out = {_TO_CALIBRATE[k]: v for k, v in top.items() if k in _TO_CALIBRATE}
+    if "symbol" in top:
+        out["symbols"] = (top["symbol"],)
+    for key, value in table.items():
+        if key not in CALIBRATE_KEYS:
+            raise ScenarioError(f"{path}: unknown key {key!r} in the calibrate table; known keys: {', '.join(CALIBRATE_KEYS)}")
+        target, types = CALIBRATE_KEYS[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise ScenarioError(f"{path}: calibrate.{key} = {value!r} should be a {' or '.join(t.__name__ for t in types)}")
+        if key in ("symbols", "generators") and (not value or not all(isinstance(v, str) for v in value)):
+            raise ScenarioError(f"{path}: calibrate.{key} should be a non-empty list of names, e.g. [\"garch\"]")
+        if key == "horizons" and (not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+            raise ScenarioError(f"{path}: calibrate.horizons should be a list of bar counts, e.g. [21, 63, 252]")
+        out[target] = tuple(value) if isinstance(value, list) else value
+    if out.get("symbols") and [s.lower() for s in out["symbols"]] == ["all"]:
+        out["symbols"] = None
     return out

@@ -73,7 +73,7 @@ def test_rerun_is_a_no_op_and_universes_accumulate(headline, run_cli):
                    "--set", "garch.vol=egarch", "--set", "garch.dist=normal", "--json")
     assert more.exit_code == 0, more.output
     g = open_universe(store, "garch-egarch-normal")
-    assert g.attrs["spec"]["params"] == {"vol": "egarch", "dist": "normal", "fhs": False, "zero_mean": False}
+    assert g.attrs["spec"]["params"] == {"vol": "egarch", "dist": "normal", "fhs": False, "zero_mean": False, "vol_scale": 1.0}
     assert read_paths(g, 0, 10).shape == (252, 10)
 
 

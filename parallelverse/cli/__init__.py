@@ -5,6 +5,7 @@ import click
 
 from parallelverse import __version__
 from parallelverse.cli.console import Group
+from parallelverse.cli.calibrate import calibrate
 from parallelverse.cli.data import data
 from parallelverse.cli.generate import generate
 from parallelverse.cli.report import report
@@ -24,3 +25,4 @@ main.add_command(data)
 main.add_command(stress)
 main.add_command(report)
 main.add_command(train)
+main.add_command(calibrate)

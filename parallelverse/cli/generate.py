@@ -101,6 +101,7 @@ def generate(ctx, scenario, sets, as_json, **options):
         raise WindowError("--seed-window is required (e.g. --seed-window 2020-01), or give a --scenario file")
 
     plan = plan_generate(GenerateRequest(**fields))
+    _warn_in_sample(plan)
     t0 = time.perf_counter()
     with ProgressReporter(enabled=not as_json) as progress:
         reports = run_generate(plan, progress)
@@ -133,6 +134,19 @@ def generate(ctx, scenario, sets, as_json, **options):
         print_json(summary)
         return
     _print_summary(summary)
+
+
+def _warn_in_sample(plan) -> None:
+    """One stderr line per model generator whose training data overlaps the horizon (the contamination guard)."""
+    import pandas as pd
+
+    from parallelverse.generators.training_span import horizon_warning
+
+    t = plan.split.horizon_time
+    for _, g in plan.generators:
+        line = horizon_warning(g, pd.Timestamp(t[0]), pd.Timestamp(t[-1]))
+        if line:
+            err.print(f"[yellow]warning:[/yellow] {line}", soft_wrap=True)
 
 
 def _print_summary(s: dict) -> None:

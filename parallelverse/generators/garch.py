@@ -33,8 +33,12 @@ class Garch:
     dist: str = "t"  # innovation distribution: normal | t | skewt
     fhs: bool = False  # resample standardised residuals instead of drawing from `dist`
     zero_mean: bool = False  # no drift term (the skill test's null market)
+    vol_scale: float = 1.0  # multiply each path's deviations from the fitted mean by this: a deliberately
+    # mis-scaled generator (1.5 = 50% too volatile) for checking that calibration tests can tell
 
     def __post_init__(self):
+        if not self.vol_scale > 0:
+            raise GeneratorError(f"garch vol_scale={self.vol_scale} must be > 0 (1 = the fitted volatility)")
         if self.vol not in VOLS:
             raise GeneratorError(f"garch vol={self.vol!r} is not one of {', '.join(VOLS)}")
         if self.dist not in DISTS:
@@ -42,7 +46,8 @@ class Garch:
 
     @property
     def name(self) -> str:
-        return f"garch-{self.vol}-{self.dist}" + ("-fhs" if self.fhs else "") + ("-zm" if self.zero_mean else "")
+        return (f"garch-{self.vol}-{self.dist}" + ("-fhs" if self.fhs else "") + ("-zm" if self.zero_mean else "")
+                + (f"-vs{self.vol_scale:g}" if self.vol_scale != 1.0 else ""))
 
     def prepare(self) -> None:
         """Nothing to load: a statistical model is checked when it is built."""
@@ -126,4 +131,7 @@ class FittedGarch:
                 horizon=horizon_bars, method="simulation", simulations=len(rngs), rng=draw, reindex=False
             )
         log_returns = fc.simulations.values[-1].T / 100.0  # (horizon, n_paths)
+        if self.spec.vol_scale != 1.0:
+            mu = 0.0 if self.spec.zero_mean else float(self.result.params["mu"]) / 100.0
+            log_returns = mu + self.spec.vol_scale * (log_returns - mu)
         return synthesize_bars(self.shapes, self.last_close, log_returns, donors)
