@@ -9,19 +9,23 @@ is bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from parallelverse import inputs, store
-from parallelverse.bars import invariant_violations
+from parallelverse.bars import PathBatch, invariant_violations
 from parallelverse.errors import GeneratorError, ParallelverseError
 from parallelverse.generators import DEFAULT_GENERATORS, MODEL_GENERATORS, Generator, make_generator, params_of
 from parallelverse.market import find_unadjusted_splits, load_market, splits_error
 from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
+
+if TYPE_CHECKING:
+    from parallelverse.distributed import Cluster
 
 DEFAULT_CONTEXT_BARS = 400
 DEFAULT_HORIZON_BARS = 252  # one trading year: through the 2020 crash and recovery
@@ -99,8 +103,8 @@ def plan_generate(req: GenerateRequest) -> Plan:
     splits = find_unadjusted_splits(split.history)  # context and real future: both would be taken as real moves
     if splits and not req.accept_splits:
         raise splits_error(data.source, splits)
-    out = Path(req.out) if req.out else default_out(data.symbol, window.spec)
-    inputs.check_output_path(out, "--out", "dir", inputs=(req.data,))
+    out = inputs.check_output_path(req.out if req.out is not None else default_out(data.symbol, window.spec),
+                                   "--out", "dir", inputs=(req.data,))
     _check_size(req, len(gens), split.horizon_bars, out)
     for _, g in gens:  # last: the costly checks (loading models) once the cheap ones passed
         g.prepare()
@@ -197,7 +201,8 @@ def fit_generator(gen: Generator, split: SeedSplit):
 ProgressFn = Callable[[str, int, int, int], None]  # (universe name, paths done, paths total, bars per path)
 
 
-def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[UniverseReport]:
+def run_generate(plan: Plan, progress: ProgressFn | None = None, cluster: Cluster | None = None) -> list[UniverseReport]:
+    """Fit each generator once and write its pending chunks; with `cluster`, one task per chunk on it."""
     req, split = plan.request, plan.split
     st = store.open_store(plan.out, split, overwrite=req.overwrite)
     reports = []
@@ -212,26 +217,66 @@ def run_generate(plan: Plan, progress: ProgressFn | None = None) -> list[Univers
         fitted_desc = writer.fitted
         if pending or not writer.complete:
             fitted = fit_generator(gen, split)
-            for k in pending:
-                lo, hi = spec.chunk_range(k)
-                batch = fitted.sample(split.horizon_bars, req.seed, lo, hi)
-                bad = invariant_violations(batch)
-                if bad.any():
-                    t, j = (int(x[0]) for x in bad.nonzero())
-                    raise ParallelverseError(
-                        f"{spec.name} produced an invalid bar (path {lo + j}, bar {t}); "
-                        "this is a bug — please report it with the command you ran"
-                    )
-                writer.write_chunk(k, batch)
-                done_paths += hi - lo
-                if progress:
-                    progress(spec.name, done_paths, req.n_paths, split.horizon_bars)
-            fitted_desc = fitted.describe()  # after sampling: some generators record what sampling did
+            if cluster is None:
+                for k in pending:
+                    lo, hi = spec.chunk_range(k)
+                    writer.write_chunk(k, sample_chunk(fitted, spec, k, split.horizon_bars))
+                    done_paths += hi - lo
+                    if progress:
+                        progress(spec.name, done_paths, req.n_paths, split.horizon_bars)
+                fitted_desc = fitted.describe()  # after sampling: some generators record what sampling did
+            else:
+                fitted_desc = _sample_on_cluster(cluster, fitted, spec, pending, writer, split.horizon_bars,
+                                                 progress, done_paths)
             writer.finish(_universe_attrs(plan, fitted_desc))
         reports.append(
             UniverseReport(spec.name, req.n_paths, split.horizon_bars, time.perf_counter() - t0, len(pending), fitted_desc)
         )
     return reports
+
+
+def sample_chunk(fitted, spec: store.UniverseSpec, k: int, horizon_bars: int) -> PathBatch:
+    """Chunk k of a universe: paths spec.chunk_range(k), checked bar by bar before anything is written."""
+    lo, hi = spec.chunk_range(k)
+    batch = fitted.sample(horizon_bars, spec.seed, lo, hi)
+    bad = invariant_violations(batch)
+    if bad.any():
+        t, j = (int(x[0]) for x in bad.nonzero())
+        raise ParallelverseError(
+            f"{spec.name} produced an invalid bar (path {lo + j}, bar {t}); "
+            "this is a bug — please report it with the command you ran"
+        )
+    return batch
+
+
+def sample_chunk_task(task: tuple, fitted) -> tuple[PathBatch, dict]:
+    """A cluster task: (spec, k, horizon_bars) -> chunk k and what sampling it recorded.
+
+    Tasks in one worker share its copy of `fitted`; each samples on its own copy so that
+    the counters a generator keeps (Kronos' repairs) are this chunk's alone."""
+    spec, k, horizon_bars = task
+    own = copy.deepcopy(fitted)
+    return sample_chunk(own, spec, k, horizon_bars), own.describe()
+
+
+def _sample_on_cluster(cluster: Cluster, fitted, spec: store.UniverseSpec, pending: tuple[int, ...], writer,
+                       horizon_bars: int, progress: ProgressFn | None, done_paths: int) -> dict:
+    """Sample the pending chunks on the cluster, write each as it arrives; the merged describe() of the run."""
+    from parallelverse.distributed import merge_described
+
+    before = fitted.describe()
+    described: dict[int, dict] = {}
+    shared = cluster.share(fitted)
+    for i, (batch, desc) in cluster.map(sample_chunk_task, [(spec, k, horizon_bars) for k in pending], shared,
+                                        label=f"sample-{spec.name}"):
+        k = pending[i]
+        writer.write_chunk(k, batch)
+        described[k] = desc
+        lo, hi = spec.chunk_range(k)
+        done_paths += hi - lo
+        if progress:
+            progress(spec.name, done_paths, spec.n_paths, horizon_bars)
+    return merge_described(before, [described[k] for k in sorted(described)])
 
 
 def _universe_attrs(plan: Plan, fitted: dict) -> dict:

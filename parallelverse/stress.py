@@ -14,10 +14,11 @@ that choice is the report's business, not this table's.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from parallelverse.bars import PathBatch, real_bars, with_warmup
 from parallelverse.errors import StoreError
 from parallelverse.store import PathResults, RealResults, ResultsMeta, Store, Universe, read_store
 from parallelverse.window import SeedSplit
+
+if TYPE_CHECKING:
+    from parallelverse.distributed import Cluster
 
 DEFAULT_BATCH_PATHS = 2000
 MAIN_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "volatility", "excess_total_return",
@@ -59,7 +63,8 @@ class StressRun:
 ProgressFn = Callable[[str, int, int], None]
 
 
-def run_stress(req: StressRequest, progress: ProgressFn | None = None) -> StressRun:
+def run_stress(req: StressRequest, progress: ProgressFn | None = None, cluster: Cluster | None = None) -> StressRun:
+    """The strategy on the real history and every path; with `cluster`, one task per batch of paths on it."""
     t0 = time.perf_counter()
     strategy = load_strategy(req.strategy)
     store = Path(req.store)
@@ -90,7 +95,8 @@ def run_stress(req: StressRequest, progress: ProgressFn | None = None) -> Stress
         for name in names:
             u = st.universe(name)
             counts[name] = u.n_paths
-            writer.write_universe(name, _run_universe(strategy, u, split, costs, req.batch_paths, progress))
+            run_one = _run_universe if cluster is None else functools.partial(_run_universe_on_cluster, cluster, store)
+            writer.write_universe(name, run_one(strategy, u, split, costs, req.batch_paths, progress))
         writer.commit(ResultsMeta(strategy.name, str(strategy.path), strategy.sha256, strategy.warmup,
                                   tuple(strategy.configs), costs.record(), tuple(names), tuple(METRICS),
                                   req.lookahead_check))
@@ -128,10 +134,14 @@ def _lookahead(strategy: Strategy, st: Store, split: SeedSplit, names: list[str]
             check_lookahead(strategy, bars, config, label, rng, check_from=check_from)
 
 
+def _batch_size(u: Universe, batch_paths: int) -> int:
+    return max(u.chunk_paths, batch_paths // u.chunk_paths * u.chunk_paths)  # whole store chunks per read
+
+
 def _run_universe(strategy: Strategy, u: Universe, split: SeedSplit, costs: Costs, batch_paths: int,
                   progress: ProgressFn | None) -> PathResults:
     n_paths = u.n_paths
-    batch = max(u.chunk_paths, batch_paths // u.chunk_paths * u.chunk_paths)  # whole store chunks per read
+    batch = _batch_size(u, batch_paths)
     results: dict[str, np.ndarray] = {}
     if progress:
         progress(u.name, 0, n_paths)
@@ -145,6 +155,62 @@ def _run_universe(strategy: Strategy, u: Universe, split: SeedSplit, costs: Cost
             results[k][:, lo:hi] = a
         if progress:
             progress(u.name, hi, n_paths)
+    return PathResults(n_paths, results, u.attrs.get("spec"))
+
+
+@dataclass(frozen=True)
+class StressBatch:
+    """A cluster task: paths lo..hi-1 of one universe under one strategy file (its sha256 pins the code)."""
+
+    strategy_path: str
+    strategy_sha256: str
+    store: str
+    universe: str
+    lo: int
+    hi: int
+    costs: Costs
+
+
+def stress_batch_task(task: StressBatch, split: SeedSplit) -> dict[str, np.ndarray]:
+    """Run in a worker: read the batch from the store, run the grid, return every metric (n_configs, hi - lo).
+
+    The worker loads the strategy file itself (once per process and file version) and runs
+    it through the same `run_grid` as a single process does, under the same containment."""
+    strategy = _worker_strategy(task.strategy_path, task.strategy_sha256)
+    u = read_store(task.store).universe(task.universe)
+    bars = with_warmup(split, strategy.warmup, u.read(task.lo, task.hi))
+    grid = run_grid(strategy, bars, task.costs, f"universe {u.name}, paths {task.lo}-{task.hi - 1}")
+    return {**grid.metrics, **grid.bh}
+
+
+@functools.lru_cache(maxsize=8)
+def _worker_strategy(path: str, sha256: str) -> Strategy:
+    strategy = load_strategy(path)
+    if strategy.sha256 != sha256:
+        raise StrategyError(f"{path} changed while stress was running (or differs on this worker); "
+                            "rerun stress, and give every worker the same strategy file")
+    return strategy
+
+
+def _run_universe_on_cluster(cluster: Cluster, store: Path, strategy: Strategy, u: Universe, split: SeedSplit,
+                             costs: Costs, batch_paths: int, progress: ProgressFn | None) -> PathResults:
+    """`_run_universe` with one task per batch; results land in the same (n_configs, n_paths) arrays."""
+    n_paths, batch = u.n_paths, _batch_size(u, batch_paths)
+    tasks = [StressBatch(str(strategy.path.resolve()), strategy.sha256, str(store.resolve()), u.name, lo, min(n_paths, lo + batch), costs)
+             for lo in range(0, n_paths, batch)]
+    results: dict[str, np.ndarray] = {}
+    done = 0
+    if progress:
+        progress(u.name, 0, n_paths)
+    for i, metrics in cluster.map(stress_batch_task, tasks, cluster.share(split), label=f"stress-{u.name}"):
+        t = tasks[i]
+        for k, a in metrics.items():
+            if k not in results:
+                results[k] = np.empty((a.shape[0], n_paths))
+            results[k][:, t.lo:t.hi] = a
+        done += t.hi - t.lo
+        if progress:
+            progress(u.name, done, n_paths)
     return PathResults(n_paths, results, u.attrs.get("spec"))
 
 

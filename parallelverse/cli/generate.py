@@ -9,7 +9,7 @@ from click.core import ParameterSource
 
 from parallelverse import inputs
 from parallelverse.cli.console import ProgressReporter, err, escape, handle_errors, out, print_json
-from parallelverse.cli.options import Checked, CheckedList
+from parallelverse.cli.options import CLUSTER_HELP, Checked, CheckedList
 
 # CLI option name -> GenerateRequest field (one to one)
 _FIELDS = {
@@ -71,14 +71,16 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--accept-splits", "accept_splits", is_flag=True,
               help="Take overnight jumps that look like unadjusted stock splits as real moves.")
 @click.option("--scenario", type=click.Path(dir_okay=False), help="TOML scenario file; options given here override it.")
+@click.option("--cluster", help=CLUSTER_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_context
 @handle_errors
-def generate(ctx, scenario, sets, as_json, **options):
+def generate(ctx, scenario, sets, as_json, cluster, **options):
     """Sample synthetic futures after a seed window and write them to a Zarr store."""
     import time
 
     from parallelverse.errors import WindowError
+    from parallelverse.distributed import maybe_connect, parse_cluster
     from parallelverse.generate import GenerateRequest, plan_generate, run_generate
     from parallelverse.scenario import load_scenario
     from parallelverse.store import store_size_bytes
@@ -100,11 +102,12 @@ def generate(ctx, scenario, sets, as_json, **options):
     if "seed_window" not in fields:
         raise WindowError("--seed-window is required (e.g. --seed-window 2020-01), or give a --scenario file")
 
+    cluster = cluster and parse_cluster(cluster)  # a malformed --cluster fails before any work
     plan = plan_generate(GenerateRequest(**fields))
     _warn_in_sample(plan)
     t0 = time.perf_counter()
-    with ProgressReporter(enabled=not as_json) as progress:
-        reports = run_generate(plan, progress)
+    with maybe_connect(cluster) as client, ProgressReporter(enabled=not as_json) as progress:
+        reports = run_generate(plan, progress, client)
     total = time.perf_counter() - t0
     split = plan.split
     summary = {

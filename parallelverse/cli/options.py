@@ -13,6 +13,9 @@ import click
 
 from parallelverse.inputs import Bound
 
+CLUSTER_HELP = ("Run on dask.distributed: local[:N] (N worker processes here), tcp://HOST:PORT (a running "
+                "`dask scheduler`) or SCHEDULER.json; results are identical to a run without it.")
+
 
 class OptionError(click.BadParameter):
     """A bad option value whose message already names the option, the value and the fix."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
+from parallelverse.cli.options import CLUSTER_HELP
 
 _PERCENT = {"total_return", "cagr", "max_drawdown", "volatility", "excess_total_return", "excess_cagr",
             "excess_max_drawdown", "excess_volatility", "exposure", "hit_rate"}
@@ -32,11 +33,13 @@ def _default_store() -> str:
 @click.option("--init-cash", type=float, default=100_000.0, show_default=True, help="Initial capital at the cut.")
 @click.option("--universe", "universes", multiple=True, help="Only these universes (repeatable; default: all).")
 @click.option("--no-lookahead-check", is_flag=True, help="Skip the look-ahead check.")
+@click.option("--cluster", help=CLUSTER_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print real vs synthetic per universe as JSON on stdout.")
 @handle_errors
-def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_lookahead_check, as_json):
+def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_lookahead_check, cluster, as_json):
     """Run STRATEGY_FILE over the real history and every path of every universe."""
     from parallelverse.backtest.engine import Costs
+    from parallelverse.distributed import maybe_connect, parse_cluster
     from parallelverse.stress import StressRequest, run_stress, summarize
 
     req = StressRequest(
@@ -44,8 +47,8 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
         costs=Costs(fees_bps=fees, slippage_bps=slippage, fill=fill, init_cash=init_cash),
         universes=tuple(universes) or None, lookahead_check=not no_lookahead_check,
     )
-    with ProgressReporter(enabled=not as_json) as progress:
-        run = run_stress(req, progress)
+    with maybe_connect(cluster and parse_cluster(cluster)) as client, ProgressReporter(enabled=not as_json) as progress:
+        run = run_stress(req, progress, client)
     summary = summarize(run.store, run.strategy.name)
     summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped)})
     verdict = None

@@ -1,0 +1,230 @@
+"""Run a stage's tasks on a dask.distributed cluster: `--cluster local[:N] | tcp://HOST:PORT | SCHEDULER.json`.
+
+The stages stay in charge of their data; this module only moves tasks. A stage cuts its
+work into independent tasks (a store chunk, a batch of paths, a calibration cell), each a
+pure function of its arguments, and calls `Cluster.map`, which keeps at most
+`in_flight` tasks submitted (memory stays bounded however many paths are asked for),
+yields results as they finish, and cancels the rest on the first error. Results are
+bit-identical to a single-process run because every path draws from its own stream
+(`rng.path_rngs`) and nothing depends on which worker ran a task.
+
+A worker lost mid-run (killed, out of memory, machine gone) costs only its tasks: the
+scheduler reruns them elsewhere, up to `distributed.scheduler.allowed-failures` times
+(dask's default, 3); a task that keeps killing workers ends the run with one line.
+Large objects every task needs (a fitted generator, the seed split) go to the cluster
+once with `Cluster.share`, as a task the scheduler can recompute if every copy is lost.
+
+dask is imported only when a cluster is asked for: without `--cluster` nothing here runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from parallelverse.errors import ParallelverseError
+
+CONNECT_TIMEOUT_S = 10
+WORKER_WAIT_S = 60  # a fresh cluster's workers take a few seconds to start
+IN_FLIGHT_PER_THREAD = 2  # one task running, one queued behind it: workers never wait on the client
+
+
+class ClusterError(ParallelverseError):
+    """The --cluster value is malformed, the scheduler cannot be reached, or a task keeps killing workers."""
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What --cluster asked for: a local cluster of `n_workers` processes, or an existing scheduler."""
+
+    kind: str  # "local", "address" or "file"
+    target: str = ""  # scheduler address or scheduler file
+    n_workers: int = 0  # local only; 0 = one per CPU
+
+    def describe(self) -> str:
+        if self.kind == "local":
+            return f"local cluster of {self.n_workers} worker process(es)"
+        return f"scheduler {self.target}"
+
+
+_FORMS = "local, local:N, tcp://HOST:PORT or a scheduler file (SCHEDULER.json)"
+
+
+def parse_cluster(text: str) -> ClusterSpec:
+    """`local` / `local:N` / `tcp://HOST:PORT` (any dask protocol) / a scheduler JSON file."""
+    text = str(text).strip()
+    m = re.fullmatch(r"local(?::(\S*))?", text)
+    if m:
+        if m.group(1) is None:
+            return ClusterSpec("local", n_workers=os.cpu_count() or 1)
+        if not m.group(1).isdigit() or not 1 <= int(m.group(1)) <= 1024:
+            raise ClusterError(f"--cluster {text!r}: the number of local workers must be 1..1024, e.g. --cluster local:4")
+        return ClusterSpec("local", n_workers=int(m.group(1)))
+    if re.fullmatch(r"(tcp|tls|ucx|ws|wss|inproc)://\S+", text):
+        return ClusterSpec("address", text)
+    if text.endswith(".json"):
+        if not Path(text).is_file():
+            raise ClusterError(f"--cluster {text!r}: no such scheduler file; start one with "
+                               f"`dask scheduler --scheduler-file {text}`, or give tcp://HOST:PORT")
+        return ClusterSpec("file", text)
+    raise ClusterError(f"--cluster {text!r} is not a cluster; give {_FORMS}")
+
+
+class Cluster:
+    """A connected dask Client with the two things the stages need: `share` and `map`."""
+
+    def __init__(self, client, spec: ClusterSpec):
+        self.client, self.spec = client, spec
+
+    @property
+    def n_threads(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def share(self, obj: Any):
+        """Send `obj` to the cluster once; pass the returned future to `map` in place of the object.
+
+        A task (not scattered data), so that if every worker holding it dies the scheduler
+        recomputes it from its spec instead of failing the run."""
+        return self.client.submit(_identity, obj, pure=False, key=f"shared-{type(obj).__name__}-{uuid.uuid4().hex}")
+
+    def map(self, fn: Callable, tasks: Iterable, *shared, in_flight: int | None = None,
+            label: str = "task") -> Iterator[tuple[int, Any]]:
+        """Yield (index, fn(task, *shared)) for every task, in the order they finish.
+
+        At most `in_flight` tasks (default two per worker thread) are submitted at once; the
+        next is submitted when one finishes, so results wait in the client's memory only
+        until the caller consumes them. On an error the remaining tasks are cancelled and the
+        task's own exception is raised (a StrategyError stays a StrategyError)."""
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        limit = in_flight or IN_FLIGHT_PER_THREAD * self.n_threads
+        todo = iter(enumerate(tasks))
+        run_id = uuid.uuid4().hex[:8]
+        index: dict = {}
+        queue = as_completed()
+
+        def submit_next() -> bool:
+            nxt = next(todo, None)
+            if nxt is None:
+                return False
+            i, task = nxt
+            f = self.client.submit(fn, task, *shared, pure=False, key=f"{label}-{run_id}-{i}")
+            index[f.key] = (i, f)
+            queue.add(f)
+            return True
+
+        for _ in range(limit):
+            if not submit_next():
+                break
+        try:
+            for f in queue:
+                i, _ = index.pop(f.key)
+                try:
+                    result = f.result()
+                except KilledWorker as exc:
+                    raise ClusterError(
+                        f"{label} {i} was running on every worker that died ({exc}); it is likely to run out of "
+                        "memory: use smaller chunks or batches, or give workers more memory (dask worker --memory-limit)"
+                    ) from None
+                f.release()
+                submit_next()
+                yield i, result
+        finally:
+            for _, f in index.values():  # an error, or the caller stopped early: nothing keeps running
+                f.cancel()
+
+
+_BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _blas_env() -> dict[str, str]:
+    """The BLAS thread counts this process runs with, for local workers (dask would set them to 1).
+
+    A GARCH fit's last bits depend on OpenBLAS's thread count, so calibrate cells (which
+    fit inside the workers) match a single-process run only when the counts match."""
+    n = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return {v: os.environ.get(v, n) for v in _BLAS_VARS}
+
+
+def _identity(x):
+    return x
+
+
+@contextmanager
+def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Cluster]:
+    """A Cluster for the run; a local cluster is started here and shut down on exit.
+
+    Local workers are processes with one thread each (numba kernels and torch release the
+    GIL only in parts; processes keep them from contending), started with spawn."""
+    spec = parse_cluster(spec) if isinstance(spec, str) else spec
+    from distributed import Client, LocalCluster
+
+    if spec.kind == "local":
+        import dask
+
+        # set before the worker processes start (and kept by their nannies for restarts): BLAS reads them at import
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in _blas_env().items()}):
+            cluster = LocalCluster(n_workers=spec.n_workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    else:
+        cluster = None
+        kw = {"scheduler_file": spec.target} if spec.kind == "file" else {"address": spec.target}
+        try:
+            client = Client(**kw, timeout=timeout_s)
+        except (OSError, TimeoutError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ClusterError(
+                f"cannot reach the dask scheduler at {spec.target} ({reason}); start it with `dask scheduler` "
+                "and workers with `dask worker ADDRESS`, or check --cluster"
+            ) from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except (TimeoutError, OSError):
+            raise ClusterError(f"no worker joined {spec.describe()} within {WORKER_WAIT_S} s; "
+                               f"start workers with `dask worker {spec.target or 'ADDRESS'}`") from None
+        yield Cluster(client, spec)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@contextmanager
+def maybe_connect(cluster: str | None) -> Iterator[Cluster | None]:
+    """`connect(cluster)`, or None without --cluster (today's single-process run)."""
+    if cluster is None:
+        yield None
+        return
+    with connect(cluster) as c:
+        yield c
+
+
+def merge_described(before: dict, chunks: list[dict]) -> dict:
+    """What `fitted.describe()` would say after sampling every chunk in one process.
+
+    Each task samples on its own copy of the fitted generator and returns its describe();
+    numbers that sampling changes are counters (e.g. Kronos' repairs), so their changes
+    add up; anything else sampling sets is the same in every chunk, and the last chunk's
+    value is kept, as one process sampling the chunks in order would."""
+    out = before
+    for after in chunks:
+        out = _add_change(out, before, after)
+    return out
+
+
+def _add_change(acc, before, after):
+    """acc + (after - before), leaf by leaf."""
+    if isinstance(after, dict) and isinstance(acc, dict) and isinstance(before, dict):
+        return {**acc, **{k: _add_change(acc.get(k), before.get(k), v) for k, v in after.items()}}
+    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (acc, before, after)):
+        return acc + (after - before) if after != before else acc
+    return after
