@@ -149,11 +149,11 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
     Refused: the working directory or a directory above it, any input file, an
     existing path of the wrong kind, a parent that is a file, and a location that is
     read-only or not writable. Returns the path as given."""
+    if str(path).strip() == "":
+        raise InputError(f"{option} is empty; pass a path, e.g. {option} {'AAPL_2020-01.zarr' if kind == 'dir' else 'report.html'}")
     path = Path(path)
     target = Path(os.path.abspath(path))
     fix = f"choose another {option}"
-    if str(path).strip() == "":
-        raise InputError(f"{option} is empty; pass a path, e.g. {option} {'AAPL_2020-01.zarr' if kind == 'dir' else 'report.html'}")
     cwd = Path.cwd().resolve()
     resolved = target.resolve()
     if resolved == cwd or resolved in cwd.parents:

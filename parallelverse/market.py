@@ -123,6 +123,8 @@ class Market:
         )
 
     def select(self, symbol: str | None = None) -> Ohlcv:
+        if symbol is not None and not symbol.strip():
+            raise DataError(f"--symbol is empty; pass one of {', '.join(self.symbols)} (see `parallelverse data`)")
         symbol = symbol or self.default_symbol()
         if symbol not in self._frames:
             # Forgive case only when it is unambiguous.
@@ -160,6 +162,8 @@ def load_market(path: str | Path | None = None) -> Market:
         with resources.files("parallelverse.data").joinpath("stocks_daily.csv.gz").open("rb") as fh:
             raw = pd.read_csv(gzip.GzipFile(fileobj=fh))
         return _validate(raw, BUNDLED_NAME, csv=True, default_symbol=DEFAULT_SYMBOL)
+    if not str(path).strip():
+        raise DataError("--data is empty; pass a CSV or Parquet file, or leave --data out for the bundled data")
     path = Path(path)
     if path.is_dir():
         raise DataError(f"--data {str(path)!r} is a directory; pass a CSV or Parquet file")

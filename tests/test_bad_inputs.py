@@ -103,6 +103,11 @@ for opt, text, needle in [
 case("no_such_option", G + ["--tempreature", "1"], ["--tempreature", "--temperature", "--help"])
 case("option_without_value", G + ["--n-paths"], ["--n-paths", "requires an argument"])
 case("bad_device", G + ["--device", "tpu"], ["--device", "tpu", "--help"])
+case("empty_data", G + ["--data", ""], ["--data is empty"])
+case("empty_out", G + ["--out", ""], ["--out is empty"])
+case("empty_symbol", G + ["--symbol", " "], ["--symbol is empty", "AAPL"])
+case("no_generators", G + ["--generators", ",,"], ["no generators chosen"])
+case("set_without_value", G + ["--set", "garch"], ["--set 'garch' should look like GENERATOR.PARAM=VALUE"])
 
 # --- generate: sizes and generator parameters (data loaded, nothing fitted) ------------------------------
 case("n_paths_a_billion", ["generate", "--data", "t.csv", *WIN[:4], "--horizon", "252", "--n-paths", "1000000000"],
