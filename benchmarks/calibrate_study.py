@@ -3,6 +3,7 @@
 
     python benchmarks/calibrate_study.py replicate --replications 20      # size and power of the tests
     python benchmarks/calibrate_study.py bundled --out calibration-bundled  # garch+bootstrap, then kronos
+    python benchmarks/calibrate_study.py summarize --out calibration-bundled --html cal.html  # stored cells only
 
 (1) Each replication draws a fresh GJR-GARCH-t market (`calibrate.synthetic`), runs the
 GARCH generator and a GARCH with 1.5x volatility over 100 monthly, non-overlapping 20-bar
@@ -76,6 +77,53 @@ def bundled(out: str, workers: int) -> None:
     print(r.stdout)
 
 
+def summarize(out: str, html: str | None, matched: bool) -> None:
+    """Leaderboard from the cell files already under --out (no planning, nothing computed): for a run still in
+    progress, or cells written by other code versions. One record per (symbol, window, universe); with --matched
+    only the (symbol, window) pairs every universe has."""
+    from parallelverse.calibrate.cells import REFERENCE
+    from parallelverse.generators import make_generator
+
+    recs = {}
+    for f in sorted(Path(out, "cells").glob("*.json")):
+        r = json.loads(f.read_text())
+        recs[(r["symbol"], r["window"], r["universe"])] = r
+    records = list(recs.values())
+    universes = sorted({r["universe"] for r in records})
+    if matched:
+        pairs = [{(r["symbol"], r["window"]) for r in records if r["universe"] == u} for u in universes]
+        keep = set.intersection(*pairs)
+        records = [r for r in records if (r["symbol"], r["window"]) in keep]
+    horizons = sorted({int(h) for r in records for h in r["horizons"]})
+    months = sorted({int(w[:4]) * 12 + int(w[5:7]) for w in {r["window"] for r in records}})
+    every = min(b - a for a, b in zip(months, months[1:])) if len(months) > 1 else 1
+    cal = aggregate(records, horizons, every, make_generator(REFERENCE).name)
+    n_sym = len({r["symbol"] for r in records})
+    print(f"{len(records)} cells, {n_sym} symbols, windows {min(r['window'] for r in records)}.."
+          f"{max(r['window'] for r in records)} every {every}M")
+    for h in horizons:
+        print(f"\nhorizon {h} bars")
+        print("| universe | cells | indep. | PIT KS p | Berkowitz p | cov 50% | cov 90% [95% CI, indep.] | path cov 90% "
+              "| CRPS skill vs RW | skill vs GARCH (DM p) | drift bias /yr | vol ratio |")
+        print("|" + " --- |" * 12)
+        for x in cal.leaderboard(h):
+            c90, ref = x.coverage["90"], x.vs_reference
+            f = lambda v, fmt="{:.2f}": "-" if v is None else fmt.format(v)  # noqa: E731
+            print(f"| {x.universe} | {x.n_cells} | {x.n_independent} | {f(x.pit_final.ks_p, '{:.3f}')} | "
+                  f"{f(x.pit_final.berkowitz_p, '{:.3f}')} | {f(x.coverage['50'].rate_all)} | {f(c90.rate_all)} "
+                  f"[{f(c90.ci[0]) if c90.ci else '-'}, {f(c90.ci[1]) if c90.ci else '-'}] | {f(c90.path_mean)} | "
+                  f"{f(x.vs_random_walk.skill, '{:+.3f}')} | "
+                  f"{'ref' if ref is None else f(ref.skill, '{:+.3f}') + ' (' + f(ref.dm_p, '{:.3f}') + ')'} | "
+                  f"{f(x.drift_bias_mean, '{:+.2f}')} | {f(x.vol_ratio_median)} |")
+    if html:
+        from parallelverse.report.calibrate_html import write_calibrate_html
+
+        doc = {"cells_planned": len(records), "request": {"windows": "stored cells", "every": f"{every}M",
+                                                        "n_paths": records[0]["n_paths"], "seed": records[0]["seed"],
+                                                        "context_bars": "stored"}}
+        write_calibrate_html(cal, doc, html)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -86,11 +134,17 @@ def main() -> None:
     b = sub.add_parser("bundled")
     b.add_argument("--out", default="calibration-bundled")
     b.add_argument("--workers", type=int, default=2)
+    c = sub.add_parser("summarize")
+    c.add_argument("--out", required=True)
+    c.add_argument("--html")
+    c.add_argument("--matched", action="store_true")
     args = ap.parse_args()
     if args.cmd == "replicate":
         replicate(args.replications, args.n_paths, args.workers)
-    else:
+    elif args.cmd == "bundled":
         bundled(args.out, args.workers)
+    else:
+        summarize(args.out, args.html, args.matched)
 
 
 if __name__ == "__main__":

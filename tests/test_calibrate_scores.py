@@ -97,7 +97,7 @@ def synthetic(tmp_path_factory):
     path = tmp_path_factory.mktemp("synthetic") / "gjr.csv"
     pd.concat([gjr_garch_t_bars(7, 2800, "GJR1"), gjr_garch_t_bars(8, 2800, "GJR2")]).to_csv(path, index=False)
     req = CalibrateRequest(data=str(path), windows="1991-09:1999-12", every="1M", horizons=(20,),
-                           generators=("garch",), generator_params={"garch": {"vol_scale": 1.5}}, n_paths=200,
+                           generators=("garch",), generator_params={"garch": {"vol_scale": 1.5}}, n_paths=100,
                            seed=1, out=str(tmp_path_factory.mktemp("out")), workers=1)
     plan = plan_calibrate(req)
     run = run_calibrate(plan)
