@@ -32,7 +32,7 @@ def test_garch_fit_is_archs_fit(covid):
 
 def test_garch_paths_follow_the_gjr_recursion_by_hand(covid):
     """Rebuild three paths from the fitted parameters and the paths' own shocks, by hand."""
-    gen = make_generator("garch")
+    gen = make_generator("garch", {"uncertainty": "none"})
     fitted = gen.fit(covid.context)
     p = fitted.describe()["params"]
     mu, omega, alpha, gamma, beta, nu = (p[k] for k in ("mu", "omega", "alpha[1]", "gamma[1]", "beta[1]", "nu"))
@@ -51,9 +51,48 @@ def test_garch_paths_follow_the_gjr_recursion_by_hand(covid):
             var = omega + (alpha + gamma * (eps < 0)) * eps**2 + beta * var
 
 
+def test_garch_parameters_per_block_come_from_the_mles_sampling_distribution(covid):
+    """With uncertainty=asymptotic, block k of PARAM_BLOCK paths simulates from a draw of N(MLE, arch's covariance)."""
+    from parallelverse.generators.garch import PARAM_BLOCK, _admissible
+
+    fitted = make_generator("garch").fit(covid.context)
+    names = list(fitted.result.params.index)
+    draws = np.array([fitted.block_params(0, k) for k in range(400)])
+    assert all(_admissible(dict(zip(names, d)), "gjr") for d in draws)
+    se = np.sqrt(np.diag(fitted.result.param_cov))
+    mu = names.index("mu")  # the drift is never truncated: its draws are N(mle, se^2)
+    assert draws[:, mu].mean() == pytest.approx(fitted.result.params["mu"], abs=4 * se[mu] / 20)
+    assert draws[:, mu].std() == pytest.approx(se[mu], rel=0.15)
+    assert fitted.describe()["uncertainty"] == "asymptotic" and fitted.describe()["paths_per_param_draw"] == PARAM_BLOCK
+    # one block, one parameter set: its paths equal an MLE-free simulation under those parameters
+    lr, _ = fitted._simulate(fitted.block_params(5, 1), path_rngs(5, "garch-gjr-t", PARAM_BLOCK, PARAM_BLOCK + 3), 30)
+    batch = fitted.sample(30, 5, PARAM_BLOCK, PARAM_BLOCK + 3)
+    np.testing.assert_allclose(_lr(batch, covid.context.close[-1]), lr, rtol=1e-9, atol=1e-12)
+    wide = _lr(fitted.sample(252, 0, 0, 400), covid.context.close[-1]).sum(axis=0)
+    none = make_generator("garch", {"uncertainty": "none"}).fit(covid.context)
+    narrow = _lr(none.sample(252, 0, 0, 400), covid.context.close[-1]).sum(axis=0)
+    assert wide.std() > 1.1 * narrow.std()  # estimation uncertainty widens the 1-year spread
+
+
+def test_bootstrap_drift_per_path_is_the_block_bootstrapped_context_mean(covid):
+    ctx = covid.context
+    from parallelverse.bars import bars_from_relative
+
+    fitted = make_generator("bootstrap").fit(ctx)
+    d = fitted.path_drifts(0, 0, 2000)
+    r = np.diff(np.log(ctx.close))
+    assert d.mean() == pytest.approx(r.mean(), abs=3 * d.std() / np.sqrt(2000))
+    assert d.std() > r.std() / np.sqrt(len(r))  # blocks keep the dependence: at least the i.i.d. standard error
+    b = fitted.sample(50, 0, 0, 20)
+    p = bars_from_relative(fitted.rel, fitted.volume, fitted.indices(path_rngs(0, "bootstrap", 0, 20), 50), ctx.close[-1])
+    # the plain bootstrap's blocks of bars, demeaned, then each path's own drift
+    shift = np.arange(1, 51)[:, None] * (d[None, :20] - r.mean())
+    np.testing.assert_allclose(np.log(b.close / p.close), shift, atol=1e-9)
+
+
 @pytest.mark.parametrize(
     "name, params",
-    [("garch", {}), ("garch", {"vol": "egarch", "dist": "normal"}), ("garch", {"dist": "skewt"}),
+    [("garch", {}), ("garch", {"uncertainty": "none"}), ("garch", {"vol": "egarch", "dist": "normal"}), ("garch", {"dist": "skewt"}),
      ("garch", {"vol": "garch", "fhs": True}), ("bootstrap", {}), ("bootstrap", {"block_bars": 5})],
 )
 def test_same_paths_whatever_the_chunking(covid, name, params):
@@ -73,11 +112,13 @@ def test_universe_names_encode_parameters():
     assert make_generator("garch", {"fhs": True}).name == "garch-gjr-t-fhs"
     assert make_generator("bootstrap").name == "bootstrap"
     assert make_generator("bootstrap", {"block_bars": 5}).name == "bootstrap-b5"
+    assert make_generator("garch", {"uncertainty": "none"}).name == "garch-gjr-t-mle"
+    assert make_generator("bootstrap", {"uncertainty": "none"}).name == "bootstrap-fixed-mean"
 
 
 def test_bootstrap_resamples_whole_real_bars(covid):
     ctx = covid.context
-    fitted = make_generator("bootstrap").fit(ctx)
+    fitted = make_generator("bootstrap", {"uncertainty": "none"}).fit(ctx)
     b = fitted.sample(100, 0, 0, 50)
     prev = np.vstack([np.full(50, ctx.close[-1]), b.close[:-1]])
     real = {tuple(np.round(np.log(np.array([o, h, l, c]) / p), 9))

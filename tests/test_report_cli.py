@@ -29,7 +29,8 @@ def stressed(readme_store):
 def test_stress_ends_with_the_verdict_panel(stressed):
     _, stdout = stressed
     assert "sma_crossover on AAPL after 2020-01" in stdout
-    assert re.search(r"(Skill|Luck|Inconclusive)\s+—", stdout)
+    # SMA 50/200 (the best of the grid on AAPL 2020) stayed long all year: no timing decision to test
+    assert re.search(r"Not testable\s+—\s+the best configuration \(fast=50, slow=200\) stayed long all", stdout)
     assert "path luck in garch-gjr-t" in stdout and "path luck in bootstrap" in stdout
 
 
@@ -40,9 +41,10 @@ def test_report_terminal_and_json_agree(stressed, run_cli):
     js = run_cli("report", store, "--n-null", 200, "--json")
     r = json.loads(js.stdout)
     text = term.stdout
-    for t in r["skill"]["tests"]:  # skill p-value with its interval, per null
-        assert f"{t['name']:<13} p = {t['p']:.4f}  [{t['ci'][0]:.4f}, {t['ci'][1]:.4f}]" in text
-    for u, d in r["path_luck"].items():  # path luck per generator, with interval
+    for t in r["skill"]["tests"]:  # skill p-value with its Monte Carlo interval, per null
+        lo, hi = t["mc_interval"]
+        assert f"{t['name']:<13} p = {t['p']:.4f}  [{lo:.4f}, {hi:.4f}]  B = {t['n_paths']:,}  ({t['role']})" in text
+    for u, d in r["path_luck"].items():  # path luck per generator, with its Monte Carlo interval
         assert f"path luck in {u}: real Sharpe at percentile {d['percentile']:.1f}" in text
     s = r["sharpe_stats"]
     assert f"PSR {s['psr']['psr']:.3f}, DSR {s['dsr']['dsr']:.3f} (N = 4)" in text
@@ -52,7 +54,9 @@ def test_report_terminal_and_json_agree(stressed, run_cli):
         assert re.search(rf"{re.escape(u)}\s+│\s+{f['facts_outside_band']}/8", text)
         assert f"{100 * f['drift']['context']:.1f}% / {100 * f['drift']['synthetic_median']:.1f}%" in text
         assert f["calibration"]["coverage_90"] >= 0 and "qlike" in f["calibration"]["vol_forecast"]["har_rv"]
-    assert r["verdict"]["skill"]["label"] in ("Skill", "Luck", "Inconclusive")
+    v = r["verdict"]["skill"]
+    assert v["label"] == "Not testable" and v["reason"] in re.sub(r"[│\s]+", " ", text)  # the panel wraps it
+    assert "p" not in v  # nothing was tested: no combined p to misread
     assert r["cost_sensitivity"]["rows"][0]["multiple"] == 0.0
 
 
@@ -83,6 +87,7 @@ def test_html_report_renders_in_headless_chromium(stressed, run_cli, tmp_path):
     assert result.exit_code == 0 and html.is_file()
     text = html.read_text()
     assert "data:image/png;base64," in text and "http://" not in text and "https://" not in text  # self-contained
+    assert '<div class="verdict Not-testable"><b style="font-size:1.3rem">Not testable</b>' in text
     for u in ("garch-gjr-t", "bootstrap"):
         assert f"Universe {u}" in text and "drift, annualised" in text and "stylized fact" in text
     n_plots = text.count('<img class="plot"')

@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from parallelverse.verdict.model import Verdict
+from parallelverse.verdict.words import detail_lines, headline
 
-STYLE = {"Skill": "bold green", "Luck": "bold red", "Inconclusive": "bold yellow"}
+STYLE = {"Skill": "bold green", "No evidence of skill": "bold red", "Inconclusive": "bold yellow",
+         "Not testable": "bold blue"}
 
 
 def _f(x, fmt="{:.3f}") -> str:
@@ -24,18 +27,8 @@ def _pct(x) -> str:
 
 
 def verdict_panel(r: Verdict) -> Panel:
-    v = r.verdict.skill
-    label = v.label
-    lines = [f"[{STYLE[label]}]{label}[/]  — {v.reason}"]
-    if v.p is not None:
-        lines.append(f"skill: p = {v.p:.4f}  [{v.ci[0]:.4f}, {v.ci[1]:.4f}]  (most conservative null: "
-                     f"{v.null}, {v.n_paths:,} paths; statistic {r.statistic}, best of {r.n_configs} configuration(s))")
-    for t in r.skill.tests:
-        lines.append(f"  {t.name:<13} p = {t.p:.4f}  [{t.ci[0]:.4f}, {t.ci[1]:.4f}]  B = {t.n_paths:,}")
-    for u, d in r.path_luck.items():
-        excl = "  (excluded: fails fidelity)" if d.excluded else ""
-        lines.append(f"path luck in {u}: real Sharpe at percentile {_f(d.percentile, '{:.1f}')} "
-                     f"[{_f(d.ci[0], '{:.1f}')}, {_f(d.ci[1], '{:.1f}')}] — {d.label}{excl}")
+    label, reason = headline(r)
+    lines = [f"[{STYLE[label]}]{label}[/]  — {escape(reason)}", *(escape(x) for x in detail_lines(r))]
     s = r.sharpe_stats
     if s:
         extra = f", PBO {s.pbo.pbo:.2f}" if s.pbo else ""
@@ -46,24 +39,30 @@ def verdict_panel(r: Verdict) -> Panel:
 
 
 def _nulls(r: Verdict) -> Table:
-    t = Table(title=f"Skill: {r.statistic} of the real history vs null markets (best of grid)")
-    for c in ("null", "real", "null median", "p", "95% CI", "paths", "decided"):
-        t.add_column(c, justify="left" if c == "null" else "right")
+    t = Table(title=f"Skill: {r.statistic} of the real history vs null markets (best of grid); "
+                    "intervals are Monte Carlo error")
+    for c in ("null", "role", "real", "p", "MC 95%", "paths", "decided", "detectable (80%)"):
+        t.add_column(c, justify="left" if c in ("null", "role") else "right")
     for x in r.skill.tests:
-        t.add_row(x.name, _f(x.real), _f(x.null_median), f"{x.p:.4f}", f"{x.ci[0]:.4f} .. {x.ci[1]:.4f}",
-                  f"{x.n_paths:,}", "yes" if x.decided else f"no: ~{x.paths_to_decide:,} paths")
+        if not x.available:
+            t.add_row(x.name, x.role, _f(x.real), "-", "-", "-", escape(f"unavailable: {x.unavailable_because}"), "-")
+            continue
+        t.add_row(x.name, x.role, _f(x.real), f"{x.p:.4f}",
+                  f"{x.mc_interval[0]:.4f} .. {x.mc_interval[1]:.4f}", f"{x.n_paths:,}",
+                  "yes" if x.decided else f"no: ~{x.paths_to_decide:,} paths", _f(x.detectable_effect, "{:.2f}"))
     return t
 
 
 def _luck(r: Verdict) -> Table:
-    t = Table(title="Path luck: the real result among realistic universes (percentile, ties half)")
-    for c in ("universe", "metric", "real", "median", "5% .. 95%", "percentile", "95% CI"):
+    t = Table(title="Path luck: the real result among realistic universes (percentile, ties half; "
+                    "MC 95% = Monte Carlo error of the percentile)")
+    for c in ("universe", "metric", "real", "median", "5% .. 95%", "percentile", "MC 95%"):
         t.add_column(c, justify="left" if c in ("universe", "metric") else "right")
     for u, d in r.universes.items():
         for m, x in d.metrics.items():
             pctfmt = _pct if "return" in m or "drawdown" in m else _f
             t.add_row(u, m, pctfmt(x.real), pctfmt(x.q50), f"{pctfmt(x.q05)} .. {pctfmt(x.q95)}",
-                      _f(x.percentile, "{:.1f}"), f"{_f(x.ci[0], '{:.1f}')} .. {_f(x.ci[1], '{:.1f}')}")
+                      _f(x.percentile, "{:.1f}"), f"{_f(x.mc_interval[0], '{:.1f}')} .. {_f(x.mc_interval[1], '{:.1f}')}")
     return t
 
 

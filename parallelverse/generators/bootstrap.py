@@ -9,6 +9,15 @@ clusters survive inside blocks. The mean block length defaults to arch's
 estimated on *squared* close returns — the series whose dependence (volatility
 clustering) the blocks have to preserve; returns themselves are nearly
 uncorrelated and would give blocks of one or two bars.
+
+Drift uncertainty (`uncertainty`, default "block-mean"): resampling the context's
+bars reproduces its sample mean, so every path inherits a drift fitted on a few
+hundred bars as if it were known (measured: 27% of GJR-GARCH futures in the outer
+10% of refit bootstrap universes, 38% on held-out real windows). With "block-mean"
+the bars are demeaned (the mean close log return is taken off all four log prices)
+and each path gets its own drift: the mean of a stationary block bootstrap of the
+context's close returns (same mean block length), drawn from a stream of its own,
+i.e. the sampling distribution of the context mean. "none": the plain bootstrap.
 """
 
 from __future__ import annotations
@@ -24,17 +33,24 @@ from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 
 
+UNCERTAINTY = ("block-mean", "none")
+
+
 @dataclass(frozen=True)
 class Bootstrap:
     block_bars: float = 0.0  # mean block length in bars; 0 = automatic (optimal_block_length)
+    uncertainty: str = "block-mean"  # each path's drift from the block-bootstrapped context mean | none
 
     def __post_init__(self):
+        if self.uncertainty not in UNCERTAINTY:
+            raise GeneratorError(f"bootstrap uncertainty={self.uncertainty!r} is not one of {', '.join(UNCERTAINTY)}")
         if self.block_bars != 0.0 and self.block_bars < 1.0:
             raise GeneratorError(f"bootstrap block_bars={self.block_bars} must be >= 1, or 0 for automatic")
 
     @property
     def name(self) -> str:
-        return "bootstrap" if self.block_bars == 0.0 else f"bootstrap-b{self.block_bars:g}"
+        name = "bootstrap" if self.block_bars == 0.0 else f"bootstrap-b{self.block_bars:g}"
+        return name + ("-fixed-mean" if self.uncertainty == "none" else "")
 
     def prepare(self) -> None:
         """Nothing to load: a statistical model is checked when it is built."""
@@ -62,7 +78,17 @@ class FittedBootstrap:
     block: float  # mean block length used
 
     def describe(self) -> dict:
-        return {"block_bars": self.block, "n_source_bars": int(self.rel.shape[1])}
+        out = {"block_bars": self.block, "n_source_bars": int(self.rel.shape[1]), "uncertainty": self.spec.uncertainty}
+        if self.spec.uncertainty == "block-mean":
+            close = self.rel[3]
+            out["context_mean_log_return"] = float(close.mean())
+        return out
+
+    def path_drifts(self, seed: int, start: int, stop: int) -> np.ndarray:
+        """(stop - start,) per-bar drift of each path: the mean of a block-bootstrapped context."""
+        n = self.rel.shape[1]
+        idx = self.indices(path_rngs(seed, self.spec.name + "-drift", start, stop), n)
+        return self.rel[3][idx].mean(axis=0)
 
     def indices(self, rngs: list[np.random.Generator], horizon_bars: int) -> np.ndarray:
         """(horizon, n_paths) source-bar indices: a new block starts with probability 1/block."""
@@ -81,4 +107,10 @@ class FittedBootstrap:
 
     def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
         idx = self.indices(path_rngs(seed, self.spec.name, start, stop), horizon_bars)
-        return bars_from_relative(self.rel, self.volume, idx, self.last_close)
+        if self.spec.uncertainty == "none":
+            return bars_from_relative(self.rel, self.volume, idx, self.last_close)
+        mean = self.rel[3].mean()
+        bars = bars_from_relative(self.rel - mean, self.volume, idx, self.last_close)
+        # a drift d on every bar's four log prices scales bar t (1-based) by exp(d t) throughout
+        grow = np.exp(np.arange(1, horizon_bars + 1)[:, None] * self.path_drifts(seed, start, stop)[None, :])
+        return PathBatch(bars.open * grow, bars.high * grow, bars.low * grow, bars.close * grow, bars.volume)

@@ -7,6 +7,17 @@ returns. Paths come from arch's own simulation forecaster (`forecast(method=
 each path's stream — parametric draws, or, with `fhs`, resampled standardised
 residuals of the fit (filtered historical simulation, which keeps the empirical
 shape of the innovations). Closes become full bars through `bars.synthesize_bars`.
+
+Estimation uncertainty (`uncertainty`, default "asymptotic"): a model fitted on a few
+hundred bars does not know its drift or persistence, and universes that take the
+MLE as the truth are too narrow for path luck (measured: 17-20% of GJR-GARCH
+futures in the outer 10% of refit universes, 21% on held-out real windows). With
+"asymptotic", every block of PARAM_BLOCK paths (block k = paths k*PARAM_BLOCK ...)
+simulates from its own parameters, drawn from the MLE's asymptotic normal
+(arch's robust covariance) on a stream keyed by the block index, redrawn until
+they are admissible (positive variance terms, stationary, nu > 2.05). Paths keep
+their own shock streams, so any chunking gives the same paths. "none": every
+path uses the MLE (the skill test's nulls, where the fit is of the realized bars).
 """
 
 from __future__ import annotations
@@ -25,6 +36,9 @@ from parallelverse.rng import path_rngs
 VOLS = ("garch", "gjr", "egarch")
 DISTS = ("normal", "t", "skewt")
 _ARCH_DIST = {"normal": "normal", "t": "t", "skewt": "skewt"}
+UNCERTAINTY = ("asymptotic", "none")
+PARAM_BLOCK = 20  # paths that share one parameter draw (one arch simulation call per block)
+MAX_REDRAWS = 50  # inadmissible draws are redrawn; after this many, the block uses the MLE
 
 
 @dataclass(frozen=True)
@@ -35,8 +49,11 @@ class Garch:
     zero_mean: bool = False  # no drift term (the skill test's null market)
     vol_scale: float = 1.0  # multiply each path's deviations from the fitted mean by this: a deliberately
     # mis-scaled generator (1.5 = 50% too volatile) for checking that calibration tests can tell
+    uncertainty: str = "asymptotic"  # parameters per block of paths from the MLE's sampling distribution | none
 
     def __post_init__(self):
+        if self.uncertainty not in UNCERTAINTY:
+            raise GeneratorError(f"garch uncertainty={self.uncertainty!r} is not one of {', '.join(UNCERTAINTY)}")
         if not self.vol_scale > 0:
             raise GeneratorError(f"garch vol_scale={self.vol_scale} must be > 0 (1 = the fitted volatility)")
         if self.vol not in VOLS:
@@ -47,7 +64,8 @@ class Garch:
     @property
     def name(self) -> str:
         return (f"garch-{self.vol}-{self.dist}" + ("-fhs" if self.fhs else "") + ("-zm" if self.zero_mean else "")
-                + (f"-vs{self.vol_scale:g}" if self.vol_scale != 1.0 else ""))
+                + (f"-vs{self.vol_scale:g}" if self.vol_scale != 1.0 else "")
+                + ("-mle" if self.uncertainty == "none" else ""))
 
     def prepare(self) -> None:
         """Nothing to load: a statistical model is checked when it is built."""
@@ -84,14 +102,36 @@ class FittedGarch:
 
     def describe(self) -> dict:
         p = {k: float(v) for k, v in self.result.params.items()}
-        out = {"params": p, "loglikelihood": float(self.result.loglikelihood), "returns_scale": 100.0}
+        out = {"params": p, "loglikelihood": float(self.result.loglikelihood), "returns_scale": 100.0,
+               "uncertainty": self.spec.uncertainty}
+        if self.spec.uncertainty == "asymptotic":
+            out["param_se"] = {k: float(v) for k, v in self.result.std_err.items()}
+            out["paths_per_param_draw"] = PARAM_BLOCK
         if self.spec.vol != "egarch":
             out["persistence"] = p["alpha[1]"] + 0.5 * p.get("gamma[1]", 0.0) + p["beta[1]"]
         return out
 
-    def _shocks(self, rngs: list[np.random.Generator], horizon_bars: int) -> tuple[np.ndarray, np.ndarray]:
+    def block_params(self, seed: int, block: int) -> np.ndarray:
+        """Parameters of path block `block`: the MLE, or a draw from its asymptotic normal."""
+        mle = self.result.params.to_numpy()
+        if self.spec.uncertainty == "none":
+            return mle
+        cov = np.asarray(self.result.param_cov, float)
+        if not np.all(np.isfinite(cov)):
+            return mle
+        rng = path_rngs(seed, self.spec.name + "-params", block, block + 1)[0]
+        names = list(self.result.params.index)
+        for _ in range(MAX_REDRAWS):
+            draw = rng.multivariate_normal(mle, cov, method="eigh")
+            if _admissible(dict(zip(names, draw)), self.spec.vol):
+                return draw
+        return mle
+
+    def _shocks(self, rngs: list[np.random.Generator], horizon_bars: int, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Standardised shocks (n_paths, horizon) and donor uniforms (horizon, n_paths), path by path."""
-        dist_params = self.result.params[self.result.model.distribution.parameter_names()].to_numpy()
+        dist = self.result.model.distribution
+        n_dist = len(dist.parameter_names())
+        dist_params = params[len(params) - n_dist:] if n_dist else params[:0]
         std_resid = None
         if self.spec.fhs:
             std_resid = np.asarray(self.result.std_resid)
@@ -113,12 +153,12 @@ class FittedGarch:
                 shocks[j] = rng.random(horizon_bars)  # mapped through the skew-t ppf below
             donors[:, j] = rng.random(horizon_bars)
         if std_resid is None and self.spec.dist == "skewt":
-            shocks = self.result.model.distribution.ppf(shocks, dist_params)
+            shocks = dist.ppf(shocks, dist_params)
         return shocks, donors
 
-    def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
-        rngs = path_rngs(seed, self.spec.name, start, stop)
-        shocks, donors = self._shocks(rngs, horizon_bars)
+    def _simulate(self, params: np.ndarray, rngs: list[np.random.Generator], horizon_bars: int):
+        """(horizon, n) log returns and (horizon, n) donor uniforms of these paths under `params`."""
+        shocks, donors = self._shocks(rngs, horizon_bars, params)
 
         def draw(size):
             if tuple(np.atleast_1d(size)) != shocks.shape:
@@ -127,11 +167,38 @@ class FittedGarch:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fc = self.result.forecast(
-                horizon=horizon_bars, method="simulation", simulations=len(rngs), rng=draw, reindex=False
-            )
+            fc = self.result.forecast(params=params, horizon=horizon_bars, method="simulation",
+                                      simulations=len(rngs), rng=draw, reindex=False)
         log_returns = fc.simulations.values[-1].T / 100.0  # (horizon, n_paths)
         if self.spec.vol_scale != 1.0:
-            mu = 0.0 if self.spec.zero_mean else float(self.result.params["mu"]) / 100.0
+            mu = 0.0 if self.spec.zero_mean else float(params[0]) / 100.0
             log_returns = mu + self.spec.vol_scale * (log_returns - mu)
+        return log_returns, donors
+
+    def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
+        rngs = path_rngs(seed, self.spec.name, start, stop)
+        log_returns = np.empty((horizon_bars, stop - start))
+        donors = np.empty((horizon_bars, stop - start))
+        if self.spec.uncertainty == "none":
+            bounds = [(start, stop)]
+        else:  # the parameter blocks that [start, stop) touches, cut to it
+            edges = range((start // PARAM_BLOCK) * PARAM_BLOCK, stop, PARAM_BLOCK)
+            bounds = [(max(e, start), min(e + PARAM_BLOCK, stop)) for e in edges]
+        for lo, hi in bounds:
+            cols = slice(lo - start, hi - start)
+            log_returns[:, cols], donors[:, cols] = self._simulate(
+                self.block_params(seed, lo // PARAM_BLOCK), rngs[cols], horizon_bars)
         return synthesize_bars(self.shapes, self.last_close, log_returns, donors)
+
+
+def _admissible(p: dict, vol: str) -> bool:
+    """Parameters arch could have returned: positive variance terms, stationarity, usable tails."""
+    if "nu" in p and not p["nu"] > 2.05:
+        return False
+    if "lambda" in p and not abs(p["lambda"]) < 0.99:
+        return False
+    if vol == "egarch":
+        return abs(p["beta[1]"]) < 1.0
+    alpha, gamma, beta = p["alpha[1]"], p.get("gamma[1]", 0.0), p["beta[1]"]
+    return (p["omega"] > 0 and alpha >= 0 and alpha + gamma >= 0 and beta >= 0
+            and alpha + 0.5 * gamma + beta < 1.0)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from parallelverse.verdict.model import Calibration, Fidelity, UniversePlots, UniverseResult, Verdict
+from parallelverse.verdict.words import detail_lines, headline
 
 BAND = "#4c72b0"
 REAL = "#d62728"
@@ -89,7 +90,7 @@ def _universe_plots(name: str, p: UniversePlots, real: dict, real_close: np.ndar
 
 def _null_plots(r: Verdict) -> str:
     plt = _fig()
-    tests = r.skill.tests
+    tests = [t for t in r.skill.tests if t.available]
     fig, axes = plt.subplots(1, max(1, len(tests)), figsize=(3.2 * max(1, len(tests)), 2.8), squeeze=False)
     for ax, t in zip(axes[0], tests):
         v = np.asarray(r.plots.nulls[t.name], float)
@@ -135,7 +136,8 @@ def _n(x, fmt="{:.3f}"):
 CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
 .verdict{padding:1rem 1.2rem;border-radius:8px;border:2px solid}.Skill{border-color:#2ca02c;background:#f0fff0}
-.Luck{border-color:#d62728;background:#fff4f4}.Inconclusive{border-color:#e0a000;background:#fffbea}
+.No-evidence-of-skill{border-color:#d62728;background:#fff4f4}.Inconclusive{border-color:#e0a000;background:#fffbea}
+.Not-testable{border-color:#1f77b4;background:#f2f7fc}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}td,th{border:1px solid #ddd;padding:3px 7px;text-align:right}
 td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.4rem}img.plot{max-width:100%}
 figcaption{font-size:.75rem;color:#666}"""
@@ -153,18 +155,21 @@ def render_html(r: Verdict) -> str:
     v = r.verdict.skill
     plots = r.plots
     parts = [f"<h1>parallelverse: {html.escape(r.strategy)} on {html.escape(r.symbol)} after {html.escape(r.seed_window)}</h1>"]
-    parts.append(f'<div class="verdict {v.label}"><b style="font-size:1.3rem">{v.label}</b> — {html.escape(v.reason)}<br>')
-    if v.p is not None:
-        parts.append(f"skill p = {v.p:.4f} [{v.ci[0]:.4f}, {v.ci[1]:.4f}] (most conservative null: {v.null}, {v.n_paths:,} paths)<br>")
-    for u, d in r.path_luck.items():
-        parts.append(f"path luck in {html.escape(u)}: percentile {_n(d.percentile, '{:.1f}')} [{_n(d.ci[0], '{:.1f}')}, {_n(d.ci[1], '{:.1f}')}] — {d.label}"
-                     + (" (excluded: fails fidelity)" if d.excluded else "") + "<br>")
+    label, reason = headline(r)
+    parts.append(f'<div class="verdict {label.replace(" ", "-")}"><b style="font-size:1.3rem">{html.escape(label)}</b>'
+                 f' — {html.escape(reason)}<br>')
+    parts.extend(f"{html.escape(line)}<br>" for line in detail_lines(r))
     parts.append("</div>")
     parts.append("<h2>Skill: null tests</h2>")
-    parts.append(_table([[t.name, _n(t.real), _n(t.null_median), f"{t.p:.4f}", f"{t.ci[0]:.4f} .. {t.ci[1]:.4f}",
-                          f"{t.n_paths:,}", "yes" if t.decided else f"no (~{t.paths_to_decide:,})"] for t in r.skill.tests],
-                        ["null", "real", "null median", "p", "95% CI", "paths", "decided"]))
-    if r.skill.tests:
+    parts.append("<p>Deciding nulls are combined by Simes' rule; random entry is a robustness check. "
+                 "Intervals are the Monte Carlo error of p (finite null paths).</p>")
+    parts.append(_table([[t.name, t.role, _n(t.real), _n(t.null_median), _n(t.p, "{:.4f}"),
+                          f"{t.mc_interval[0]:.4f} .. {t.mc_interval[1]:.4f}" if t.available else "-",
+                          f"{t.n_paths:,}", ("yes" if t.decided else f"no (~{t.paths_to_decide:,})") if t.available
+                          else f"unavailable: {t.unavailable_because}", _n(t.detectable_effect, "{:.2f}")]
+                         for t in r.skill.tests],
+                        ["null", "role", "real", "null median", "p", "MC 95%", "paths", "decided", "detectable (80%)"]))
+    if any(t.available for t in r.skill.tests):
         parts.append(_null_plots(r))
     s = r.sharpe_stats
     if s:

@@ -4,12 +4,16 @@ Every number the terminal and HTML show (and `--json` prints) is in the returned
 object, plus the arrays the HTML draws (`Verdict.plots`). The two questions are kept
 apart:
 
-- skill: null tests (permutation, wild block bootstrap, zero-mean GARCH-FHS, random
-  entry), best of grid, p = (1+b)/(B+1) with Clopper-Pearson intervals; the verdict
-  uses the largest p. Inconclusive when its interval straddles 0.05, with the number
-  of null paths that would settle it (and, with auto_paths, those paths are drawn).
+- skill (verdict/skill.py): null tests (permutation, wild block bootstrap, zero-mean
+  GARCH-FHS decide; random entry is a robustness check), best of grid,
+  p = (1+b)/(B+1) with Clopper-Pearson Monte Carlo intervals, combined by Simes' rule.
+  States: Skill; No evidence of skill (with the effect it could have detected);
+  Inconclusive (the combined p's Monte Carlo interval straddles 0.05, with the number
+  of null paths that would settle it, drawn with auto_paths); Not testable (no timing
+  decision on the real history, or no null could be built).
 - path luck: per realistic universe that passes the fidelity checks, the real
-  result's percentile (ties half) with its interval.
+  result's percentile (ties half) with its Monte Carlo interval, the estimation
+  uncertainty the universe carries, and a flag when universes disagree.
 
 Reads the store through `store/` and runs backtests through `backtest/`; never the
 stress stage.
@@ -29,10 +33,12 @@ from parallelverse.errors import StoreError
 from parallelverse.store import Results, Store, read_store
 from parallelverse.verdict import pbo as pbo_mod
 from parallelverse.verdict.fidelity import acf_by_lag, fidelity
-from parallelverse.verdict.model import (DSR, PBO, PSR, SPA, Conclusion, CostRow, CostSensitivity, MetricPosition,
-                                         NullTestResult, PathLuck, Plots, SharpeStats, Skill, SkillConclusion,
-                                         UniversePlots, UniverseResult, Verdict)
-from parallelverse.verdict.skill import run_null, skill_tests
+from parallelverse.verdict.model import (DSR, PBO, PSR, SPA, CombinedP, Conclusion, CostRow, CostSensitivity,
+                                         MetricPosition, NullTestResult, PathLuck, Plots, SharpeStats, Skill,
+                                         SkillConclusion, UniversePlots, UniverseResult, Verdict)
+from parallelverse.verdict.skill import DECIDING as DECIDING_NULLS
+from parallelverse.verdict.skill import (POWER, NullTest, SkillDecision, combine, decide_skill, run_null, skill_tests,
+                                         timing_decisions)
 from parallelverse.verdict.stats import dsr, min_track_record, paths_needed, percentile_with_ci, psr
 from parallelverse.window import SeedSplit
 
@@ -80,16 +86,17 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
     has_real = res.real is not None
     selected = best_config(res.real.metrics["sharpe"][:, 0] if has_real else None)  # as stress shows it
 
-    skill = skill_section(strat, split, costs, n_null, seed, statistic, auto_paths, max_null_paths)
+    skill, decision = skill_section(strat, split, costs, n_null, seed, statistic, auto_paths, max_null_paths)
     sharpe_stats, pbo_logits = _sharpe_stats(res, configs, selected, costs) if has_real else (None, None)
     universes, universe_plots = {}, {}
     for u in meta.universes:
         universes[u], universe_plots[u] = _universe(st, res, u, split, selected, costs, strat)
     universes = _relative_to_baseline(universes)
-    path_luck = _path_luck(universes)
+    path_luck = _path_luck(universes, {u: str(st.universe(u).attrs.get("fitted", {}).get("uncertainty", ""))
+                                       for u in meta.universes})
     plots = Plots(
         universes=universe_plots,
-        nulls={t.name: t.null for t in skill.tests},
+        nulls={t.name: t.null for t in skill.tests if t.available},
         real_close=split.history.close[context_end:realized_end].tolist(),
         pbo_logits=pbo_logits,
         real_equity=res.real.equity[selected].tolist() if has_real else None,
@@ -101,26 +108,44 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
         seed_window=split.window.spec, realized_bars=realized_end - context_end, n_null_paths=n_null, seed=seed,
         skill=skill, sharpe_stats=sharpe_stats, universes=universes, path_luck=path_luck,
         cost_sensitivity=_costs(strat, split, costs, selected) if has_real else None,
-        verdict=_conclusion(skill, path_luck), plots=plots,
+        verdict=_conclusion(decision, path_luck, statistic), plots=plots,
     )
 
 
 def skill_section(strat: Strategy, split: SeedSplit, costs: Costs, n_null: int, seed: int, statistic: str,
-                  auto_paths: bool, max_null_paths: int) -> Skill:
-    """Every null test, with auto_paths drawing more null paths where a test is undecided."""
-    out = []
-    for t in skill_tests(strat, split, costs, n_null, seed, statistic):
-        more = paths_needed(t.p.p, ALPHA) if not t.p.decided(ALPHA) else 0
-        if auto_paths and more > t.p.n:
-            t = run_null(t.name, strat, split, costs, min(max_null_paths, more), seed, statistic, t.real)
-            more = paths_needed(t.p.p, ALPHA) if not t.p.decided(ALPHA) else 0
-        out.append(NullTestResult(
-            name=t.name, real=t.real, p=t.p.p, b=t.p.b, n_paths=t.p.n, ci=list(t.p.ci),
-            null_median=float(np.nanmedian(t.null)), decided=t.p.decided(ALPHA), paths_to_decide=int(more),
-            null=np.asarray(t.null).tolist(),
-        ))
-    worst = max(out, key=lambda t: t.p) if out else None
-    return Skill(tuple(out), worst.name if worst else None, ALPHA)
+                  auto_paths: bool, max_null_paths: int) -> tuple[Skill, SkillDecision]:
+    """Every null test and the skill decision; auto_paths draws more paths for the null that leaves it undecided."""
+    tests = skill_tests(strat, split, costs, n_null, seed, statistic)
+    no_timing = timing_decisions(strat, split, costs, statistic) if tests else None
+    decision = decide_skill(tests, no_timing, ALPHA, statistic)
+    for _ in range(3):  # each round settles the null that attains the combined p, or stops
+        c = decision.combined
+        if not (auto_paths and decision.state == "Inconclusive" and c is not None):
+            break
+        k = next(i for i, t in enumerate(tests) if t.name == c.attained_by)
+        want = min(max_null_paths, c.paths_to_decide)
+        if want <= tests[k].p.n:
+            break
+        tests[k] = run_null(tests[k].name, strat, split, costs, want, seed, statistic, tests[k].real)
+        decision = decide_skill(tests, no_timing, ALPHA, statistic)
+    c = decision.combined
+    combined = None if c is None else CombinedP(c.rule, c.p, list(c.ci), list(c.nulls), c.attained_by,
+                                                c.paths_to_decide, c.detectable_effect, POWER)
+    return Skill(tuple(_test_result(t) for t in tests), combined, ALPHA), decision
+
+
+def _test_result(t: NullTest) -> NullTestResult:
+    role = "decides" if t.name in DECIDING_NULLS else "robustness"
+    if not t.available:
+        return NullTestResult(t.name, role, False, t.real, None, None, 0, None, None, False, 0, None,
+                              t.reason, [])
+    decided = t.p.decided(ALPHA)
+    return NullTestResult(
+        name=t.name, role=role, available=True, real=t.real, p=t.p.p, b=t.p.b, n_paths=t.p.n,
+        mc_interval=list(t.p.ci), null_median=float(np.nanmedian(t.null)), decided=decided,
+        paths_to_decide=0 if decided else int(paths_needed(t.p.p, ALPHA)),
+        detectable_effect=t.detectable_effect(ALPHA), null=np.asarray(t.null).tolist(),
+    )
 
 
 def _relative_to_baseline(universes: dict[str, UniverseResult]) -> dict[str, UniverseResult]:
@@ -215,11 +240,11 @@ def _acf_curves(context_close, closes) -> dict:
             for label, f in (("r", lambda x: x), ("abs_r", np.abs))}
 
 
-def _path_luck(universes: dict[str, UniverseResult]) -> dict[str, PathLuck]:
+def _path_luck(universes: dict[str, UniverseResult], uncertainty: dict[str, str]) -> dict[str, PathLuck]:
     rows = {}
     for u, d in universes.items():
         s = d.metrics["sharpe"]
-        lo, hi = s.ci
+        lo, hi = s.mc_interval
         pct = s.percentile
         if not np.isfinite(pct):
             label = "no real result"
@@ -233,8 +258,24 @@ def _path_luck(universes: dict[str, UniverseResult]) -> dict[str, PathLuck]:
             label = "kind (inconclusive)"
         else:
             label = "unkind (inconclusive)"
-        rows[u] = PathLuck(pct, [lo, hi], label, d.fidelity.flagged, d.fidelity.flag_reasons)
+        rows[u] = PathLuck(pct, [lo, hi], label, d.fidelity.flagged, d.fidelity.flag_reasons, uncertainty.get(u, ""))
     return rows
+
+
+def _disagreement(path_luck: dict[str, PathLuck]) -> str | None:
+    """A line when the universes kept in the verdict place the real result on opposite sides or far apart."""
+    kept = {u: d for u, d in path_luck.items() if not d.excluded and np.isfinite(d.percentile)}
+    if len(kept) < 2:
+        return None
+    kind = [u for u, d in kept.items() if d.mc_interval[0] > 50]
+    unkind = [u for u, d in kept.items() if d.mc_interval[1] < 50]
+    hi, lo = max(kept, key=lambda u: kept[u].percentile), min(kept, key=lambda u: kept[u].percentile)
+    if kind and unkind:
+        return f"generators disagree: kind in {', '.join(kind)}, unkind in {', '.join(unkind)}"
+    if kept[hi].mc_interval[0] - kept[lo].mc_interval[1] > 40:
+        return (f"generators disagree: percentile {kept[hi].percentile:.0f} in {hi} vs {kept[lo].percentile:.0f} "
+                f"in {lo}")
+    return None
 
 
 def _costs(strat, split, costs: Costs, selected: int) -> CostSensitivity:
@@ -266,22 +307,12 @@ def _costs(strat, split, costs: Costs, selected: int) -> CostSensitivity:
     return CostSensitivity(rows, breakeven)
 
 
-def _conclusion(skill: Skill, path_luck: dict[str, PathLuck]) -> Conclusion:
-    if not skill.tests:
-        verdict = SkillConclusion("Inconclusive", reason="fewer than 20 real bars after the cut: no skill test possible")
+def _conclusion(d: SkillDecision, path_luck: dict[str, PathLuck], statistic: str) -> Conclusion:
+    c = d.combined
+    if c is None:
+        verdict = SkillConclusion(d.state, d.reason, unavailable_nulls=list(d.unavailable))
     else:
-        worst = max(skill.tests, key=lambda t: t.p)
-        lo, hi = worst.ci
-        if hi < ALPHA:
-            label = "Skill"
-            reason = f"every null rejects at {ALPHA:g}; the most conservative is {worst.name}"
-        elif lo > ALPHA:
-            label = "Luck"
-            reason = f"the real result is matched by markets with nothing to exploit ({worst.name} null)"
-        else:
-            label = "Inconclusive"
-            reason = (f"the {worst.name} null's interval straddles {ALPHA:g}; about "
-                      f"{worst.paths_to_decide:,} null paths would settle it (--auto-paths)")
-        verdict = SkillConclusion(label, worst.p, worst.ci, worst.name, worst.n_paths, worst.paths_to_decide, reason)
-    return Conclusion(verdict, {u: d.label for u, d in path_luck.items() if not d.excluded},
-                      [u for u, d in path_luck.items() if d.excluded])
+        verdict = SkillConclusion(d.state, d.reason, c.p, list(c.ci), c.rule, list(c.nulls), c.n_paths, c.paths_to_decide,
+                                  c.detectable_effect, POWER, list(d.unavailable))
+    return Conclusion(verdict, {u: x.label for u, x in path_luck.items() if not x.excluded},
+                      [u for u, x in path_luck.items() if x.excluded], _disagreement(path_luck))

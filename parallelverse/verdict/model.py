@@ -37,21 +37,39 @@ def to_json(obj):
 @dataclass(frozen=True)
 class NullTestResult:
     name: str  # permutation, bootstrap, garch, random-entry
+    role: str  # "decides" (combined into the verdict) or "robustness" (shown, never decides)
+    available: bool  # False: the null could not be built here (see `unavailable_because`)
     real: float  # best-of-grid statistic on the real history
-    p: float  # (1 + b) / (B + 1)
-    b: int  # null paths at least as good as the real history
-    n_paths: int  # B
-    ci: list[float]  # Clopper-Pearson interval of p
-    null_median: float
+    p: float | None  # (1 + b) / (B + 1); None when unavailable
+    b: int | None  # null paths at least as good as the real history
+    n_paths: int  # B (0 when unavailable)
+    mc_interval: list[float] | None  # Clopper-Pearson interval of p: Monte Carlo error from finite B only
+    null_median: float | None
     decided: bool  # the interval is on one side of alpha
     paths_to_decide: int  # about how many null paths would settle it (0 when decided)
+    detectable_effect: float | None  # the shift of the statistic this null detects 80% of the time at alpha
+    unavailable_because: str | None = field(default=None, metadata=OMIT_NONE)
     null: list[float] = field(default=None, metadata=NOT_JSON)  # (B,) the statistic on each null path
+
+
+@dataclass(frozen=True)
+class CombinedP:
+    """The deciding nulls combined into one p (Simes: p = min_i k p_(i) / i over the k deciding nulls)."""
+
+    rule: str  # simes
+    p: float
+    mc_interval: list[float]  # Simes of the nulls' Monte Carlo interval endpoints
+    nulls: list[str]  # the nulls that decided
+    attained_by: str  # the null whose ordered p sets the minimum
+    paths_to_decide: int  # null paths (for attained_by) that would settle an undecided p; 0 when decided
+    detectable_effect: float  # excess statistic every deciding null detects with `power` at alpha
+    power: float
 
 
 @dataclass(frozen=True)
 class Skill:
     tests: tuple[NullTestResult, ...]
-    most_conservative: str | None  # the null with the largest p
+    combined: CombinedP | None  # None when no deciding null could be built, or nothing is testable
     alpha: float
 
 
@@ -172,7 +190,7 @@ class MetricPosition:
 
     real: float
     percentile: float
-    ci: list[float]
+    mc_interval: list[float]  # Monte Carlo error of the percentile (finite paths)
     q05: float | None
     q50: float | None
     q95: float | None
@@ -189,10 +207,11 @@ class UniverseResult:
 @dataclass(frozen=True)
 class PathLuck:
     percentile: float
-    ci: list[float]
+    mc_interval: list[float]  # Monte Carlo error of the percentile (finite paths), not a confidence interval
     label: str  # typical, unusually kind, ...
     excluded: bool
     excluded_because: list[str]
+    uncertainty: str = ""  # estimation uncertainty the universe carries (asymptotic, block-mean, none, ...)
 
 
 # --- costs and the conclusion ---------------------------------------------------------------------
@@ -215,15 +234,22 @@ class CostSensitivity:
     breakeven_total_cost_bps: float | None  # None when the strategy never beats buy-and-hold
 
 
+SKILL_STATES = ("Skill", "No evidence of skill", "Inconclusive", "Not testable")
+
+
 @dataclass(frozen=True)
 class SkillConclusion:
-    label: str  # Skill, Luck, Inconclusive
-    p: float | None = field(default=None, metadata=OMIT_NONE)  # the rest: None when no test could run
-    ci: list[float] | None = field(default=None, metadata=OMIT_NONE)
-    null: str | None = field(default=None, metadata=OMIT_NONE)
-    n_paths: int | None = field(default=None, metadata=OMIT_NONE)
+    label: str  # one of SKILL_STATES
+    reason: str
+    p: float | None = field(default=None, metadata=OMIT_NONE)  # the combined p; the rest None when nothing was tested
+    mc_interval: list[float] | None = field(default=None, metadata=OMIT_NONE)
+    rule: str | None = field(default=None, metadata=OMIT_NONE)
+    nulls: list[str] | None = field(default=None, metadata=OMIT_NONE)  # the deciding nulls
+    n_paths: int | None = field(default=None, metadata=OMIT_NONE)  # null paths of the null that attained the p
     paths_to_decide: int | None = field(default=None, metadata=OMIT_NONE)
-    reason: str = ""
+    detectable_effect: float | None = field(default=None, metadata=OMIT_NONE)  # the power statement, in `statistic`
+    power: float | None = field(default=None, metadata=OMIT_NONE)
+    unavailable_nulls: list[str] = field(default_factory=list)  # could not be built; the others decided
 
 
 @dataclass(frozen=True)
@@ -231,6 +257,7 @@ class Conclusion:
     skill: SkillConclusion
     path_luck: dict[str, str]  # universe -> label, for the universes that pass fidelity
     excluded_universes: list[str]
+    generators_disagree: str | None = field(default=None, metadata=OMIT_NONE)  # why, when the universes' labels conflict
 
 
 # --- the whole verdict ----------------------------------------------------------------------------

@@ -59,6 +59,6 @@ def null_paths(kind: str, real: Ohlcv, n_paths: int, seed: int) -> PathBatch:
         flip = np.stack([rng.random(h) < 0.5 for rng in rngs], axis=1)  # drawn after the indices, per path
         return bars_from_relative(both, np.concatenate([volume, volume]), idx + h * flip, last_close)
     if kind == "garch":
-        fitted = Garch(vol="gjr", dist="t", fhs=True, zero_mean=True).fit(real)
+        fitted = Garch(vol="gjr", dist="t", fhs=True, zero_mean=True, uncertainty="none").fit(real)
         return fitted.sample(h, seed, 0, n_paths)
     raise ValueError(f"unknown null {kind!r}; choose from {', '.join(NULLS)}")

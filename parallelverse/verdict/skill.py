@@ -5,33 +5,77 @@ difference of Sharpe ratios), so market drift is not mistaken for skill. With a
 params grid, the whole grid runs on every null path and the best configuration is
 taken — on the real history too — so the search is inside the null.
 
-p = (1 + b) / (B + 1) with a Clopper-Pearson interval, per null; the verdict uses the
-most conservative (largest) p.
+p = (1 + b) / (B + 1) with a Clopper-Pearson interval, per null.
+
+Which nulls decide (`DECIDING`): the market nulls (permutation, wild block bootstrap,
+zero-mean GARCH-FHS) replace the whole market by one with nothing to exploit, and
+the strategy is re-run on it, so their p-values are valid for any strategy when the
+market is in their class (measured: size <= 5% for SMA grids, RSI and random fixed
+entries on i.i.d. Student-t and zero-mean GARCH markets, tests/test_verdict_size.py).
+Random entry keeps the real market and shuffles the strategy's own holding periods;
+that is not a draw from "no edge" for a strategy whose timing depends on the path
+(measured: p piles up at 1 for SMA crossovers, 8.5% size for RSI reversion), so it is
+reported as a robustness check and never decides. A null that cannot be built (too
+few bars, a GARCH fit that does not converge) is `available=False` with its reason;
+the others still decide.
+
+Combination (`combine`): Simes' rule over the deciding nulls, p = min_i k p_(i) / i.
+It rejects whenever the largest-p rule (intersection-union) does — p_(k) <= alpha is
+one of its conditions — so its power is at least that rule's; its size is at most
+alpha for positively dependent p-values (Sarkar 1998), which these are: every null
+ranks the same real statistic.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats as sps
 
 from parallelverse.backtest.engine import Costs, decide, execution_arrays, fill_prices, metric_rows, run_executed, run_grid
 from parallelverse.backtest.strategy import Strategy
 from parallelverse.bars import PathBatch, real_bars, with_warmup
+from parallelverse.errors import GeneratorError
 from parallelverse.rng import path_rngs
 from parallelverse.window import SeedSplit
 from parallelverse.verdict.nulls import MIN_GARCH_BARS, NULLS, null_paths
-from parallelverse.verdict.stats import MonteCarloP, mc_p_value
+from parallelverse.verdict.stats import MonteCarloP, clopper_pearson, mc_p_value, paths_needed
 
 STATISTICS = ("excess_sharpe", "excess_total_return", "information_ratio", "excess_cagr")
+DECIDING = NULLS  # the market nulls; random-entry is a robustness check only
+ROBUSTNESS = ("random-entry",)
+POWER = 0.8  # the power at which the minimum detectable effect is stated
+MIN_REAL_BARS = 20
 
 
 @dataclass(frozen=True)
 class NullTest:
     name: str
     real: float  # best-of-grid statistic on the real history
-    null: np.ndarray  # (B,) best-of-grid statistic on each null path
-    p: MonteCarloP
+    null: np.ndarray  # (B,) best-of-grid statistic on each null path; empty when unavailable
+    p: MonteCarloP | None  # None when unavailable
+    available: bool = True
+    reason: str = ""  # why the null could not be built
+
+    @property
+    def decides(self) -> bool:
+        return self.available and self.name in DECIDING
+
+    def detectable_effect(self, alpha: float = 0.05, power: float = POWER) -> float:
+        """The shift of the statistic this null detects with `power` at level alpha (same units as the statistic).
+
+        Shift alternative: the real statistic is a null draw plus delta. It is rejected when it
+        exceeds the null's (1 - alpha) quantile, so delta = q_{1-alpha} - q_{1-power} of the null sample.
+        """
+        x = self.null[np.isfinite(self.null)] if self.available else np.empty(0)
+        if len(x) < 2:
+            return float("nan")
+        return float(np.quantile(x, 1 - alpha) - np.quantile(x, 1 - power))
+
+
+def unavailable(name: str, real: float, reason: str) -> NullTest:
+    return NullTest(name, real, np.empty(0), None, False, reason)
 
 
 def grid_statistic(strategy: Strategy, bars: PathBatch, costs: Costs, statistic: str, label: str) -> np.ndarray:
@@ -48,7 +92,12 @@ def null_test(kind: str, strategy: Strategy, split: SeedSplit, costs: Costs, n_p
               real: float) -> NullTest:
     ce, re = split.context_end, split.realized_end
     base = split.history.slice(ce - 1, re)  # the bar before the horizon, then the realized horizon
-    paths = null_paths(kind, base, n_paths, seed).on(split.history.time[ce:re])
+    if kind == "garch" and re - ce < MIN_GARCH_BARS:
+        return unavailable(kind, real, f"{re - ce} realized bars; a zero-mean GARCH fit needs {MIN_GARCH_BARS}")
+    try:
+        paths = null_paths(kind, base, n_paths, seed).on(split.history.time[ce:re])
+    except GeneratorError as exc:
+        return unavailable(kind, real, f"the zero-mean GARCH fit to the realized bars failed ({str(exc).split(';')[0]})")
     bars = with_warmup(split, strategy.warmup, paths)
     stat = best_of_grid(grid_statistic(strategy, bars, costs, statistic, f"{kind} null"))
     return NullTest(kind, real, stat, mc_p_value(real, stat))
@@ -113,11 +162,115 @@ def run_null(kind: str, strategy: Strategy, split: SeedSplit, costs: Costs, n_pa
 
 
 def skill_tests(strategy: Strategy, split: SeedSplit, costs: Costs, n_paths: int = 1000, seed: int = 0,
-                statistic: str = "excess_sharpe", nulls: tuple[str, ...] = NULLS + ("random-entry",)) -> list[NullTest]:
-    """Every null test; empty when the data has fewer than 20 real bars after the cut."""
+                statistic: str = "excess_sharpe", nulls: tuple[str, ...] = DECIDING + ROBUSTNESS) -> list[NullTest]:
+    """Every null test (unavailable ones with their reason); empty with fewer than MIN_REAL_BARS real bars."""
     n_real = split.realized_end - split.context_end
-    if n_real < 20:
+    if n_real < MIN_REAL_BARS:
         return []
     real = real_statistic(strategy, split, costs, statistic)
-    return [run_null(kind, strategy, split, costs, n_paths, seed, statistic, real)
-            for kind in nulls if kind != "garch" or n_real >= MIN_GARCH_BARS]
+    return [run_null(kind, strategy, split, costs, n_paths, seed, statistic, real) for kind in nulls]
+
+
+# --- what the real history lets us test ----------------------------------------------------------
+
+
+def timing_decisions(strategy: Strategy, split: SeedSplit, costs: Costs, statistic: str = "excess_sharpe") -> str | None:
+    """None when the configuration that sets the real best-of-grid statistic changed its exposure over the real
+    horizon; else why there is nothing to test.
+
+    A configuration that holds one exposure all the way (always long, or never invested) made no
+    timing decision: its excess over buy-and-hold is fixed by that exposure, null markets give it the
+    same value, and every null's p-value would come from ties, not from a test.
+    """
+    bars = real_bars(split, strategy.warmup)
+    stat = grid_statistic(strategy, bars, costs, statistic, "real history")[:, 0]
+    best = int(np.argmax(np.where(np.isfinite(stat), stat, -np.inf)))
+    held = _held_exposure(decide(strategy, bars, strategy.configs[best], costs.fill, "real history"), bars,
+                          strategy.warmup, costs.fill)
+    if len(held) == 0 or np.ptp(held) > 0:
+        return None
+    config = strategy.configs[best]
+    who = (f"the best configuration ({', '.join(f'{k}={v}' for k, v in config.items())})"
+           if len(strategy.configs) > 1 else "the strategy")
+    level = float(held[0])
+    if level == 0.0:
+        return f"{who} was never invested over the real horizon: there was no timing decision to test"
+    what = "stayed long all the way, identical to buy-and-hold" if level == 1.0 else \
+        f"held a fixed exposure of {level:g} all the way"
+    return f"{who} {what}: there was no timing decision to test"
+
+
+# --- the decision -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Combined:
+    """The deciding nulls combined by Simes' rule, with the Monte Carlo interval carried through."""
+
+    p: float
+    ci: tuple[float, float]  # from the nulls' Clopper-Pearson endpoints (Simes is monotone in each p)
+    nulls: tuple[str, ...]  # the nulls that decided
+    attained_by: str  # the null whose ordered p sets the Simes minimum
+    paths_to_decide: int  # null paths that would bring the interval off alpha (0 when decided)
+    detectable_effect: float  # excess statistic detected with POWER by every deciding null (the largest of theirs)
+    n_paths: int  # null paths of attained_by
+    rule: str = "simes"
+
+
+def simes(p: list[float]) -> tuple[float, int, int]:
+    """Simes' combined p, the index (into p) of the ordered p-value that attains it, and its rank (1-based)."""
+    order = np.argsort(p, kind="stable")
+    k = len(p)
+    vals = [k * p[j] / (i + 1) for i, j in enumerate(order)]
+    best = len(vals) - 1 - int(np.argmin(vals[::-1]))  # the highest rank among ties
+    return float(min(1.0, vals[best])), int(order[best]), best + 1
+
+
+def combine(tests: list[NullTest], alpha: float = 0.05) -> Combined | None:
+    """Simes over the available deciding nulls; None when none is available."""
+    use = [t for t in tests if t.decides]
+    if not use:
+        return None
+    p, at, rank = simes([t.p.p for t in use])
+    lo = simes([t.p.ci[0] for t in use])[0]
+    hi = simes([t.p.ci[1] for t in use])[0]
+    k = len(use)
+    decided = not (lo <= alpha <= hi)
+    more = 0 if decided else paths_needed(use[at].p.p, alpha * rank / k)
+    mde = max(t.detectable_effect(alpha) for t in use)
+    return Combined(p, (lo, hi), tuple(t.name for t in use), use[at].name, int(more), mde, use[at].p.n)
+
+
+@dataclass(frozen=True)
+class SkillDecision:
+    """The skill state and why. state: Skill | No evidence of skill | Inconclusive | Not testable."""
+
+    state: str
+    reason: str
+    combined: Combined | None = None
+    unavailable: tuple[str, ...] = field(default=())  # nulls that could not be built
+
+
+def decide_skill(tests: list[NullTest], no_timing: str | None, alpha: float = 0.05,
+                 statistic: str = "excess_sharpe") -> SkillDecision:
+    """The four states. `no_timing` is `timing_decisions(...)`'s reason, or None."""
+    gone = tuple(t.name for t in tests if not t.available)
+    if no_timing is not None:
+        return SkillDecision("Not testable", no_timing, None, gone)
+    if not tests:
+        return SkillDecision("Not testable", f"fewer than {MIN_REAL_BARS} real bars after the cut: no skill test possible",
+                             None, gone)
+    c = combine(tests, alpha)
+    if c is None:
+        return SkillDecision("Not testable", "no null market could be built: "
+                             + "; ".join(f"{t.name}: {t.reason}" for t in tests if not t.available), None, gone)
+    names = ", ".join(c.nulls)
+    if c.ci[1] < alpha:
+        return SkillDecision("Skill", f"the real result beats markets with nothing to exploit "
+                             f"(Simes over {names}: p = {c.p:.3g})", c, gone)
+    if c.ci[0] > alpha:
+        return SkillDecision("No evidence of skill", f"the nulls ({names}) do not reject at {alpha:g} (p = {c.p:.3g}); "
+                             f"an edge of {c.detectable_effect:.2f} {statistic} would have been detected "
+                             f"{POWER:.0%} of the time — a smaller one could be missed", c, gone)
+    return SkillDecision("Inconclusive", f"p = {c.p:.3g} and its Monte Carlo interval straddles {alpha:g}; about "
+                         f"{c.paths_to_decide:,} null paths would settle it (--auto-paths)", c, gone)

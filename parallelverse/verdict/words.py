@@ -1,0 +1,64 @@
+"""The verdict in words: the lines the terminal panel and the HTML verdict box both print.
+
+Written once so the two cannot drift apart; `--json` carries the same numbers as fields
+of the Verdict. Intervals are named for what they are: a bracket after a p-value or a
+percentile is its Monte Carlo error (finite paths), not a confidence statement about
+the market or the generator — that is the fidelity and calibration section's job.
+"""
+
+from __future__ import annotations
+
+import math
+
+from parallelverse.verdict.model import NullTestResult, Verdict
+
+STATES_EXPLAINED = {
+    "Skill": "the real result beats markets with nothing to exploit",
+    "No evidence of skill": "the nulls did not reject; this is not evidence of luck, and smaller edges can be missed",
+    "Inconclusive": "more null paths are needed to decide",
+    "Not testable": "there was nothing for a skill test to test",
+}
+
+
+def _num(x, fmt: str) -> str:
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else fmt.format(x)
+
+
+def headline(r: Verdict) -> tuple[str, str]:
+    """(state, reason)."""
+    v = r.verdict.skill
+    return v.label, v.reason
+
+
+def test_line(t: NullTestResult) -> str:
+    if not t.available:
+        return f"  {t.name:<13} unavailable: {t.unavailable_because}"
+    lo, hi = t.mc_interval
+    return f"  {t.name:<13} p = {t.p:.4f}  [{lo:.4f}, {hi:.4f}]  B = {t.n_paths:,}  ({t.role})"
+
+
+def detail_lines(r: Verdict) -> list[str]:
+    """Everything under the headline, in order: combined p, power, each null, path luck, disagreement."""
+    v = r.verdict.skill
+    out = []
+    if v.p is not None:
+        out.append(f"skill: p = {v.p:.4f}, Monte Carlo interval [{v.mc_interval[0]:.4f}, {v.mc_interval[1]:.4f}] "
+                   f"({v.rule} over {', '.join(v.nulls)}; statistic {r.statistic}, best of {r.n_configs} configuration(s))")
+    if v.detectable_effect is not None and math.isfinite(v.detectable_effect):
+        out.append(f"power: an edge of {v.detectable_effect:.2f} {r.statistic} over {r.realized_bars} bars would be "
+                   f"detected {v.power:.0%} of the time at {r.skill.alpha:g}")
+    if v.label == "Not testable" and r.skill.tests:
+        out.append("null tests, for reference only (nothing to test; their p-values come from ties):")
+    for t in r.skill.tests:
+        out.append(test_line(t))
+    for u, d in r.path_luck.items():
+        excl = "  (excluded: fails fidelity)" if d.excluded else ""
+        unc = f"; parameter uncertainty: {d.uncertainty}" if d.uncertainty else ""
+        out.append(f"path luck in {u}: real Sharpe at percentile {_num(d.percentile, '{:.1f}')} "
+                   f"(Monte Carlo [{_num(d.mc_interval[0], '{:.1f}')}, {_num(d.mc_interval[1], '{:.1f}')}]) — "
+                   f"{d.label}{unc}{excl}")
+    if r.verdict.generators_disagree:
+        out.append(r.verdict.generators_disagree)
+    if v.label == "Not testable" and r.sharpe_stats is not None:
+        out.append("PSR and DSR here describe the market's own drift over the horizon, not a strategy decision")
+    return out

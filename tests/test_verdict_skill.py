@@ -1,0 +1,81 @@
+"""Skill decision: Simes combination, unavailable nulls, 'Not testable', detectable effect. Worked examples and small seeded runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parallelverse.verdict.skill import (DECIDING, NullTest, combine, decide_skill, simes, skill_tests,
+                                         timing_decisions, unavailable)
+from parallelverse.verdict.stats import mc_p_value
+from tests.test_calibration import NO_COSTS, inline, market, split_of
+
+
+def follow(bars):
+    """1-bar momentum: long after an up bar, short after a down bar."""
+    r = np.diff(np.log(bars.close), axis=0, prepend=np.log(bars.close[:1]))
+    return np.sign(r)
+
+
+def fake(name: str, b: int, n: int = 999) -> NullTest:
+    null = np.r_[np.ones(b), np.zeros(n - b)]  # b null values at least as good as the real 0.5
+    return NullTest(name, 0.5, null, mc_p_value(0.5, null))
+
+
+def test_simes_by_hand_and_never_weaker_than_the_largest_p():
+    assert simes([0.30, 0.01, 0.04]) == (pytest.approx(0.03), 1, 1)  # min(3 * 0.01 / 1, 3 * 0.04 / 2, 0.30 / 1)
+    assert simes([0.04, 0.045, 0.049])[0] == pytest.approx(0.049)  # all below 0.05: the largest-p rule rejects, so does Simes
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        p = list(rng.random(3) ** 2)
+        assert simes(p)[0] <= max(p) + 1e-15
+
+
+def test_combine_uses_only_deciding_available_nulls_and_carries_the_interval():
+    tests = [fake("permutation", 9), fake("bootstrap", 30), unavailable("garch", 0.5, "fit failed"),
+             fake("random-entry", 900)]
+    c = combine(tests)
+    assert c.nulls == ("permutation", "bootstrap")  # random entry is a robustness check, garch is gone
+    assert c.p == pytest.approx(min(2 * 10 / 1000, 31 / 1000))
+    assert c.ci[0] < c.p < c.ci[1] < 0.05
+    d = decide_skill(tests, None)
+    assert d.state == "Skill" and d.unavailable == ("garch",)
+
+
+def test_states_no_evidence_with_its_power_and_inconclusive_with_paths():
+    none = decide_skill([fake(n, 300) for n in DECIDING], None)
+    assert none.state == "No evidence of skill" and "would have been detected 80% of the time" in none.reason
+    undecided = decide_skill([fake(n, 45) for n in DECIDING], None)  # p = 0.046, interval about [0.033, 0.06]
+    # equal p's: Simes is attained at rank 3, threshold 0.05, so ~ 1.96^2 p (1 - p) / 0.004^2 paths
+    assert undecided.state == "Inconclusive" and 10_000 < undecided.combined.paths_to_decide < 11_000
+
+
+def test_detectable_effect_of_a_normal_null_is_the_quantile_gap():
+    null = np.random.default_rng(1).standard_normal(200_000)
+    t = NullTest("permutation", 0.0, null, mc_p_value(0.0, null))
+    assert t.detectable_effect(0.05, 0.8) == pytest.approx(1.6449 + 0.8416, abs=0.02)
+
+
+def test_a_garch_null_that_cannot_be_fitted_is_unavailable_and_the_others_decide():
+    """Log prices shrunk 1e7-fold: the scale-free nulls work as before, arch's zero-mean GARCH fit does not converge."""
+    ctx, h = 60, 300
+    hist = market(np.random.default_rng(3), ctx + h, phi=0.3)
+    hist |= {f: 100 * np.exp(1e-7 * np.log(hist[f] / 100)) for f in ("open", "high", "low", "close")}
+    split = split_of(hist, ctx)
+    tests = skill_tests(inline(follow), split, NO_COSTS, n_paths=199, seed=0)
+    garch = next(t for t in tests if t.name == "garch")
+    assert not garch.available and "did not converge" in garch.reason and garch.p is None
+    d = decide_skill(tests, timing_decisions(inline(follow), split, NO_COSTS))
+    assert d.state == "Skill" and d.combined.nulls == ("permutation", "bootstrap") and d.unavailable == ("garch",)
+
+
+def test_no_timing_decision_is_not_testable():
+    ctx, h = 60, 120
+    split = split_of(market(np.random.default_rng(4), ctx + h), ctx)
+    always = inline(lambda bars: np.ones_like(bars.close))
+    never = inline(lambda bars: np.zeros_like(bars.close))
+    assert "identical to buy-and-hold" in timing_decisions(always, split, NO_COSTS)
+    assert "never invested" in timing_decisions(never, split, NO_COSTS)
+    assert timing_decisions(inline(follow), split, NO_COSTS) is None
+    d = decide_skill(skill_tests(always, split, NO_COSTS, n_paths=19, seed=0), timing_decisions(always, split, NO_COSTS))
+    assert d.state == "Not testable" and d.combined is None
