@@ -136,6 +136,24 @@ def test_calibrate_identical_to_one_process(tmp_path, cluster):
     assert files[0] == files[1] and len(files[0]) == 12
 
 
+def test_cli_on_a_running_scheduler_by_address_and_by_scheduler_file(tmp_path, cluster, run_cli):
+    address = cluster.client.scheduler.address
+    (tmp_path / "scheduler.json").write_text(json.dumps({"address": address}))
+    common = ["generate", "--seed-window", "2020-01", "--generators", "bootstrap", "--n-paths", 90, "--chunk-paths", 30,
+              "--horizon", 30, "--json"]
+    one = run_cli(*common, "--out", tmp_path / "one.zarr")
+    many = run_cli(*common, "--out", tmp_path / "many.zarr", "--cluster", address)
+    assert one.exit_code == 0 and many.exit_code == 0, many.output
+    assert tree_digest(tmp_path / "one.zarr") == tree_digest(tmp_path / "many.zarr")
+    s1 = run_cli("stress", SMA, "--store", tmp_path / "one.zarr", "--json")
+    s2 = run_cli("stress", SMA, "--store", tmp_path / "many.zarr", "--json", "--cluster", tmp_path / "scheduler.json")
+    assert s1.exit_code == 0 and s2.exit_code == 0, s2.output
+    drop = ("store", "seconds")
+    assert {k: v for k, v in json.loads(s1.stdout).items() if k not in drop} == \
+        {k: v for k, v in json.loads(s2.stdout).items() if k not in drop}
+    assert cluster.client.status == "running"  # the CLI closed its own client, not the cluster
+
+
 def test_a_worker_killed_mid_run_costs_only_its_tasks(tmp_path, cluster):
     kw = dict(generators=("garch",), n_paths=600, chunk_paths=20)
     _generate(tmp_path / "one.zarr", **kw)
