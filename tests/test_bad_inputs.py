@@ -101,6 +101,7 @@ for opt, text, needle in [
 ]:
     case(f"{opt[2:]}_{text}", G + [opt, text], [opt, text, needle, "e.g."])
 case("no_such_option", G + ["--tempreature", "1"], ["--tempreature", "--temperature", "--help"])
+case("no_such_command", ["generat"], ["No such command 'generat'", "Did you mean 'generate'", "--help"])
 case("option_without_value", G + ["--n-paths"], ["--n-paths", "requires an argument"])
 case("bad_device", G + ["--device", "tpu"], ["--device", "tpu", "--help"])
 case("empty_data", G + ["--data", ""], ["--data is empty"])
@@ -367,3 +368,9 @@ def test_disk_full_while_writing_is_one_line_not_an_internal_error():
                               stderr=subprocess.PIPE, text=True)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == ["error: no space left on device; free some space or write elsewhere"]
+
+
+def test_no_command_shows_the_help_not_an_error(run_cli):
+    result = run_cli()
+    assert result.exit_code == 2 and "Usage:" in result.output and "error:" not in result.output
+    assert "generate" in result.output and "Commands:" in result.output

@@ -103,6 +103,9 @@ def _os_error_in(exc: BaseException) -> OSError | None:
     return None
 
 
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+
+
 class Group(click.Group):
     """The top-level group: click's usage errors (no such option, missing argument,
     a bad value) become one `error:` line naming the fix, like every other error."""
@@ -112,6 +115,9 @@ class Group(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NO_ARGS_IS_HELP as exc:  # `parallelverse` alone: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             message = exc.format_message()
             ctx = getattr(exc, "ctx", None)
