@@ -35,3 +35,7 @@ class InputError(ParallelverseError):
 
 class CalibrateError(ParallelverseError):
     """A calibrate option, or its combination with the data, cannot be run."""
+
+
+class TrainError(ParallelverseError):
+    """Training options are invalid or training diverged (a non-finite loss)."""

@@ -248,3 +248,64 @@ def test_horizon_longer_than_max_context_is_decoded_in_trailing_windows(ours):
         end = min((j // 16 + 1) * 16, 70)
         w = tok.decode(full1[:, 50 + end - 32 : 50 + end], full2[:, 50 + end - 32 : 50 + end])
         torch.testing.assert_close(z[:, j], w[:, -(end - j)], rtol=1e-5, atol=1e-5)
+
+
+def test_context_is_encoded_only_over_the_trained_window(official_dir, split):
+    """No seam: only the last max_context (or norm_window) bars are encoded, normalised on exactly those bars, so
+    bars before the window change nothing (the causal tokenizer would otherwise re-code every token)."""
+    d, _, _ = official_dir
+    spec = make_generator("kronos", {"model": str(d), "max_context": 64})
+    whole = spec.fit(split.context)  # 120 bars of context
+    alone = spec.fit(split.context.slice(56, 120))  # the last 64 only
+    assert whole.describe()["encoded_bars"] == 64 and torch.equal(whole.s1, alone.s1) and torch.equal(whole.s2, alone.s2)
+    np.testing.assert_allclose(whole.sample(10, 0, 0, 4).close, alone.sample(10, 0, 0, 4).close, rtol=1e-6)
+    nw = make_generator("kronos", {"model": str(d), "norm_window": 40}).fit(split.context)
+    assert nw.describe()["encoded_bars"] == 40
+    np.testing.assert_allclose(nw.scale.mean[:4], np.stack([split.context.open, split.context.high, split.context.low,
+                                                            split.context.close], 1)[-40:].mean(0), rtol=1e-12)
+
+
+def test_renormalising_every_k_bars_starts_like_the_frozen_sampler(official_dir, split):
+    """renorm_every=k: the first block is the frozen sampler's (same window, same uniforms); later blocks are
+    re-normalised per path; the option is labelled and the paths do not depend on the batch size."""
+    d, _, _ = official_dir
+    renorm = make_generator("kronos", {"model": str(d), "max_context": 64, "norm_window": 48, "renorm_every": 8,
+                                       "batch_size": 3})
+    assert renorm.name.endswith("-rn8")
+    from parallelverse.generators.kronos import stamps
+    from parallelverse.window import extend_calendar
+
+    f = renorm.fit(split.context)
+    u = torch.rand(5, 16, 2, generator=torch.Generator().manual_seed(0))  # 48 context + 16 bars fit the window
+    future = torch.from_numpy(stamps(extend_calendar(split.context.time, 16)))
+    a, b = f._sample_frozen(u, future), f._sample_renormalised(u, future)
+    np.testing.assert_allclose(b[3][:8], a[3][:8], rtol=1e-4)
+    assert np.abs(np.log(b[3][8:] / a[3][8:])).max() > 1e-3
+    b = renorm.fit(split.context).sample(16, 1, 0, 5)
+    assert not invariant_violations(b).any()
+    c = make_generator("kronos", {"model": str(d), "max_context": 64, "norm_window": 48, "renorm_every": 8,
+                                  "batch_size": 5}).fit(split.context).sample(16, 1, 0, 5)
+    np.testing.assert_allclose(c.close, b.close, rtol=1e-5)
+    with pytest.raises(GeneratorError, match="renorm_every=20 plus the 48 encoded bars exceeds max_context 64"):
+        make_generator("kronos", {"model": str(d), "max_context": 64, "norm_window": 48, "renorm_every": 20}).fit(
+            split.context)
+
+
+def test_logret_representation_round_trips_real_bars_and_always_gives_valid_bars(aapl):
+    """logret carries no price level: real bars -> features -> bars is exact from the last real close, and any
+    decoded features (even wicks below zero) give bars that satisfy the invariants."""
+    from parallelverse.bars import PathBatch
+    from parallelverse.generators.kronos import representation as rep
+
+    c = aapl.slice(1000, 1130)
+    raw = rep.raw_features("logret", c.open, c.high, c.low, c.close, c.volume)
+    scale = rep.fit_scale("logret", raw[1:121])
+    assert scale.std[0] == pytest.approx(np.sqrt(np.mean(np.diff(np.log(c.close[:121])) ** 2)))
+    z = rep.normalise(raw[1:], scale)
+    assert np.abs(z[:, :4]).max() < rep.CLIP_LOGRET  # nothing clipped on ordinary bars
+    o, h, lo, cl, v = rep.to_bars("logret", rep.denormalise(z[None], scale), c.close[0])
+    for got, want in zip((o, h, lo, cl, v), (c.open, c.high, c.low, c.close, c.volume)):
+        np.testing.assert_allclose(got[:, 0], want[1:], rtol=1e-5)
+    noise = np.random.default_rng(0).normal(0, 2, (7, 30, 5))
+    bars = rep.to_bars("logret", rep.denormalise(noise, scale), np.full(7, 50.0))
+    assert not invariant_violations(PathBatch(*bars)).any()

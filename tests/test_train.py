@@ -93,3 +93,62 @@ def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
     g = zarr.open_group(str(store), mode="r")["universes/kronos-model-T1"]
     assert not invariant_violations(read_paths(g)).any()
     assert g.attrs["fitted"]["max_context"] == 68 and g.attrs["fitted"]["norm_window"] == 60
+    declared = json.loads((out / "parallelverse.json").read_text())
+    assert declared["representation"] == "logret" and g.attrs["fitted"]["normalisation"]["representation"] == "logret"
+    assert (declared["train_start"], declared["train_end"]) == ("2018-01-02", "2019-12-31")
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--lookback", "0", "--lookback 0 must be a whole number >= 1"),
+    ("--predict", "-3", "--predict -3 must be a whole number >= 1"),
+    ("--steps", "0", "steps 0 must be a whole number >= 1"),
+    ("--lr-predictor", "nan", "lr-predictor nan must be a finite number > 0"),
+    ("--lr-tokenizer", "inf", "lr-tokenizer inf must be a finite number > 0"),
+])
+def test_bad_options_are_one_line_errors_and_write_nothing(tmp_path, run_cli, option, value, says):
+    out = tmp_path / "model"
+    result = run_cli("train", "--out", out, "--val-from", "2019-01-01", "--size", "tiny", option, value)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code != 0 and len(lines) == 1 and says in lines[0], result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_non_finite_loss_stops_with_an_error_and_never_saves_nan_weights(windows, tmp_path):
+    """One window of absurd values, first drawn at step 8: the stage stops there with a one-line error, and OUT
+    keeps the finite checkpoint of the step-5 evaluation."""
+    from safetensors.torch import load_file
+
+    from parallelverse.errors import TrainError
+
+    tr, va = windows
+    cfg = TrainConfig(steps=10, batch_size=8, eval_every=5, seed=0)
+    gen = torch.Generator().manual_seed(cfg.seed)  # the tokenizer stage's batch draws
+    draws = [set(torch.randint(0, len(tr), (cfg.batch_size,), generator=gen).tolist()) for _ in range(8)]
+    bad_index = min(draws[7] - set().union(*draws[:7]))
+    x = tr.x.copy()
+    x[bad_index] = 1e30
+    with pytest.raises(TrainError, match=r"tokenizer loss is (nan|inf) at step 8; nothing was saved"):
+        train(type(tr)(x, tr.stamp, tr.symbols), va, tmp_path, "tiny", cfg)
+    saved = load_file(str(tmp_path / "tokenizer" / "model.safetensors"))
+    assert all(torch.isfinite(v).all() for v in saved.values())
+    assert not (tmp_path / "predictor").exists()
+
+
+def test_early_stopping_keeps_the_best_validation_checkpoint(windows, tmp_path):
+    """The saved weights are those of the lowest validation loss (re-evaluated here), the stage stops after
+    `patience` evaluations without improvement (the same command giving the same weights is the resume test's
+    uninterrupted-vs-resumed comparison)."""
+    from parallelverse.generators.kronos.load import load_module
+    from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer
+    from parallelverse.train.loop import _eval, predictor_loss
+
+    tr, va = windows
+    cfg = TrainConfig(steps=150, batch_size=8, eval_every=5, seed=1, patience=2, lr_predictor=3e-2)
+    state = train(tr, va, tmp_path / "a", "tiny", cfg)
+    rec = state["predictor"]
+    losses = [h["val_loss"] for h in rec["history"]]
+    assert rec["best_val_loss"] == min(losses) and rec["best_step"] == rec["history"][int(np.argmin(losses))]["step"]
+    assert rec["step"] < 150 and rec["step"] - rec["best_step"] == 2 * cfg.eval_every  # stopped early
+    tok = load_module(KronosTokenizer, tmp_path / "a" / "tokenizer", "tokenizer")
+    pred = load_module(KronosPredictor, tmp_path / "a" / "predictor", "predictor")
+    assert _eval(lambda x, s: predictor_loss(pred, tok, x, s), va, 32) == pytest.approx(rec["best_val_loss"], rel=1e-5)

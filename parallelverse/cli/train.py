@@ -8,11 +8,16 @@ from parallelverse.cli.console import err, handle_errors, print_json
 
 
 @click.command()
-@click.option("--data", "data_paths", multiple=True, type=click.Path(dir_okay=False),
-              help="CSV/Parquet OHLCV (repeatable; default: the bundled stocks_daily).")
+@click.option("--data", "data_paths", multiple=True,
+              help="CSV/Parquet OHLCV or a training source (bundled, arch:sp500, arch:nasdaq, great-tables:sp500, "
+                   "pmdarima:msft, bokeh:stocks; 'all' = every installed one). Repeatable; default: bundled.")
 @click.option("--symbols", help="Comma-separated symbols to use (default: all in the data).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Checkpoint directory.")
-@click.option("--size", type=click.Choice(["tiny", "small"]), default="small", show_default=True, help="Size from scratch.")
+@click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="small", show_default=True,
+              help="Size from scratch.")
+@click.option("--representation", type=click.Choice(["logret", "zscore"]), default="logret", show_default=True,
+              help="logret: returns from the previous close scaled by the lookback's RMS return (no price level); "
+                   "zscore: the official level z-score.")
 @click.option("--init", help="Fine-tune from this checkpoint (directory with tokenizer/ and predictor/, or a Hub id).")
 @click.option("--stage", type=click.Choice(["both", "tokenizer", "predictor"]), default="both", show_default=True)
 @click.option("--until", help="Use only bars before this date (e.g. 2020-01-01 for an honest 2020 test).")
@@ -22,32 +27,52 @@ from parallelverse.cli.console import err, handle_errors, print_json
 @click.option("--predict", type=int, default=10, show_default=True)
 @click.option("--stride", type=int, default=5, show_default=True, help="Bars between window starts.")
 @click.option("--steps", type=int, default=2000, show_default=True, help="Optimiser steps per stage.")
+@click.option("--predictor-steps", type=int, default=0, show_default=True,
+              help="Optimiser steps of the predictor stage (0 = --steps).")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--eval-every", type=int, default=200, show_default=True)
+@click.option("--lr-tokenizer", type=float, default=2e-3, show_default=True)
+@click.option("--lr-predictor", type=float, default=1e-3, show_default=True)
+@click.option("--patience", type=int, default=0, show_default=True,
+              help="Stop a stage after this many evaluations without a better validation loss (0 = never); the best "
+                   "checkpoint is kept either way.")
+@click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads (part of the recipe).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the training record as JSON.")
 @handle_errors
-def train(data_paths, symbols, out_dir, size, init, stage, until, val_from, holdout_symbol, lookback, predict, stride,
-          steps, batch_size, eval_every, seed, as_json):
+def train(data_paths, symbols, out_dir, size, representation, init, stage, until, val_from, holdout_symbol, lookback,
+          predict, stride, steps, predictor_steps, batch_size, eval_every, lr_tokenizer, lr_predictor, patience, threads, seed, as_json):
     """Train Kronos (tokenizer, then predictor) on real OHLCV; resumes an interrupted run in OUT."""
     from pathlib import Path
 
     from parallelverse.cli.console import ProgressReporter
     from parallelverse.errors import DataError
     from parallelverse.market import load_market
-    from parallelverse.train.data import make_windows
+    from parallelverse.train.data import check_window_options, make_windows
     from parallelverse.train.loop import TrainConfig, train as run_train
+    from parallelverse.train.sources import SOURCES, load_all, load_source
 
-    series = []
-    for path in data_paths or (None,):
-        m = load_market(path)
-        chosen = [s.strip() for s in symbols.split(",")] if symbols else m.symbols
-        for s in chosen:
-            if s in m.symbols:
-                series.append(m.select(s))
+    # every option is checked before any data is read or anything is written
+    check_window_options(lookback, predict, stride)
+    cfg = TrainConfig(steps=steps, predictor_steps=predictor_steps, batch_size=batch_size, lr_tokenizer=lr_tokenizer, lr_predictor=lr_predictor,
+                      eval_every=eval_every, seed=seed, patience=patience, threads=threads)
+    series, sources = [], {}
+    for ref in data_paths or ("bundled",):
+        if ref == "all":
+            got, status = load_all()
+            sources.update(status)
+        elif ref in SOURCES:
+            got = load_source(ref)
+            sources[ref] = f"used ({SOURCES[ref].licence})"
+        else:
+            m = load_market(ref)
+            got = [m.select(s) for s in m.symbols]
+            sources[ref] = "used (user file)"
+        chosen = {s.strip() for s in symbols.split(",")} if symbols else None
+        series += [s for s in got if chosen is None or s.symbol in chosen]
     if not series:
         raise DataError(f"none of the symbols {symbols!r} is in the data; see `parallelverse data`")
-    tr, va, used = make_windows(series, lookback, predict, stride, val_from, until, holdout_symbol)
+    tr, va, used = make_windows(series, lookback, predict, stride, val_from, until, holdout_symbol, representation)
     init_modules = None
     if init:
         from parallelverse.generators.kronos.load import load_module, resolve
@@ -56,10 +81,10 @@ def train(data_paths, symbols, out_dir, size, init, stage, until, val_from, hold
         p_dir, t_dir, _ = resolve(init)
         init_modules = (load_module(KronosTokenizer, t_dir, "tokenizer"), load_module(KronosPredictor, p_dir, "predictor"))
     stages = ("tokenizer", "predictor") if stage == "both" else (stage,)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, eval_every=eval_every, seed=seed)
-    meta = {"data": used, "train_windows": len(tr), "val_windows": len(va), "lookback": lookback, "predict": predict,
-            "stride": stride, "until": until, "val_from": val_from, "holdout_symbol": holdout_symbol, "size": size,
-            "init": init, "stages": list(stages)}
+    meta = {"data": used, "sources": sources, "train_windows": len(tr), "val_windows": len(va), "lookback": lookback,
+            "predict": predict, "stride": stride, "until": until, "val_from": val_from, "holdout_symbol": holdout_symbol,
+            "size": size, "init": init, "stages": list(stages), "representation": representation,
+            "train_start": min(u["first"] for u in used.values()), "train_end": max(u["last"] for u in used.values())}
     err.print(f"{len(tr):,} training and {len(va):,} validation windows of {lookback}+{predict} bars from "
               f"{len(used)} symbol(s)", soft_wrap=True)
     reporter = ProgressReporter(enabled=not as_json, unit="steps")
@@ -69,7 +94,8 @@ def train(data_paths, symbols, out_dir, size, init, stage, until, val_from, hold
 
     with reporter:
         state = run_train(tr, va, Path(out_dir), size, cfg, init_modules, stages, meta, progress)
-    summary = {k: {kk: vv for kk, vv in v.items() if kk in ("step", "history", "seconds", "done")}
+    summary = {k: {kk: vv for kk, vv in v.items() if kk in ("step", "history", "seconds", "done", "best_step",
+                                                              "best_val_loss")}
                for k, v in state.items() if k in ("tokenizer", "predictor")}
     summary["out"] = out_dir
     if as_json:

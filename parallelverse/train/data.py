@@ -1,9 +1,10 @@
 """Training windows for Kronos: real OHLCV cut into (lookback + predict)-bar windows.
 
-Each window is z-scored with the mean and std of its *lookback* bars only — never the
+Each window is normalised with the statistics of its *lookback* bars only — never the
 bars it is asked to predict (upstream's fine-tuning code z-scored over lookback +
-horizon and leaked the future into the inputs). Values are clipped to +-5, as at
-inference. The split is by time: per symbol, windows that end before `val_from` train,
+horizon and leaked the future into the inputs) — in the checkpoint's representation
+(`generators.kronos.representation`: `zscore` levels or `logret` returns), with the
+same functions the sampler uses. The split is by time: per symbol, windows that end before `val_from` train,
 windows that start on or after it validate; a held-out symbol validates only.
 """
 
@@ -15,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from parallelverse.errors import DataError
-from parallelverse.generators.kronos import CLIP, features, stamps
+from parallelverse.generators.kronos import representation as rep
+from parallelverse.generators.kronos import stamps
 from parallelverse.market import Ohlcv
 
 
@@ -29,15 +31,24 @@ class Windows:
         return len(self.x)
 
 
-def normalise_window(x: np.ndarray, lookback: int) -> np.ndarray:
-    """(window, 6) -> z-scored with the first `lookback` rows' statistics (ddof 0, eps 1e-5), clipped."""
-    ref = x[:lookback]
-    return np.clip((x - ref.mean(axis=0)) / (ref.std(axis=0) + 1e-5), -CLIP, CLIP).astype(np.float32)
+def normalise_window(x: np.ndarray, lookback: int, kind: str = "zscore") -> np.ndarray:
+    """(window, d) raw features -> normalised with the first `lookback` rows' statistics, clipped."""
+    return rep.normalise(x, rep.fit_scale(kind, x[:lookback]))
+
+
+def check_window_options(lookback: int, predict: int, stride: int) -> None:
+    """One-line errors for window shapes that cannot train."""
+    for name, v, example in (("lookback", lookback, 120), ("predict", predict, 8), ("stride", stride, 3)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise DataError(f"--{name} {v!r} must be a whole number >= 1; e.g. --{name} {example}")
 
 
 def make_windows(series: list[Ohlcv], lookback: int, predict: int, stride: int, val_from: str | None,
-                 until: str | None, holdout: str | None) -> tuple[Windows, Windows, dict]:
-    """Train and validation windows plus a description of the data used (for the model card)."""
+                 until: str | None, holdout: str | None, kind: str = "zscore") -> tuple[Windows, Windows, dict]:
+    """Train and validation windows plus a description of the data used (for the model card).
+    logret windows start at a series' second bar (the first has no previous close)."""
+    check_window_options(lookback, predict, stride)
+    rep.check(kind)
     w = lookback + predict
     tr_x, tr_s, va_x, va_s, used = [], [], [], [], {}
     cut = pd.Timestamp(until).value if until else None
@@ -48,12 +59,14 @@ def make_windows(series: list[Ohlcv], lookback: int, predict: int, stride: int, 
         if n < w:
             continue
         sub = s.slice(0, n)
-        x, st = features(sub).astype(np.float32), stamps(sub.time)
+        x = rep.raw_features(kind, sub.open, sub.high, sub.low, sub.close, sub.volume if sub.has_volume else
+                             np.zeros(n))
+        st = stamps(sub.time)
         used[s.symbol] = {"source": s.source, "bars": n, "first": str(pd.Timestamp(sub.time[0]).date()),
                           "last": str(pd.Timestamp(sub.time[-1]).date())}
-        for start in range(0, n - w + 1, stride):
+        for start in range(1 if kind == "logret" else 0, n - w + 1, stride):
             end_time, start_time = sub.time[start + w - 1], sub.time[start]
-            xw = normalise_window(x[start : start + w], lookback)
+            xw = normalise_window(x[start : start + w], lookback, kind)
             if holdout and s.symbol == holdout or (vf is not None and start_time >= vf):
                 va_x.append(xw), va_s.append(st[start : start + w])
             elif vf is None or end_time < vf:

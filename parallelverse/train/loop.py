@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from parallelverse.errors import TrainError
+from parallelverse.generators.kronos import representation as rep
 from parallelverse.generators.kronos.load import save_module
 from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer
 from parallelverse.train.data import Windows
@@ -43,17 +45,43 @@ SIZES = {
                    zeta=0.05, group_size=4),
               dict(s1_bits=8, s2_bits=8, n_layers=4, d_model=128, n_heads=4, ff_dim=256, ffn_dropout_p=0.1,
                    attn_dropout_p=0.0, resid_dropout_p=0.1, token_dropout_p=0.0, learn_te=True)),
+    # medium: twice the predictor width of small, the same tokenizer
+    "medium": (dict(d_in=6, d_model=64, n_heads=4, ff_dim=128, n_enc_layers=3, n_dec_layers=3, ffn_dropout_p=0.0,
+                    attn_dropout_p=0.0, resid_dropout_p=0.0, s1_bits=8, s2_bits=8, beta=0.05, gamma0=1.0, gamma=1.1,
+                    zeta=0.05, group_size=4),
+               dict(s1_bits=8, s2_bits=8, n_layers=4, d_model=256, n_heads=4, ff_dim=512, ffn_dropout_p=0.1,
+                    attn_dropout_p=0.0, resid_dropout_p=0.1, token_dropout_p=0.0, learn_te=True)),
 }
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2000  # optimiser steps per stage
+    steps: int = 2000  # optimiser steps of the tokenizer stage (and of the predictor's unless predictor_steps)
+    predictor_steps: int = 0  # optimiser steps of the predictor stage; 0 = steps
     batch_size: int = 32
     lr_tokenizer: float = 2e-3
     lr_predictor: float = 1e-3
     eval_every: int = 200
     seed: int = 0
+    patience: int = 0  # stop a stage after this many evaluations without a better validation loss (0 = never)
+    threads: int = 1  # torch CPU threads, fixed so the same command gives the same weights (1: no oversubscription
+    # on a shared CPU, where 2 threads ran 10x slower)
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "eval_every", "threads"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise TrainError(f"{name.replace('_', '-')} {v!r} must be a whole number >= 1; e.g. --{name.replace('_', '-')} "
+                                 f"{getattr(TrainConfig, name)}")
+        for name in ("lr_tokenizer", "lr_predictor"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise TrainError(f"{name.replace('_', '-')} {v!r} must be a finite number > 0; e.g. --{name.replace('_', '-')} "
+                                 f"{getattr(TrainConfig, name)}")
+        if isinstance(self.predictor_steps, bool) or not isinstance(self.predictor_steps, int) or self.predictor_steps < 0:
+            raise TrainError(f"predictor-steps {self.predictor_steps!r} must be a whole number >= 0 (0 = --steps)")
+        if self.patience < 0 or self.seed < 0:
+            raise TrainError(f"patience {self.patience} and seed {self.seed} must be >= 0")
 
 
 def bsq_loss(z: torch.Tensor, cfg: dict, zq: torch.Tensor) -> torch.Tensor:
@@ -122,22 +150,34 @@ def _eval(loss_fn, val: Windows, batch: int) -> float:
 
 def run_stage(name: str, module, loss_fn, train: Windows, val: Windows, cfg: TrainConfig, lr: float, out: Path,
               state: dict, progress: ProgressFn | None) -> dict:
-    """Train one stage, resuming from `state[name]` if present; returns the stage's record."""
+    """Train one stage, resuming from `state[name]` if present; returns the stage's record.
+
+    Early stopping: OUT/<name> always holds the weights of the best validation loss so far; the
+    stage stops after `cfg.patience` evaluations without improvement (0 = never) and ends with the
+    best weights loaded. A non-finite loss stops with an error before anything is saved."""
     rec = state.setdefault(name, {"step": 0, "history": []})
     if rec.get("done"):
         return rec
+    steps = cfg.predictor_steps or cfg.steps if name == "predictor" else cfg.steps
     opt = torch.optim.AdamW(module.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=cfg.steps)
-    gen = torch.Generator().manual_seed(cfg.seed + (0 if name == "tokenizer" else 1))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    offset = 0 if name == "tokenizer" else 1
+    gen = torch.Generator().manual_seed(cfg.seed + offset)  # batch draws
+    torch.manual_seed(cfg.seed + 100 + offset)  # dropout draws: each stage starts from its own seed
     if "optimizer" in rec:
         opt.load_state_dict(rec.pop("optimizer"))
         sched.load_state_dict(rec.pop("scheduler"))
         gen.set_state(rec.pop("rng"))
+        torch.set_rng_state(rec.pop("global_rng"))
+        module.load_state_dict(rec.pop("weights"))
     module.train()
     t0, loss = time.perf_counter(), float("nan")
-    while rec["step"] < cfg.steps:
+    while rec["step"] < steps:
         idx = torch.randint(0, len(train), (cfg.batch_size,), generator=gen)
         loss_t = loss_fn(torch.from_numpy(train.x[idx.numpy()]), torch.from_numpy(train.stamp[idx.numpy()]))
+        if not torch.isfinite(loss_t):
+            raise TrainError(f"{name} loss is {loss_t.item()} at step {rec['step'] + 1}; nothing was saved for this "
+                                f"step (OUT keeps the best finite checkpoint); lower the learning rate or check the data")
         opt.zero_grad()
         loss_t.backward()
         torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
@@ -145,31 +185,44 @@ def run_stage(name: str, module, loss_fn, train: Windows, val: Windows, cfg: Tra
         sched.step()
         rec["step"] += 1
         loss = loss_t.item()
-        last = rec["step"] == cfg.steps
+        last = rec["step"] == steps
         if rec["step"] % cfg.eval_every == 0 or last:
             module.eval()
             val_loss = _eval(loss_fn, val, cfg.batch_size * 4)
             module.train()
+            if not math.isfinite(val_loss):
+                raise TrainError(f"{name} validation loss is {val_loss} at step {rec['step']}; OUT keeps the best "
+                                    "finite checkpoint; lower the learning rate or check the data")
             rec["history"].append({"step": rec["step"], "train_loss": loss, "val_loss": val_loss})
             rec["seconds"] = rec.get("seconds", 0.0) + time.perf_counter() - t0
             t0 = time.perf_counter()
-            if last:
-                rec["done"] = True
-            save_module(module, out / name)
-            _save_state(out, state, name, opt, sched, gen, last)
+            if val_loss < rec.get("best_val_loss", math.inf):
+                rec["best_val_loss"], rec["best_step"] = val_loss, rec["step"]
+                save_module(module, out / name)
+            stale = (rec["step"] - rec["best_step"]) // cfg.eval_every
+            if last or (cfg.patience and stale >= cfg.patience):
+                rec["done"], last = True, True
+            _save_state(out, state, name, module, opt, sched, gen, last)
             if progress:
-                progress(name, rec["step"], cfg.steps, loss, val_loss)
+                progress(name, rec["step"], steps, loss, val_loss)
+            if last:
+                break
         elif progress and rec["step"] % 10 == 0:
-            progress(name, rec["step"], cfg.steps, loss, None)
+            progress(name, rec["step"], steps, loss, None)
+    from safetensors.torch import load_file
+
+    module.load_state_dict(load_file(str(out / name / "model.safetensors")))  # the best weights
     module.eval()
     return rec
 
 
-def _save_state(out: Path, state: dict, name: str, opt, sched, gen, last: bool) -> None:
+def _save_state(out: Path, state: dict, name: str, module, opt, sched, gen, last: bool) -> None:
     snapshot = {k: dict(v) for k, v in state.items() if isinstance(v, dict)}
     snapshot.update({k: v for k, v in state.items() if not isinstance(v, dict)})
     if not last:
-        snapshot[name].update({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": gen.get_state()})
+        snapshot[name].update({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": gen.get_state(),
+                               "global_rng": torch.get_rng_state(),
+                               "weights": {k: v.detach().clone() for k, v in module.state_dict().items()}})
     tmp = out / "state.pt.partial"
     torch.save(snapshot, tmp)
     tmp.replace(out / "state.pt")
@@ -180,20 +233,32 @@ def train(train_w: Windows, val_w: Windows, out: Path, size: str = "small", cfg:
           init: tuple[KronosTokenizer, KronosPredictor] | None = None, stages: tuple[str, ...] = ("tokenizer", "predictor"),
           meta: dict | None = None, progress: ProgressFn | None = None) -> dict:
     """Train (or resume, or fine-tune) and write OUT/tokenizer, OUT/predictor, OUT/state.pt."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(train_w, val_w, out, size, cfg, init, stages, meta, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(train_w, val_w, out, size, cfg, init, stages, meta, progress) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
+    kind = rep.check((meta or {}).get("representation", "zscore"))
     if meta and meta.get("lookback"):
-        # what sampling needs to see inputs the way training did: window length and normalisation span
+        # what sampling needs to see inputs the way training did: window length, normalisation span, representation,
+        # and the span of real bars the checkpoint has seen (calibrate keeps those windows out of any score)
         (out / "parallelverse.json").write_text(json.dumps(
-            {"max_context": meta["lookback"] + meta["predict"], "norm_window": meta["lookback"]}, indent=2))
+            {"max_context": meta["lookback"] + meta["predict"], "norm_window": meta["lookback"], "representation": kind,
+             "renorm_every": meta.get("renorm_every", 0), "train_start": meta.get("train_start"),
+             "train_end": meta.get("train_end")}, indent=2))
     state = torch.load(out / "state.pt", weights_only=False) if (out / "state.pt").exists() else {}
-    state.setdefault("config", asdict(cfg))
-    state.setdefault("meta", meta or {})
+    state["config"], state["meta"] = asdict(cfg), meta or state.get("meta", {})
     if init is not None:
         tok, pred = init
     else:
         tok_cfg, pred_cfg = SIZES[size]
-        tok, pred = KronosTokenizer(**tok_cfg), KronosPredictor(**pred_cfg)
+        tok, pred = KronosTokenizer(**{**tok_cfg, "d_in": rep.D_IN[kind]}), KronosPredictor(**pred_cfg)
     from safetensors.torch import load_file
 
     for name, module in (("tokenizer", tok), ("predictor", pred)):  # resume from the last checkpoint

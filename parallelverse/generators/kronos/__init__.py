@@ -1,19 +1,24 @@
 """Kronos universes: joint OHLCV paths from the Kronos foundation model, every path kept.
 
-Input handling matches the official predictor: features open, high, low, close,
-volume, amount (missing amount = volume x mean(OHLC)); per-column mean and std (ddof
-0) over the context, (x - mean) / (std + 1e-5), clipped to +-5; time stamps minute of
-hour, hour, weekday, day, month. Paths are de-normalised, then the bar invariants are
-enforced (high >= max(open, close), low <= min(open, close), prices > 0, volume >= 0)
-and every repair is counted in the universe's attributes.
+What the model sees is the checkpoint's *representation* (`representation.py`, declared in
+its parallelverse.json): official checkpoints use the official `zscore` of open, high, low,
+close, volume, amount (per-column mean and std (ddof 0), eps 1e-5, clipped to +-5);
+checkpoints that `parallelverse train` writes use `logret` (returns from the previous close
+scaled by the lookback's RMS return — no price level to be pulled back to). Time stamps are
+minute of hour, hour, weekday, day, month. Decoded paths are checked against the bar
+invariants and every repair is counted in the universe's attributes.
 
-Normalisation bias: like upstream, the context is z-scored as one window, which pulls
-forecasts of trending series back toward the window mean (users report inverted
-rankings on strongly trending stocks). That is what the checkpoints were trained on,
-so it stays the default; two labelled mitigations are offered: `norm_window=N`
-(z-score with the last N bars' statistics) and `reanchor_drift=true` (tilt every path
-so the paths' median drift equals the context's own). The report's drift diagnostic
-shows the difference.
+No seam: only the last `norm_window` bars (the checkpoint's training lookback; else
+max_context) are encoded, normalised on exactly those bars. The tokenizer is causal, so
+encoding a longer context than it was trained on changes every token and made the first
+synthetic bar jump; for official checkpoints with a context up to max_context nothing changes.
+
+Long horizons: by default one normalisation serves the whole path (the official
+semantics; for `logret` it only sets the unit of a return). `renorm_every=N` re-normalises
+each path on its trailing `norm_window` bars (real, then its own) every N bars and re-encodes
+them, so every window the model sees is distributed like a training window; for `zscore`
+checkpoints this removes the pull back to the context's mean (labelled `-rnN`; slower: each
+block re-encodes every path). `reanchor_drift=true` remains as a cruder, labelled mitigation.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import pandas as pd
 
 from parallelverse.bars import PathBatch
 from parallelverse.errors import GeneratorError
+from parallelverse.generators.kronos import representation as rep
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 from parallelverse.window import extend_calendar
@@ -35,7 +41,6 @@ from parallelverse.window import extend_calendar
 # see its MODEL_CARD.md); pass --model NeoQuasar/Kronos-small etc. for the official ones.
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent.parent / "models" / "kronos-pv-small"
 DEFAULT_MODEL = str(SHIPPED_MODEL)
-CLIP = 5.0
 _LOADED: dict = {}
 
 
@@ -50,13 +55,17 @@ class Kronos:
     device: str = "auto"  # auto | cpu | cuda
     max_context: int = 0  # 0 = the model's own (512; 2048 for Kronos-mini)
     window_slide: int = 0  # tokens dropped per rebuild past max_context; 0 = max_context // 4, 1 = official
-    norm_window: int = 0  # mitigation: z-score on the last N context bars only (0 = whole context, as upstream)
+    norm_window: int = 0  # bars encoded and normalised on (0 = the checkpoint's training window, else max_context)
+    renorm_every: int = -1  # re-normalise each path on its trailing window every N bars; -1 = the checkpoint's default
     reanchor_drift: bool = False  # mitigation: shift each path's log prices so the paths' median drift = context drift
     bf16: bool = False  # bfloat16 weights on a GPU
 
     def __post_init__(self):
         if self.temperature <= 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.batch_size < 0:
             raise GeneratorError("kronos needs temperature > 0, 0 < top_p <= 1, top_k >= 0 and batch_size >= 0")
+        if self.renorm_every < -1 or self.norm_window < 0:
+            raise GeneratorError(f"kronos renorm_every={self.renorm_every} / norm_window={self.norm_window}: use "
+                                 "renorm_every >= 0 (or -1 for the checkpoint's default) and norm_window >= 0")
         if self.device not in ("auto", "cpu", "cuda"):
             raise GeneratorError(f"kronos device={self.device!r} is not auto, cpu or cuda")
 
@@ -64,7 +73,8 @@ class Kronos:
     def name(self) -> str:
         slug = Path(self.model.rstrip("/")).name.lower()
         slug = re.sub(r"^kronos-", "", re.sub(r"[^a-z0-9.-]+", "-", slug)).strip("-") or "model"
-        tags = (f"-nw{self.norm_window}" if self.norm_window else "") + ("-anchored" if self.reanchor_drift else "")
+        tags = (f"-nw{self.norm_window}" if self.norm_window else "") + ("-anchored" if self.reanchor_drift else "") \
+            + (f"-rn{self.renorm_every}" if self.renorm_every > 0 else "")
         return f"kronos-{slug}-T{self.temperature:g}{tags}"
 
     def _device(self) -> str:
@@ -100,21 +110,20 @@ class Kronos:
         from parallelverse.generators.kronos.load import sampling_defaults
 
         tok, pred, max_ctx, where = self.prepare()
-        norm_window = self.norm_window or int(sampling_defaults(self.model).get("norm_window", 0))
-        return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context, norm_window)
+        declared = sampling_defaults(self.model)
+        norm_window = self.norm_window or int(declared.get("norm_window", 0))
+        renorm = self.renorm_every if self.renorm_every >= 0 else int(declared.get("renorm_every", 0))
+        kind = rep.check(declared.get("representation", "zscore"))
+        if tok.config["d_in"] != rep.D_IN[kind]:
+            raise GeneratorError(f"{self.model}: the tokenizer takes {tok.config['d_in']} features but representation "
+                                 f"{kind!r} has {rep.D_IN[kind]}; fix parallelverse.json")
+        return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context, norm_window, kind, renorm)
 
 
 def stamps(time_ns: np.ndarray) -> np.ndarray:
     """(n, 5) float32: minute of hour, hour, weekday (Monday 0), day, month — the official features."""
     t = pd.DatetimeIndex(time_ns.astype("datetime64[ns]"))
     return np.stack([t.minute, t.hour, t.day_of_week, t.day, t.month], axis=1).astype(np.float32)
-
-
-def features(context: Ohlcv) -> np.ndarray:
-    """(n, 6): open, high, low, close, volume, amount = volume x mean(OHLC)."""
-    ohlc = np.stack([context.open, context.high, context.low, context.close], axis=1)
-    vol = context.volume if context.has_volume else np.zeros(len(context))
-    return np.column_stack([ohlc, vol, vol * ohlc.mean(axis=1)])
 
 
 @dataclass
@@ -125,51 +134,115 @@ class FittedKronos:
     max_context: int
     where: dict
     context: Ohlcv
-    norm_window: int = 0  # 0 = the whole context
+    norm_window: int = 0  # bars encoded and normalised on (0 = max_context)
+    representation: str = "zscore"
+    renorm_every: int = 0  # re-normalise each path on its trailing window every N bars (0 = never)
     horizon_time: np.ndarray | None = None  # set by `generate` to the store's horizon timestamps
     repairs: dict = field(default_factory=lambda: {"price_floor": 0, "high": 0, "low": 0, "volume": 0})
 
     def __post_init__(self):
         import torch
 
-        x = features(self.context).astype(np.float32)
-        ref = x[-self.norm_window:] if self.norm_window else x
-        self.mean, self.std = ref.mean(axis=0), ref.std(axis=0)
-        xn = np.clip((x - self.mean) / (self.std + 1e-5), -CLIP, CLIP)
+        # No seam: encode only the bars a training window holds (the tokenizer is causal, so encoding a longer
+        # context changes every token), normalised on exactly those bars.
+        self.n_encoded = min(len(self.context), self.norm_window or self.max_context)
+        if self.renorm_every and self.n_encoded + self.renorm_every > self.max_context:
+            raise GeneratorError(f"kronos renorm_every={self.renorm_every} plus the {self.n_encoded} encoded bars exceeds "
+                                 f"max_context {self.max_context}; use renorm_every <= {self.max_context - self.n_encoded}")
+        x = self._raw(self.context, len(self.context) - self.n_encoded)
+        self.scale = rep.fit_scale(self.representation, x)
         dev = next(self.predictor.parameters()).device
         with torch.no_grad():
-            s1, s2 = self.tokenizer.encode(torch.from_numpy(xn)[None].to(dev))
+            s1, s2 = self.tokenizer.encode(torch.from_numpy(rep.normalise(x, self.scale))[None].to(dev))
         self.s1, self.s2 = s1[0], s2[0]
-        self.stamp = torch.from_numpy(stamps(self.context.time)).to(dev)
+        self.stamp = torch.from_numpy(stamps(self.context.time[-self.n_encoded:])).to(dev)
+
+    def _raw(self, c: Ohlcv, start: int) -> np.ndarray:
+        """Raw features of bars start.. of `c` (the close before `start` anchors logret's first bar)."""
+        prev = float(c.close[start - 1]) if start > 0 else None
+        return rep.raw_features(self.representation, c.open[start:], c.high[start:], c.low[start:], c.close[start:],
+                                c.volume[start:] if c.has_volume else np.zeros(len(c) - start), prev)
 
     def describe(self) -> dict:
         return {**self.where, "max_context": self.max_context, "norm_window": self.norm_window, "context_bars": len(self.context),
-                "normalisation": {"mean": self.mean.tolist(), "std": self.std.tolist(), "eps": 1e-5, "clip": CLIP},
-                "repairs": dict(self.repairs), "top_k_and_top_p": "composed (top-k, then top-p)"}
+                "encoded_bars": self.n_encoded, "renorm_every": self.renorm_every,
+                "normalisation": self.scale.describe(), "repairs": dict(self.repairs),
+                "top_k_and_top_p": "composed (top-k, then top-p)"}
 
     def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
         import torch
-
-        from parallelverse.generators.kronos.sampler import KronosSampler, decode_paths
 
         dev = self.s1.device
         times = self.horizon_time if self.horizon_time is not None and len(self.horizon_time) >= horizon_bars \
             else extend_calendar(self.context.time, horizon_bars)
         future = torch.from_numpy(stamps(times[:horizon_bars])).to(dev)
-        sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context, self.spec.window_slide)
         rngs = path_rngs(seed, self.spec.name, start, stop)
         outs = []
         step = self.spec.batch_size or self._auto_batch(horizon_bars)
         for lo in range(0, stop - start, step):
             batch = rngs[lo : lo + step]
             u = torch.from_numpy(np.stack([r.random((horizon_bars, 2)) for r in batch])).to(dev, torch.float32)
-            g1, g2 = sampler.generate(self.s1, self.s2, self.stamp, future, u, self.spec.temperature,
-                                      self.spec.top_k, self.spec.top_p)
-            z = decode_paths(self.tokenizer, self.s1, self.s2, g1, g2, self.max_context).float().cpu().numpy()
-            outs.append(z.astype(np.float64) * (self.std + 1e-5) + self.mean)  # (b, h, 6)
-        x = np.concatenate(outs, axis=0).transpose(2, 1, 0)  # (6, h, n)
-        batch = self._repair(x[0], x[1], x[2], x[3], x[4])
+            blocks = self._sample_renormalised(u, future) if self.renorm_every else self._sample_frozen(u, future)
+            outs.append(blocks)
+        bars = [np.concatenate([o[i] for o in outs], axis=1) for i in range(5)]  # each (h, n)
+        batch = self._repair(*bars)
         return self._reanchor(batch) if self.spec.reanchor_drift else batch
+
+    def _sample_frozen(self, u, future) -> tuple[np.ndarray, ...]:
+        """One normalisation for the whole path (the official semantics): tokens slide through the window."""
+        from parallelverse.generators.kronos.sampler import KronosSampler, decode_paths
+
+        sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context, self.spec.window_slide)
+        g1, g2 = sampler.generate(self.s1, self.s2, self.stamp, future, u, self.spec.temperature, self.spec.top_k,
+                                  self.spec.top_p)
+        z = decode_paths(self.tokenizer, self.s1, self.s2, g1, g2, self.max_context).float().cpu().numpy()
+        return rep.to_bars(self.representation, rep.denormalise(z, self.scale), float(self.context.close[-1]))
+
+    def _sample_renormalised(self, u, future) -> tuple[np.ndarray, ...]:
+        """Every `renorm_every` bars each path's trailing `n_encoded` bars (real, then its own) are
+        re-normalised on themselves and re-encoded, so every window the model sees is distributed like a
+        training window. (B, h) uniforms -> bars, each (h, B)."""
+        import torch
+
+        from parallelverse.generators.kronos.sampler import KronosSampler, _decode_window
+
+        b, h = u.shape[0], u.shape[1]
+        n, every, dev = self.n_encoded, self.renorm_every, self.s1.device
+        sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context, self.spec.window_slide)
+        c = self.context
+        hist = [np.repeat(getattr(c, f)[-n - 1:][None], b, 0) for f in ("open", "high", "low", "close")]
+        hist.append(np.repeat((c.volume if c.has_volume else np.zeros(len(c)))[-n - 1:][None], b, 0))  # (B, n+1) each
+        all_stamps = torch.cat([torch.from_numpy(stamps(c.time[-n:])).to(dev), future])
+        for lo in range(0, h, every):
+            k = min(every, h - lo)
+            win = [a[:, -n:] for a in hist]
+            prev = hist[3][:, -n - 1] if hist[3].shape[1] > n else None
+            raw = np.stack([self._raw_paths(win, prev, i) for i in range(b)])  # (B, n, d)
+            scales = [rep.fit_scale(self.representation, r) for r in raw]
+            xn = np.stack([rep.normalise(r, s) for r, s in zip(raw, scales)])
+            with torch.no_grad():
+                s1, s2 = self.tokenizer.encode(torch.from_numpy(xn).to(dev))
+            st = all_stamps[lo : lo + n]
+            g1, g2 = sampler.generate_per_path(s1, s2, st, all_stamps[lo + n : lo + n + k], u[:, lo : lo + k],
+                                               self.spec.temperature, self.spec.top_k, self.spec.top_p)
+            empty = s1[0, :0]
+            z = _decode_window(self.tokenizer, empty, empty, torch.cat([s1, g1], 1), torch.cat([s2, g2], 1),
+                               self.max_context)[:, -k:].float().cpu().numpy()
+            new = [np.empty((b, k)) for _ in range(5)]
+            for i in range(b):
+                bars = rep.to_bars(self.representation, rep.denormalise(z[i : i + 1], scales[i]), hist[3][i, -1])
+                for f in range(5):
+                    new[f][i] = bars[f][:, 0]
+            hist = [np.concatenate([a, x], axis=1)[:, -n - 1:] for a, x in zip(hist, new)]
+            if lo == 0:
+                out = new
+            else:
+                out = [np.concatenate([o, x], axis=1) for o, x in zip(out, new)]
+        return tuple(o.T for o in out)
+
+    def _raw_paths(self, win, prev, i) -> np.ndarray:
+        return rep.raw_features(self.representation, win[0][i], win[1][i], win[2][i], win[3][i], win[4][i],
+                                None if prev is None else float(prev[i]))
 
     def _reanchor(self, b: PathBatch) -> PathBatch:
         """Tilt every path's prices by exp(k * (context drift - median path drift)) at bar k."""

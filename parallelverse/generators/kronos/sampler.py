@@ -206,6 +206,25 @@ class KronosSampler:
             cache = self.extend(cache, t1[:, None], t2[:, None], future_stamp[i][None, None].expand(b, 1, -1))
         return out1, out2
 
+    @torch.no_grad()
+    def generate_per_path(self, s1, s2, stamp, future_stamp, u, temperature=1.0, top_k=0, top_p=1.0):
+        """Like `generate`, but every path has its own context: s1, s2 (B, n); stamp (n, 5) shared;
+        future_stamp (h, 5); u (B, h, 2). The window must hold n + h tokens (no sliding)."""
+        b, n = s1.shape
+        h = u.shape[1]
+        if n + h > self.max_context:
+            raise ValueError(f"per-path contexts need n + h <= max_context, got {n} + {h} > {self.max_context}")
+        cache = self.extend(self._empty(b, s1.device), s1, s2, stamp[None].expand(b, -1, -1))
+        out1 = torch.empty(b, h, dtype=torch.long, device=s1.device)
+        out2 = torch.empty_like(out1)
+        for i in range(h):
+            t1 = sample_tokens(self.s1_logits(cache), u[:, i, 0], temperature, top_k, top_p)
+            t2 = sample_tokens(self.s2_logits(cache, t1), u[:, i, 1], temperature, top_k, top_p)
+            out1[:, i], out2[:, i] = t1, t2
+            if i < h - 1:
+                cache = self.extend(cache, t1[:, None], t2[:, None], future_stamp[i][None, None].expand(b, 1, -1))
+        return out1, out2
+
     def _rebuild(self, ctx_s1, ctx_s2, ctx_stamp, gen1, gen2, gen_stamp, dropped: int) -> Cache:
         """Window = context minus its oldest `dropped` tokens (shared), then each path's tokens."""
         b, n_gen = gen1.shape
