@@ -141,16 +141,14 @@ class Cluster:
                 f.cancel()
 
 
-_BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 def _blas_env() -> dict[str, str]:
-    """The BLAS thread counts this process runs with, for local workers (dask would set them to 1).
+    """numpy's OpenBLAS thread count as in this process, for local workers (dask would set it to 1).
 
     A GARCH fit's last bits depend on OpenBLAS's thread count, so calibrate cells (which
-    fit inside the workers) match a single-process run only when the counts match."""
+    fit inside the workers) match a single-process run only when the counts match. torch's
+    threads (OMP_NUM_THREADS) stay at dask's 1 per worker: its sampling does not depend on them."""
     n = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    return {v: os.environ.get(v, n) for v in _BLAS_VARS}
+    return {"OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", n))}
 
 
 def _identity(x):
@@ -172,7 +170,8 @@ def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S) -> It
         # set before the worker processes start (and kept by their nannies for restarts): BLAS reads them at import
         with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in _blas_env().items()}):
             cluster = LocalCluster(n_workers=spec.n_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                                   silence_logs=logging.ERROR)  # no dashboard; its HTTP port: any free one
         client = Client(cluster)
     else:
         cluster = None
