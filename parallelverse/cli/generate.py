@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 
 from parallelverse import inputs
-from parallelverse.cli.console import ProgressReporter, err, escape, handle_errors, out, print_json
+from parallelverse.cli.console import ProgressReporter, err, escape, handle_errors, out, print_json, warn
 from parallelverse.cli.options import CLUSTER_HELP, Checked, CheckedList
 
 # CLI option name -> GenerateRequest field (one to one)
@@ -149,7 +149,7 @@ def _warn_in_sample(plan) -> None:
     for _, g in plan.generators:
         line = horizon_warning(g, pd.Timestamp(t[0]), pd.Timestamp(t[-1]))
         if line:
-            err.print(f"[yellow]warning:[/yellow] {line}", soft_wrap=True)
+            warn(line)  # escaped: model ids and paths may hold square brackets
 
 
 def _print_summary(s: dict) -> None:
