@@ -5,6 +5,7 @@ import click
 
 from parallelverse import __version__
 from parallelverse.cli.console import Group
+from parallelverse.cli.audit import audit
 from parallelverse.cli.calibrate import calibrate
 from parallelverse.cli.data import data
 from parallelverse.cli.generate import generate
@@ -26,3 +27,4 @@ main.add_command(stress)
 main.add_command(report)
 main.add_command(train)
 main.add_command(calibrate)
+main.add_command(audit)
