@@ -203,8 +203,15 @@ ProgressFn = Callable[[str, int, int, int], None]  # (universe name, paths done,
 
 def run_generate(plan: Plan, progress: ProgressFn | None = None, cluster: Cluster | None = None) -> list[UniverseReport]:
     """Fit each generator once and write its pending chunks; with `cluster`, one task per chunk on it."""
+    st = store.open_store(plan.out, plan.split, overwrite=plan.request.overwrite)  # holds the store's writer lock
+    try:
+        return _write_universes(plan, st, progress, cluster)
+    finally:
+        st.close()
+
+
+def _write_universes(plan: Plan, st: store.Store, progress: ProgressFn | None, cluster: Cluster | None) -> list[UniverseReport]:
     req, split = plan.request, plan.split
-    st = store.open_store(plan.out, split, overwrite=req.overwrite)
     reports = []
     for gen_name, gen in plan.generators:
         spec = store.UniverseSpec(gen.name, gen_name, params_of(gen), req.seed, req.n_paths, req.chunk_paths)
@@ -220,10 +227,13 @@ def run_generate(plan: Plan, progress: ProgressFn | None = None, cluster: Cluste
             if cluster is None:
                 for k in pending:
                     lo, hi = spec.chunk_range(k)
-                    writer.write_chunk(k, sample_chunk(fitted, spec, k, split.horizon_bars))
+                    reset_counts(fitted)
+                    batch = sample_chunk(fitted, spec, k, split.horizon_bars)
+                    writer.write_chunk(k, batch, chunk_counts(fitted))
                     done_paths += hi - lo
                     if progress:
                         progress(spec.name, done_paths, req.n_paths, split.horizon_bars)
+                set_count_totals(fitted, writer.count_totals())  # every chunk's, whichever process wrote it
                 fitted_desc = fitted.describe()  # after sampling: some generators record what sampling did
             else:
                 fitted_desc = _sample_on_cluster(cluster, fitted, spec, pending, writer, split.horizon_bars,
@@ -233,6 +243,36 @@ def run_generate(plan: Plan, progress: ProgressFn | None = None, cluster: Cluste
             UniverseReport(spec.name, req.n_paths, split.horizon_bars, time.perf_counter() - t0, len(pending), fitted_desc)
         )
     return reports
+
+
+# What sampling counts (Kronos' and Chronos' `repairs`) is stored per chunk (chunk_counts in the store) and the
+# universe records the totals over chunks: the same whether one process wrote every chunk or a kill split the run.
+def chunk_counts(fitted) -> dict[str, int] | None:
+    """The counters of a fitted generator as {name: count}, or None if it counts nothing."""
+    r = getattr(fitted, "repairs", None)
+    if isinstance(r, dict):
+        return {k: int(v) for k, v in r.items()}
+    if isinstance(r, int) and not isinstance(r, bool):
+        return {"repairs": r}
+    return None
+
+
+def reset_counts(fitted) -> None:
+    r = getattr(fitted, "repairs", None)
+    if isinstance(r, dict):
+        for k in r:
+            r[k] = 0
+    elif isinstance(r, int) and not isinstance(r, bool):
+        fitted.repairs = 0
+
+
+def set_count_totals(fitted, totals: dict[str, int]) -> None:
+    r = getattr(fitted, "repairs", None)
+    if isinstance(r, dict):
+        for k in r:
+            r[k] = int(totals.get(k, 0))
+    elif isinstance(r, int) and not isinstance(r, bool):
+        fitted.repairs = int(totals.get("repairs", 0))
 
 
 def sample_chunk(fitted, spec: store.UniverseSpec, k: int, horizon_bars: int) -> PathBatch:
@@ -249,34 +289,31 @@ def sample_chunk(fitted, spec: store.UniverseSpec, k: int, horizon_bars: int) ->
     return batch
 
 
-def sample_chunk_task(task: tuple, fitted) -> tuple[PathBatch, dict]:
-    """A cluster task: (spec, k, horizon_bars) -> chunk k and what sampling it recorded.
+def sample_chunk_task(task: tuple, fitted) -> tuple[PathBatch, dict[str, int] | None]:
+    """A cluster task: (spec, k, horizon_bars) -> chunk k and what sampling it counted.
 
-    Tasks in one worker share its copy of `fitted`; each samples on its own copy so that
-    the counters a generator keeps (Kronos' repairs) are this chunk's alone."""
+    Tasks in one worker share its copy of `fitted`; each samples on its own copy, so the
+    counters (Kronos' repairs) are this chunk's alone whatever the worker's threads do."""
     spec, k, horizon_bars = task
     own = copy.deepcopy(fitted)
-    return sample_chunk(own, spec, k, horizon_bars), own.describe()
+    reset_counts(own)
+    return sample_chunk(own, spec, k, horizon_bars), chunk_counts(own)
 
 
 def _sample_on_cluster(cluster: Cluster, fitted, spec: store.UniverseSpec, pending: tuple[int, ...], writer,
                        horizon_bars: int, progress: ProgressFn | None, done_paths: int) -> dict:
-    """Sample the pending chunks on the cluster, write each as it arrives; the merged describe() of the run."""
-    from parallelverse.distributed import merge_described
-
-    before = fitted.describe()
-    described: dict[int, dict] = {}
+    """Sample the pending chunks on the cluster and write each as it arrives; what `fitted.describe()` records."""
     shared = cluster.share(fitted)
-    for i, (batch, desc) in cluster.map(sample_chunk_task, [(spec, k, horizon_bars) for k in pending], shared,
-                                        label=f"sample-{spec.name}"):
+    for i, (batch, counts) in cluster.map(sample_chunk_task, [(spec, k, horizon_bars) for k in pending], shared,
+                                          label=f"sample-{spec.name}"):
         k = pending[i]
-        writer.write_chunk(k, batch)
-        described[k] = desc
+        writer.write_chunk(k, batch, counts)
         lo, hi = spec.chunk_range(k)
         done_paths += hi - lo
         if progress:
             progress(spec.name, done_paths, spec.n_paths, horizon_bars)
-    return merge_described(before, [described[k] for k in sorted(described)])
+    set_count_totals(fitted, writer.count_totals())
+    return fitted.describe()
 
 
 def _universe_attrs(plan: Plan, fitted: dict) -> dict:

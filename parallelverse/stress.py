@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from parallelverse import inputs
 from parallelverse.backtest.engine import Costs, best_config, first_decision_bar, periods_per_year, run_grid
 from parallelverse.backtest.kernels import METRICS
+from parallelverse.backtest.sandbox import Limits
 from parallelverse.backtest.strategy import Strategy, StrategyError, check_lookahead, load_strategy
 from parallelverse.bars import PathBatch, real_bars, with_warmup
 from parallelverse.errors import StoreError
-from parallelverse.store import PathResults, RealResults, ResultsMeta, Store, Universe, read_store
+from parallelverse.store import PathResults, RealResults, ResultsMeta, Store, Universe, check_name, read_store
 from parallelverse.window import SeedSplit
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class StressRequest:
     universes: tuple[str, ...] | None = None  # None = every complete universe
     lookahead_check: bool = True
     batch_paths: int = DEFAULT_BATCH_PATHS
+    limits: Limits = Limits()  # per call of the strategy (it runs in its own process): timeout, memory cap
 
 
 @dataclass(frozen=True)
@@ -66,19 +69,34 @@ ProgressFn = Callable[[str, int, int], None]
 def run_stress(req: StressRequest, progress: ProgressFn | None = None, cluster: Cluster | None = None) -> StressRun:
     """The strategy on the real history and every path; with `cluster`, one task per batch of paths on it."""
     t0 = time.perf_counter()
-    strategy = load_strategy(req.strategy)
-    store = Path(req.store)
-    st = read_store(store)
+    _check_costs(req.costs)
+    strategy = load_strategy(req.strategy, req.limits)  # in its own process: the file is imported there, not here
+    try:
+        check_name(strategy.name, f"{strategy.path}: name", 'set name = "..." in the strategy file to a plain name')
+        store = Path(req.store)
+        with read_store(store, write=True) as st:  # the writer lock: one generate or stress at a time per store
+            return _run(req, strategy, st, store, t0, progress, cluster)
+    finally:
+        strategy.close()
+
+
+def _check_costs(costs: Costs) -> None:
+    """Finite costs in range (the CLI's bounds), so NaN or infinite costs never replace good results."""
+    inputs.FEES_BPS.check(costs.fees_bps)
+    inputs.SLIPPAGE_BPS.check(costs.slippage_bps)
+    inputs.INIT_CASH.check(costs.init_cash)
+    if costs.fill not in ("open", "close"):
+        raise StrategyError(f"--fill {costs.fill!r} must be open or close")
+
+
+def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: float, progress: ProgressFn | None,
+         cluster: Cluster | None) -> StressRun:
     split = st.split()
     if strategy.warmup > split.context_end:
         raise StrategyError(
             f"{strategy.path}: warmup = {strategy.warmup} bars but the store has {split.context_end} bars of context; "
             f"regenerate with --context {strategy.warmup} or more, or lower warmup"
         )
-    if req.costs.fill not in ("open", "close"):
-        raise StrategyError(f"--fill {req.costs.fill!r} must be open or close")
-    if req.costs.fees_bps < 0 or req.costs.slippage_bps < 0 or req.costs.init_cash <= 0:
-        raise StrategyError("--fees and --slippage must be >= 0 bps and --init-cash > 0")
     costs = replace(req.costs, periods_per_year=periods_per_year(split.history.time))
     names, skipped = _choose_universes(st, req.universes)
 
@@ -95,9 +113,10 @@ def run_stress(req: StressRequest, progress: ProgressFn | None = None, cluster: 
         for name in names:
             u = st.universe(name)
             counts[name] = u.n_paths
-            run_one = _run_universe if cluster is None else functools.partial(_run_universe_on_cluster, cluster, store)
+            run_one = (_run_universe if cluster is None
+                       else functools.partial(_run_universe_on_cluster, cluster, store, req.limits))
             writer.write_universe(name, run_one(strategy, u, split, costs, req.batch_paths, progress))
-        writer.commit(ResultsMeta(strategy.name, str(strategy.path), strategy.sha256, strategy.warmup,
+        writer.commit(ResultsMeta(strategy.name, str(strategy.path.resolve()), strategy.sha256, strategy.warmup,
                                   tuple(strategy.configs), costs.record(), tuple(names), tuple(METRICS),
                                   req.lookahead_check))
     return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts)
@@ -169,34 +188,33 @@ class StressBatch:
     lo: int
     hi: int
     costs: Costs
+    limits: Limits
 
 
 def stress_batch_task(task: StressBatch, split: SeedSplit) -> dict[str, np.ndarray]:
     """Run in a worker: read the batch from the store, run the grid, return every metric (n_configs, hi - lo).
 
-    The worker loads the strategy file itself (once per process and file version) and runs
-    it through the same `run_grid` as a single process does, under the same containment."""
-    strategy = _worker_strategy(task.strategy_path, task.strategy_sha256)
-    u = read_store(task.store).universe(task.universe)
-    bars = with_warmup(split, strategy.warmup, u.read(task.lo, task.hi))
-    grid = run_grid(strategy, bars, task.costs, f"universe {u.name}, paths {task.lo}-{task.hi - 1}")
+    The worker loads the strategy file itself, under the run's limits (in its own process,
+    as in a single-process run), and runs it through the same `run_grid`."""
+    strategy = load_strategy(task.strategy_path, task.limits)
+    try:
+        if strategy.sha256 != task.strategy_sha256:
+            raise StrategyError(f"{task.strategy_path} changed while stress was running (or differs on this worker); "
+                                "rerun stress, and give every worker the same strategy file")
+        u = read_store(task.store).universe(task.universe)
+        bars = with_warmup(split, strategy.warmup, u.read(task.lo, task.hi))
+        grid = run_grid(strategy, bars, task.costs, f"universe {u.name}, paths {task.lo}-{task.hi - 1}")
+    finally:
+        strategy.close()
     return {**grid.metrics, **grid.bh}
 
 
-@functools.lru_cache(maxsize=8)
-def _worker_strategy(path: str, sha256: str) -> Strategy:
-    strategy = load_strategy(path)
-    if strategy.sha256 != sha256:
-        raise StrategyError(f"{path} changed while stress was running (or differs on this worker); "
-                            "rerun stress, and give every worker the same strategy file")
-    return strategy
-
-
-def _run_universe_on_cluster(cluster: Cluster, store: Path, strategy: Strategy, u: Universe, split: SeedSplit,
-                             costs: Costs, batch_paths: int, progress: ProgressFn | None) -> PathResults:
+def _run_universe_on_cluster(cluster: Cluster, store: Path, limits: Limits, strategy: Strategy, u: Universe,
+                             split: SeedSplit, costs: Costs, batch_paths: int, progress: ProgressFn | None) -> PathResults:
     """`_run_universe` with one task per batch; results land in the same (n_configs, n_paths) arrays."""
     n_paths, batch = u.n_paths, _batch_size(u, batch_paths)
-    tasks = [StressBatch(str(strategy.path.resolve()), strategy.sha256, str(store.resolve()), u.name, lo, min(n_paths, lo + batch), costs)
+    tasks = [StressBatch(str(strategy.path.resolve()), strategy.sha256, str(store.resolve()), u.name, lo,
+                         min(n_paths, lo + batch), costs, limits)
              for lo in range(0, n_paths, batch)]
     results: dict[str, np.ndarray] = {}
     done = 0

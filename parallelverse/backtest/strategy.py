@@ -14,7 +14,11 @@ real history needed before the horizon; default 0) and `params` (a dict of lists
 expanded into the grid of configurations that run side by side).
 
 Every problem in the file is reported in one line with `file:line` and the
-configuration and paths concerned — never a numpy or numba traceback.
+configuration and paths concerned — never a numpy or numba traceback. The bars a
+strategy gets are read-only (writing into them is an error naming the line), and
+`sys.exit` is an error, not an exit. `load_strategy(path, limits=Limits(...))` runs
+the file in its own process (sandbox.py: timeout, memory cap, os._exit, Ctrl-C);
+without `limits` it runs here, in the caller's process.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import importlib.util
 import itertools
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,14 +60,13 @@ class Strategy:
     warmup: int
     configs: tuple[dict, ...]  # the expanded params grid; one empty dict without params
     sha256: str
-    fn: object  # the positions function
-
-    @property
-    def line(self) -> int:
-        return self.fn.__code__.co_firstlineno
+    fn: object  # the positions function (None when the strategy runs in its own process)
+    line: int = 0  # first line of positions()
+    process: object = field(default=None, repr=False, compare=False)  # sandbox.StrategyProcess, when contained
 
     def where(self) -> str:
-        return f"{self.path}:{self.line}"
+        line = self.line or getattr(getattr(self.fn, "__code__", None), "co_firstlineno", 0)
+        return f"{self.path}:{line}"
 
     def call(self, bars: PathBatch, config: dict, context: str, check_from: int = 0) -> Output:
         """Run positions(bars, **config) and validate what it returns.
@@ -72,11 +75,29 @@ class Strategy:
         bars before `check_from` are not traded, so NaN there is allowed.
         """
         label = f"{context}{', config ' + _fmt(config) if config else ''}"
+        if self.process is not None:
+            return self.process.call(bars, config, label, check_from)
         try:
-            out = self.fn(bars, **config)
+            out = self.fn(read_only(bars), **config)
+        except SystemExit as exc:
+            how = "os._exit" if type(exc).__name__ == "_OsExit" else "sys.exit"
+            raise StrategyError(f"{_exception_site(exc, self.path)}: positions called {how}({exc.code!r}) ({label}); "
+                                "a strategy must return its exposures, never exit") from None
+        except MemoryError as exc:
+            raise StrategyError(f"{_exception_site(exc, self.path)}: MemoryError: positions ran out of memory ({label}); "
+                                "use less memory (smaller arrays), or raise --max-memory") from None
         except Exception as exc:
-            raise StrategyError(f"{_exception_site(exc, self.path)}: {type(exc).__name__}: {_first_line(exc)} (in positions, {label})") from None
+            site, first = _exception_site(exc, self.path), _first_line(exc)
+            if isinstance(exc, ValueError) and ("read-only" in first or "readonly" in first):
+                raise StrategyError(f"{site}: positions writes into its input bars ({first}; {label}); the bars are "
+                                    "read-only: work on a copy, e.g. close = bars.close.copy()") from None
+            raise StrategyError(f"{site}: {type(exc).__name__}: {first} (in positions, {label})") from None
         return self._validate(out, bars.shape, label, check_from)
+
+    def close(self) -> None:
+        """Stop the strategy's process, if it has one."""
+        if self.process is not None:
+            self.process.close()
 
     def _validate(self, out, shape, label: str, check_from: int) -> Output:
         where = self.where()
@@ -111,6 +132,18 @@ class Strategy:
         return Output(a, None)
 
 
+def read_only(bars: PathBatch) -> PathBatch:
+    """The same bars as read-only views: a strategy cannot change the prices the next configuration sees."""
+    def view(a):
+        if a is None:
+            return None
+        v = a.view()
+        v.flags.writeable = False
+        return v
+
+    return PathBatch(*(view(getattr(bars, f)) for f in ("open", "high", "low", "close", "volume")), view(bars.time))
+
+
 def _fmt(config: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in config.items())
 
@@ -136,11 +169,20 @@ def _as_array(x, where: str, label: str) -> np.ndarray:
         raise StrategyError(f"{where}: positions returned {type(x).__name__}, not an array ({label})") from None
 
 
-def load_strategy(path: str | Path) -> Strategy:
-    """Import a strategy file and check its contract; errors name file:line."""
+def load_strategy(path: str | Path, limits=None) -> Strategy:
+    """Import a strategy file and check its contract; errors name file:line.
+
+    limits: a `sandbox.Limits` to run the file in its own process (then call `close()`
+    when done); None runs it in this process."""
     path = Path(path)
     if not path.is_file():
         raise StrategyError(f"strategy file {str(path)!r} does not exist; see strategies/ for examples")
+    if limits is not None:
+        from parallelverse.backtest.sandbox import StrategyProcess
+
+        proc = StrategyProcess(path, limits)
+        got = proc.loaded
+        return Strategy(path, got.name, got.warmup, got.configs, got.sha256, None, got.line, proc)
     source = path.read_bytes()
     module_name = f"parallelverse_strategy_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -150,13 +192,16 @@ def load_strategy(path: str | Path) -> Strategy:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise StrategyError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}; fix the strategy file") from None
+    except SystemExit as exc:
+        raise StrategyError(f"{_exception_site(exc, path)}: the strategy file exits while it is imported "
+                            f"({exc.code!r}); remove the exit") from None
     except Exception as exc:
         raise StrategyError(f"{_exception_site(exc, path)}: {type(exc).__name__}: {_first_line(exc)} (while importing the strategy)") from None
     fn = getattr(module, "positions", None)
     if not callable(fn):
         raise StrategyError(f"{path}: defines no function `positions(bars, ...)`; add one that returns exposures (see README)")
     name = getattr(module, "name", path.stem)
-    if not isinstance(name, str) or not name or "/" in name:
+    if not isinstance(name, str) or not name or "/" in name:  # `stress` applies the store's full rule for names
         raise StrategyError(f"{path}: name = {name!r} must be a non-empty string without '/'")
     warmup = getattr(module, "warmup", 0)
     if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
@@ -166,7 +211,7 @@ def load_strategy(path: str | Path) -> Strategy:
         raise StrategyError(f"{path}: params must be a dict of non-empty lists, e.g. {{'fast': [10, 20], 'slow': [50, 100]}}")
     keys = list(params)
     configs = tuple(dict(zip(keys, combo)) for combo in itertools.product(*(params[k] for k in keys))) or ({},)
-    return Strategy(path, name, warmup, configs, hashlib.sha256(source).hexdigest(), fn)
+    return Strategy(path, name, warmup, configs, hashlib.sha256(source).hexdigest(), fn, fn.__code__.co_firstlineno)
 
 
 def check_lookahead(strategy: Strategy, bars: PathBatch, config: dict, context: str, rng: np.random.Generator,
@@ -195,3 +240,32 @@ def check_lookahead(strategy: Strategy, bars: PathBatch, config: dict, context: 
                 f"bar {cut - 1} are removed ({context}{', config ' + _fmt(config) if config else ''}); "
                 "a decision at bar t may use bars up to t only"
             )
+
+
+def find_strategy(recorded: str, sha256: str, near: Path, limits=None) -> Strategy:
+    """Load the strategy file that produced results, wherever the caller runs from.
+
+    Looks at the recorded path, then for a file of that name in the working directory
+    and beside `near` (the store); the first whose sha256 matches the recorded one is
+    the strategy. A file found with other contents means it changed since `stress`."""
+    rec = Path(recorded)
+    candidates = [rec]
+    if not rec.is_absolute():
+        candidates.append(near.parent / rec)
+    candidates += [Path.cwd() / rec.name, near.parent / rec.name, near / rec.name]
+    changed = None
+    for c in candidates:
+        try:
+            data = c.read_bytes() if c.is_file() else None
+        except OSError:
+            data = None
+        if data is None:
+            continue
+        if hashlib.sha256(data).hexdigest() == sha256:
+            return load_strategy(c, limits)
+        changed = changed or c
+    if changed is not None:
+        raise StrategyError(f"{changed} changed since `stress` wrote these results; rerun "
+                            f"`parallelverse stress {changed} --store {near}` first")
+    raise StrategyError(f"strategy file {recorded} (which `stress` ran) is not there any more, nor {rec.name} in the "
+                        f"working directory or beside the store; put it back, or rerun `parallelverse stress` with it")

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import click
 
+from parallelverse import inputs
 from parallelverse.cli.console import err, handle_errors, out, print_json
+from parallelverse.cli.options import Checked, OutputPath
 
 
 @click.command()
 @click.argument("store", type=click.Path())
 @click.option("--strategy", help="Strategy name (default: the only one with results in the store).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report.")
-@click.option("--n-null", type=int, default=1000, show_default=True, help="Paths per null market.")
+@click.option("--html", "html_path", type=OutputPath("--html", kind="file"),
+              help="Also write a self-contained HTML report (its path is checked before the work).")
+@click.option("--n-null", type=Checked(inputs.N_NULL), default=1000, show_default=True, help="Paths per null market.")
 @click.option("--statistic", type=click.Choice(["excess_sharpe", "excess_total_return", "information_ratio", "excess_cagr"]),
               default="excess_sharpe", show_default=True, help="Skill statistic (excess over buy-and-hold).")
 @click.option("--auto-paths", is_flag=True, help="Draw more null paths when a test is inconclusive (up to 20,000).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the null markets.")
+@click.option("--seed", type=Checked(inputs.SEED), default=0, show_default=True, help="Seed of the null markets.")
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON on stdout.")
 @handle_errors
 def report(store, strategy, html_path, n_null, statistic, auto_paths, seed, as_json):
     """Was the real result skill or luck? Null tests, path luck, Sharpe statistics, generator fidelity."""
     from parallelverse.cli.report_view import print_report
-    from parallelverse.errors import ParallelverseError
     from parallelverse.verdict.build import build_verdict
 
-    if n_null < 19:
-        raise ParallelverseError(f"--n-null {n_null} is too few: with B paths the smallest p is 1/(B+1); use at least 19")
     v = build_verdict(store, strategy, n_null=n_null, seed=seed, statistic=statistic, auto_paths=auto_paths)
     if html_path:
         from parallelverse.report.html import write_html

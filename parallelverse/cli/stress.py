@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from parallelverse import inputs
 from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
-from parallelverse.cli.options import CLUSTER_HELP
+from parallelverse.cli.options import CLUSTER_HELP, Checked
 
 _PERCENT = {"total_return", "cagr", "max_drawdown", "volatility", "excess_total_return", "excess_cagr",
             "excess_max_drawdown", "excess_volatility", "exposure", "hit_rate"}
@@ -26,19 +27,27 @@ def _default_store() -> str:
 @click.command()
 @click.argument("strategy_file", type=click.Path(dir_okay=False))
 @click.option("--store", help="Store written by `generate` (default: the only *.zarr in the working directory).")
-@click.option("--fees", type=float, default=1.0, show_default=True, help="Fees, bps of traded notional.")
-@click.option("--slippage", type=float, default=2.0, show_default=True, help="Slippage, bps of the fill price.")
+@click.option("--fees", type=Checked(inputs.FEES_BPS), default=1.0, show_default=True, help="Fees, bps of traded notional.")
+@click.option("--slippage", type=Checked(inputs.SLIPPAGE_BPS), default=2.0, show_default=True,
+              help="Slippage, bps of the fill price.")
 @click.option("--fill", type=click.Choice(["open", "close"]), default="open", show_default=True,
               help="open: trade at the next bar's open; close: at the same bar's close.")
-@click.option("--init-cash", type=float, default=100_000.0, show_default=True, help="Initial capital at the cut.")
+@click.option("--init-cash", type=Checked(inputs.INIT_CASH), default=100_000.0, show_default=True,
+              help="Initial capital at the cut.")
 @click.option("--universe", "universes", multiple=True, help="Only these universes (repeatable; default: all).")
 @click.option("--no-lookahead-check", is_flag=True, help="Skip the look-ahead check.")
+@click.option("--timeout", "timeout_s", type=Checked(inputs.TIMEOUT_S), default=300.0, show_default=True,
+              help="Seconds one call of the strategy may take before it is stopped.")
+@click.option("--max-memory", "max_memory_gb", type=Checked(inputs.MAX_MEMORY_GB), default=4.0, show_default=True,
+              help="GB of memory one call of the strategy may allocate (it runs in its own process).")
 @click.option("--cluster", help=CLUSTER_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print real vs synthetic per universe as JSON on stdout.")
 @handle_errors
-def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_lookahead_check, cluster, as_json):
+def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_lookahead_check, timeout_s, max_memory_gb,
+           cluster, as_json):
     """Run STRATEGY_FILE over the real history and every path of every universe."""
     from parallelverse.backtest.engine import Costs
+    from parallelverse.backtest.sandbox import Limits
     from parallelverse.distributed import maybe_connect, parse_cluster
     from parallelverse.stress import StressRequest, run_stress, summarize
 
@@ -46,6 +55,7 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
         strategy=strategy_file, store=store or _default_store(),
         costs=Costs(fees_bps=fees, slippage_bps=slippage, fill=fill, init_cash=init_cash),
         universes=tuple(universes) or None, lookahead_check=not no_lookahead_check,
+        limits=Limits(timeout_s, int(max_memory_gb * 2**30)),
     )
     with maybe_connect(cluster and parse_cluster(cluster)) as client, ProgressReporter(enabled=not as_json) as progress:
         run = run_stress(req, progress, client)

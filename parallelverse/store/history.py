@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import zarr
-from zarr.codecs import BloscCodec, BloscShuffle
 
 from parallelverse.bars import FIELDS
 from parallelverse.market import Ohlcv
+from parallelverse.store.integrity import CODECS, read_whole
 from parallelverse.window import SeedSplit, SeedWindow, extend_calendar
 
-FORMAT = "parallelverse-store/1"
-COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.shuffle)
+# The marker of a store parallelverse made (root attribute "format"); `--overwrite` replaces nothing else.
+# Version 2: every chunk carries a crc32c checksum. Stores of version 1 are refused with the fix.
+FORMAT = "parallelverse-store/2"
+FORMAT_FAMILY = "parallelverse-store/"
 TIME_ATTRS = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}  # xarray decodes these
 _VERSIONED = ("parallelverse", "numpy", "pandas", "scipy", "arch", "zarr", "numcodecs")
 
@@ -62,10 +65,10 @@ def describe_identity(ident: dict) -> str:
 def write_history(root: zarr.Group, split: SeedSplit) -> None:
     h = split.history
     g = root.create_group("history")
-    t = g.create_array("time", data=h.time, dimension_names=("bar",))
+    t = g.create_array("time", data=h.time, dimension_names=("bar",), compressors=CODECS)
     t.attrs.update(TIME_ATTRS)
     for f in FIELDS:
-        g.create_array(f, data=getattr(h, f), dimension_names=("bar",))
+        g.create_array(f, data=getattr(h, f), dimension_names=("bar",), compressors=CODECS)
     g.attrs.update(
         {
             "symbol": h.symbol,
@@ -86,7 +89,9 @@ def read_split(root: zarr.Group, horizon_time: np.ndarray | None = None) -> Seed
     """
     g = root["history"]
     a = g.attrs.asdict()
-    history = Ohlcv(a["symbol"], a["source"], g["time"][:], *(g[f][:] for f in FIELDS), has_volume=a["has_volume"])
+    where, fix = f"the history of store {str(Path(root.store.root))!r}", "regenerate the store (generate ... --overwrite)"
+    time, *fields = (read_whole(g[f], where, fix) for f in ("time", *FIELDS))
+    history = Ohlcv(a["symbol"], a["source"], time, *fields, has_volume=a["has_volume"])
     w = a["seed_window"]
     window = SeedWindow(w["spec"], pd.Timestamp(w["start"]), pd.Timestamp(w["end"]))
     context_end, realized_end = int(a["context_end"]), int(a["realized_end"])

@@ -6,14 +6,18 @@
       real/...                          the same for the real history (one path), plus
                                         equity (n_configs, n_bars), bh_equity (1, n_bars), time
 
-The group is built beside the store and renamed into place at the end, so a rerun
-with a changed strategy file or costs replaces the old results whole and an
-interrupted run leaves the previous results (or none), never a mix.
+The group is built under a temporary name inside the store (`results/.<strategy>.<pid>.partial`)
+and renamed into place at the end, so a rerun with a changed strategy file or costs
+replaces the old results whole and an interrupted or failed run leaves the previous
+results (or none), never a mix. The swap moves the old group aside first
+(`results/.<strategy>.old-<pid>`); a writer that finds one without its successor puts
+it back (`restore_swapped`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +27,8 @@ import zarr
 
 from parallelverse.errors import StoreError
 from parallelverse.store.history import package_versions
+from parallelverse.store.integrity import CODECS, read_whole
+from parallelverse.store.names import check_name
 
 _REAL_CURVES = ("equity", "bh_equity", "time")
 
@@ -73,41 +79,60 @@ def result_names(root: zarr.Group) -> list[str]:
 
 
 def read_results(path: Path, strategy: str) -> Results:
+    check_name(strategy, "--strategy", "pass the name of a strategy with results in the store")
     rpath = path / "results" / strategy
     if not (rpath / "zarr.json").exists():
         raise StoreError(f"no results for strategy {strategy!r} in {str(path)!r}; run `parallelverse stress STRATEGY.py` first")
-    g = zarr.open_group(str(rpath), mode="r")
-    if not g.attrs.get("complete", False):
+    fix = f"rerun `parallelverse stress` for {strategy!r} to rewrite them"
+    try:
+        g = zarr.open_group(str(rpath), mode="r")
+        a = g.attrs.asdict()
+    except Exception:
+        raise StoreError(f"results for {strategy!r} in {str(path)!r} are damaged (unreadable metadata); {fix}") from None
+    if not a.get("complete", False):
         raise StoreError(f"results for {strategy!r} in {str(path)!r} are incomplete; rerun `parallelverse stress`")
-    a = g.attrs.asdict()
+    where = f"results for {strategy!r} in {str(path)!r}"
+    try:
+        return _read(g, a, where, fix)
+    except StoreError:
+        raise
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise StoreError(f"{where} are damaged ({type(exc).__name__}); {fix}") from None
+
+
+def _read(g: zarr.Group, a: dict, where: str, fix: str) -> Results:
     meta = ResultsMeta(a["strategy"], a["strategy_file"], a["strategy_sha256"], a["warmup"], tuple(a["configs"]),
                        a["costs"], tuple(a["universes"]), tuple(a["metrics"]), a["lookahead_check"])
     real = None
     if "real" in g:
         r = g["real"]
-        arrays = _arrays(r)
+        arrays = _arrays(r, where, fix)
         curves = {k: arrays.pop(k) for k in _REAL_CURVES}
         real = RealResults(1, arrays, None, **curves)
     universes = {}
     for name in meta.universes:
         u = g[name]
-        universes[name] = PathResults(int(u.attrs["n_paths"]), _arrays(u), u.attrs.get("spec"))
+        universes[name] = PathResults(int(u.attrs["n_paths"]), _arrays(u, where, fix), u.attrs.get("spec"))
     return Results(meta, real, universes)
 
 
-def _arrays(g: zarr.Group) -> dict[str, np.ndarray]:
-    return {name: g[name][:] for name in sorted(n for n, _ in g.arrays())}
+def _arrays(g: zarr.Group, where: str, fix: str) -> dict[str, np.ndarray]:
+    return {name: read_whole(g[name], where, fix) for name in sorted(n for n, _ in g.arrays())}
 
 
 class ResultsWriter:
-    """Writes results/<strategy> beside the store, then swaps it into place on `commit`.
+    """Writes results/.<strategy>.<pid>.partial, then swaps it into place on `commit`.
 
     Use as a context manager: whatever happens, the partial group is removed on exit.
     """
 
     def __init__(self, root: zarr.Group, path: Path, strategy: str):
+        check_name(strategy, "strategy name", "set `name` in the strategy file to a plain name, e.g. name = \"sma\"")
         self._root, self._path, self._strategy = root, path, strategy
-        self._tmp = path.parent / f".{path.name}.results-{strategy}.{os.getpid()}.partial"
+        root.require_group("results")
+        self._tmp = path / "results" / f".{strategy}.{os.getpid()}.partial"
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._out = zarr.open_group(str(self._tmp), mode="w")
 
@@ -121,9 +146,9 @@ class ResultsWriter:
         g = self._out.create_group("real")
         _write_metrics(g, real.metrics)
         # the real history keeps its equity curves for the report
-        g.create_array("equity", data=real.equity, dimension_names=("config", "bar"))
-        g.create_array("bh_equity", data=real.bh_equity, dimension_names=("config", "bar"))
-        g.create_array("time", data=real.time, dimension_names=("bar",))
+        g.create_array("equity", data=real.equity, dimension_names=("config", "bar"), compressors=CODECS)
+        g.create_array("bh_equity", data=real.bh_equity, dimension_names=("config", "bar"), compressors=CODECS)
+        g.create_array("time", data=real.time, dimension_names=("bar",), compressors=CODECS)
 
     def write_universe(self, name: str, res: PathResults) -> None:
         g = self._out.create_group(name)
@@ -138,8 +163,6 @@ class ResultsWriter:
 
     def _swap_into_place(self, target: Path) -> None:
         """Replace results/<strategy> by the freshly written group in (almost) one rename."""
-        self._root.require_group("results")
-        target.parent.mkdir(exist_ok=True)
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         if target.exists():
             os.replace(target, old)
@@ -149,4 +172,25 @@ class ResultsWriter:
 
 def _write_metrics(g: zarr.Group, metrics: dict[str, np.ndarray]) -> None:
     for name, a in metrics.items():
-        g.create_array(name, data=a, dimension_names=("config", "path"))
+        g.create_array(name, data=a, dimension_names=("config", "path"), compressors=CODECS)
+
+
+_OLD = re.compile(r"^\.(?P<name>.+)\.old-\d+$")
+
+
+def restore_swapped(path: Path) -> None:
+    """Put back results moved aside by a swap that a kill interrupted; drop those already replaced.
+
+    Call only with the store's writer lock held (no swap is in progress)."""
+    rdir = path / "results"
+    if not rdir.is_dir():
+        return
+    for p in sorted(rdir.iterdir()):
+        m = _OLD.match(p.name)
+        if not m or not p.is_dir():
+            continue
+        target = rdir / m["name"]
+        if target.exists():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            os.replace(p, target)

@@ -1,12 +1,25 @@
 """A store on disk: open or create it, and reach its history, universes and results.
 
 `open_store(path, split)` is generate's door (creates the store, or reopens the one
-made from the same split); `read_store(path)` is the door of every later stage.
+made from the same split); `read_store(path)` is the door of every later stage
+(`write=True` for stress, which writes results).
+
+Writers hold the store's lock (lock.py) for as long as their `Store` is open, and on
+taking it clean what killed writers left: zarr's `*.partial` temporary chunk files,
+our temporary groups (`.<name>.<pid>.partial`), and results swapped out but not yet
+replaced (`results/.<name>.old-<pid>`, put back if the new ones never arrived).
+
+`--overwrite` replaces only a store parallelverse made (root attribute `format`
+starting with "parallelverse-store/"), never another file or directory, the
+working directory or one above it. The new store is built beside the old one and
+swapped in, so the old one is gone only once the new one exists.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +28,9 @@ import numpy as np
 import zarr
 
 from parallelverse.errors import StoreError
-from parallelverse.store.history import FORMAT, describe_identity, read_split, store_identity, write_history
-from parallelverse.store.results import Results, ResultsWriter, read_results, result_names
+from parallelverse.store.history import FORMAT, FORMAT_FAMILY, describe_identity, read_split, store_identity, write_history
+from parallelverse.store.lock import StoreLock, lock_store
+from parallelverse.store.results import Results, ResultsWriter, read_results, restore_swapped, result_names
 from parallelverse.store.universes import Universe, UniverseSpec, UniverseWriter, list_universes, prepare_universe, universe_of
 from parallelverse.window import SeedSplit
 
@@ -25,6 +39,7 @@ from parallelverse.window import SeedSplit
 class Store:
     path: Path
     root: zarr.Group = field(repr=False, compare=False)
+    lock: StoreLock | None = field(default=None, repr=False, compare=False)  # held by writers
 
     def split(self) -> SeedSplit:
         """The real bars around the cut, as `generate` split them."""
@@ -39,6 +54,7 @@ class Store:
 
     def prepare_universe(self, spec: UniverseSpec, horizon_time: np.ndarray) -> UniverseWriter:
         """Create universes/<name> or reopen it to resume; `.pending` lists the chunks still to write."""
+        self._writable()
         return prepare_universe(self.root, spec, horizon_time)
 
     def result_names(self) -> list[str]:
@@ -49,70 +65,203 @@ class Store:
         return read_results(self.path, strategy)
 
     def results_writer(self, strategy: str) -> ResultsWriter:
+        self._writable()
         return ResultsWriter(self.root, self.path, strategy)
+
+    def close(self) -> None:
+        """Release the writer lock (if held); the Store is not written through afterwards."""
+        if self.lock is not None:
+            self.lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _writable(self) -> None:
+        if self.lock is None:
+            raise StoreError(f"store {str(self.path)!r} was opened for reading; open it with read_store(path, write=True)")
+
+
+def _kind(path: Path) -> str:
+    """"store" (this format), "old" (an older parallelverse format), "empty" (an empty directory) or "foreign"."""
+    if path.is_symlink() or not path.is_dir():
+        return "foreign"
+    if not any(path.iterdir()):
+        return "empty"
+    try:
+        fmt = zarr.open_group(str(path), mode="r").attrs.get("format")
+    except Exception:
+        return "foreign"
+    if fmt == FORMAT:
+        return "store"
+    return "old" if isinstance(fmt, str) and fmt.startswith(FORMAT_FAMILY) else "foreign"
+
+
+def _refuse_protected(path: Path, option: str = "--out") -> None:
+    resolved, cwd = path.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents or resolved == Path.home().resolve():
+        raise StoreError(f"{option} {str(path)!r} is the working directory, one above it or the home directory; "
+                         f"choose another {option}, e.g. {option} out.zarr")
 
 
 def open_store(path: str | Path, split: SeedSplit, overwrite: bool = False) -> Store:
-    """Open the store for `split`, creating it (with its history group) if needed.
+    """Open the store for `split` for writing (its lock held), creating it (with its history group) if needed.
 
     Refuses a store made from other data, window, context or horizon unless
-    `overwrite`, which deletes it and starts over. Call this only after every input
-    has been validated: nothing is touched before.
+    `overwrite`, which replaces it -- only if it is a parallelverse store. Call this
+    only after every input has been validated: nothing is touched before.
     """
     path = Path(path)
     identity = store_identity(split)
-    if path.exists():
-        if overwrite:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        else:
-            root = _open_existing(path)
-            found = root.attrs.get("identity")
-            if found != identity:
-                diff = [k for k in identity if found.get(k) != identity[k]]
-                raise StoreError(
-                    f"store {str(path)!r} was made from {describe_identity(found)}; this run has "
-                    f"{describe_identity(identity)} (differs in {', '.join(diff)}); use another --out or --overwrite"
-                )
-            return Store(path, root)
-    # Build the skeleton beside the target and rename it into place: a store either
-    # exists whole (history + identity) or not at all.
+    _refuse_protected(path)
+    kind = _kind(path) if (path.exists() or path.is_symlink()) else "none"
+    if kind == "foreign":
+        what = "a file" if path.is_file() else "a symbolic link" if path.is_symlink() else "a directory"
+        raise StoreError(f"{str(path)!r} exists but is not a parallelverse store (it is {what}); --overwrite replaces "
+                         "only stores that parallelverse made; choose another --out")
+    if kind == "old" and not overwrite:
+        raise StoreError(f"{str(path)!r} was made by an older parallelverse (without chunk checksums); "
+                         "regenerate it with --overwrite, or choose another --out")
+    if kind in ("store", "old") and overwrite:
+        old_lock = lock_store(path)  # never replace a store another process is writing
+        try:
+            return _create(path, split, identity, replace=True)
+        finally:
+            old_lock.release()
+    if kind == "store":
+        st = _locked(path)
+        found = st.root.attrs.get("identity")
+        if found != identity:
+            st.close()
+            diff = [k for k in identity if found.get(k) != identity[k]]
+            raise StoreError(
+                f"store {str(path)!r} was made from {describe_identity(found)}; this run has "
+                f"{describe_identity(identity)} (differs in {', '.join(diff)}); use another --out or --overwrite"
+            )
+        return st
+    try:  # "none" or "empty"
+        return _create(path, split, identity, replace=False)
+    except FileExistsError:  # another process created it meanwhile: open theirs (identity checked)
+        return open_store(path, split)
+
+
+def _create(path: Path, split: SeedSplit, identity: dict, replace: bool) -> Store:
+    """Build the skeleton beside the target and rename it into place: a store exists whole (history +
+    identity + format marker) or not at all. The new directory's lock is taken before the rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_beside(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     root = zarr.open_group(str(tmp), mode="w")
     write_history(root, split)
     root.attrs.update({"format": FORMAT, "identity": identity})
-    os.replace(tmp, path)
-    return Store(path, zarr.open_group(str(path), mode="r+"))
+    lock = lock_store(tmp)
+    try:
+        if replace:
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            try:
+                os.replace(tmp, path)  # onto nothing, or onto an empty directory
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise FileExistsError(str(path)) from None
+                raise
+    except BaseException:
+        lock.release()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    lock.path = path
+    return Store(path, zarr.open_group(str(path), mode="r+"), lock)
 
 
-def read_store(path: str | Path) -> Store:
-    """An existing store, for the stages after generate (stress writes its results into it)."""
+_BESIDE = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.partial|old-(?P<old>\d+))$")
+
+
+def _clean_beside(path: Path) -> None:
+    """Remove `.<name>.<pid>.partial` / `.<name>.old-<pid>` left beside the store by killed processes."""
+    if not path.parent.is_dir():
+        return
+    for p in path.parent.iterdir():
+        m = _BESIDE.match(p.name)
+        if not m or m["name"] != path.name or not p.is_dir():
+            continue
+        pid = int(m["pid"] or m["old"])
+        if pid != os.getpid() and _alive(pid):
+            continue
+        fmt = _kind(p)
+        if fmt in ("store", "old", "empty") or not (p / "zarr.json").exists():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _locked(path: Path) -> Store:
+    """Take the writer lock, then clean what killed writers left inside the store."""
+    lock = lock_store(path)
+    try:
+        _clean_beside(path)
+        _clean_inside(path)
+        return Store(path, zarr.open_group(str(path), mode="r+"), lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _clean_inside(path: Path) -> None:
+    # With the lock held no other writer is running: every temporary entry is a dead process's.
+    restore_swapped(path)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for d in list(dirnames):
+            if d.startswith(".") and d.endswith(".partial"):
+                shutil.rmtree(os.path.join(dirpath, d), ignore_errors=True)
+                dirnames.remove(d)
+        for f in filenames:
+            if f.endswith(".partial"):
+                try:
+                    os.unlink(os.path.join(dirpath, f))
+                except OSError:
+                    pass
+
+
+def read_store(path: str | Path, write: bool = False) -> Store:
+    """An existing store, for the stages after generate; `write=True` (stress) takes its writer lock."""
     path = Path(path)
     if not path.exists():
         raise StoreError(f"store {str(path)!r} does not exist; create it with `parallelverse generate --seed-window ...`")
+    kind = _kind(path)
+    if kind == "old":
+        raise StoreError(f"{str(path)!r} was made by an older parallelverse (without chunk checksums); "
+                         "regenerate it: the same `parallelverse generate` command with --overwrite")
+    if kind != "store":
+        raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the --store that `generate` wrote")
+    if write:
+        return _locked(path)
     try:
-        root = zarr.open_group(str(path), mode="r+")
+        return Store(path, zarr.open_group(str(path), mode="r"))
     except Exception:
         raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the --store that `generate` wrote") from None
-    if root.attrs.get("format") != FORMAT:
-        raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the --store that `generate` wrote")
-    return Store(path, root)
 
 
 def _open_existing(path: Path) -> zarr.Group:
-    try:
-        root = zarr.open_group(str(path), mode="r+")
-    except Exception:
-        raise StoreError(
-            f"{str(path)!r} exists but is not a parallelverse store; choose another --out, or --overwrite to replace it"
-        ) from None
-    if root.attrs.get("format") != FORMAT or "identity" not in root.attrs:
+    if _kind(path) != "store":
         raise StoreError(
             f"{str(path)!r} exists but is not a parallelverse store (or its creation was interrupted); "
             "choose another --out, or --overwrite to replace it"
         )
-    return root
+    return zarr.open_group(str(path), mode="r")
 
 
 def open_universe(path: str | Path, name: str) -> Universe:

@@ -4,24 +4,37 @@
       time                        (horizon_bars,) int64 ns
       open high low close volume  (horizon_bars, n_paths) float64, chunked along paths
       chunk_done                  (n_chunks,) bool: chunk k of all five fields is written
+      chunk_counts/<counter>      (n_chunks,) int64: what sampling chunk k counted (e.g. Kronos repairs);
+                                  only for generators that count something
 
-Writes go chunk by chunk: the five field chunks first, then `chunk_done[k]`; each
-file write is atomic (zarr's LocalStore writes a temporary file and renames it).
-A universe's `complete` attribute turns true only after every chunk is marked, so an
-interrupted run never looks complete, and a rerun regenerates exactly the chunks
-that are not marked.
+A universe group is built under a temporary name and renamed into place, so it
+exists with its spec or not at all. Writes then go chunk by chunk: the five field
+chunks and the chunk's counts first, then `chunk_done[k]`; each file write is atomic
+(zarr's LocalStore writes a temporary file and renames it). `complete` turns true
+only after every chunk is marked, so an interrupted run never looks complete, and a
+rerun regenerates exactly the chunks that are not marked -- or whose files are
+missing or fail their checksum (see integrity.py): the same command repairs them.
+Per-chunk counts make the totals recorded at the end independent of how many
+processes wrote the chunks.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import zarr
 
 from parallelverse.bars import FIELDS, PathBatch
 from parallelverse.errors import StoreError
-from parallelverse.store.history import COMPRESSOR, TIME_ATTRS, package_versions
+from parallelverse.store.history import TIME_ATTRS, package_versions
+from parallelverse.store.integrity import CODECS, array_dir, chunk_file, chunk_problem, read_checked
+from parallelverse.store.names import check_name
+
+_COUNTS = "chunk_counts"
 
 
 class Attrs(dict):
@@ -59,9 +72,13 @@ class UniverseSpec:
         }
 
 
+def _fix(name: str) -> str:
+    return f"rerun the `parallelverse generate` command that made universe {name!r} (same options) to repair it"
+
+
 @dataclass(frozen=True)
 class Universe:
-    """A universe for reading: its metadata, and its paths batch by batch."""
+    """A universe for reading: its metadata, and its paths batch by batch (every chunk checked)."""
 
     name: str
     n_paths: int
@@ -81,17 +98,50 @@ class Universe:
 
     def read(self, start: int = 0, stop: int | None = None) -> PathBatch:
         """Paths start..stop-1, each field (horizon_bars, stop - start), with the horizon's time stamps."""
-        return PathBatch(*(self.group[f][:, start:stop] for f in FIELDS), self.time)
+        return PathBatch(*(self._field(f, start, stop) for f in FIELDS), self.time)
 
     def close(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Close prices of paths start..stop-1: (horizon_bars, stop - start)."""
-        return self.group["close"][:, start:stop]
+        return self._field("close", start, stop)
+
+    def _field(self, f: str, start: int, stop: int | None) -> np.ndarray:
+        stop = self.n_paths if stop is None else min(stop, self.n_paths)
+        arr = self.group[f]
+        chunks = range(start // self.chunk_paths, -(-stop // self.chunk_paths)) if stop > start else range(0)
+        for k in chunks:  # a missing chunk would read as NaN: refuse it
+            if not chunk_file(arr, (0, k)).exists():
+                raise StoreError(self._damage(k, f, "missing"))
+        try:
+            return arr[:, start:stop]
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception:
+            for k in chunks:
+                problem = chunk_problem(chunk_file(arr, (0, k)))
+                if problem:
+                    raise StoreError(self._damage(k, f, problem)) from None
+            raise StoreError(f"universe {self.name!r}: {f} cannot be read; {_fix(self.name)}") from None
+
+    def _damage(self, k: int, f: str, problem: str) -> str:
+        lo, hi = k * self.chunk_paths, min(self.n_paths, (k + 1) * self.chunk_paths)
+        return (f"universe {self.name!r} in {str(Path(self.group.store.root))!r}: chunk {k} (paths {lo}-{hi - 1}) of "
+                f"{f} is {problem}; {_fix(self.name)}")
 
 
 def universe_of(root: zarr.Group, name: str) -> Universe:
-    g = root[f"universes/{name}"]
-    close = g["close"]
-    return Universe(name, close.shape[1], close.chunks[1], g["time"][:], Attrs(g.attrs.asdict()), g)
+    where = f"universe {name!r} in {str(Path(root.store.root))!r}"
+    try:
+        g = root[f"universes/{name}"]
+        close = g["close"]
+        time = read_checked(g["time"], slice(None), where, _fix(name))
+        attrs = Attrs(g.attrs.asdict())
+    except StoreError:
+        raise
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise StoreError(f"{where} is damaged ({type(exc).__name__}); {_fix(name)}") from None
+    return Universe(name, close.shape[1], close.chunks[1], time, attrs, g)
 
 
 @dataclass(frozen=True)
@@ -99,20 +149,36 @@ class UniverseWriter:
     """A universe being written: the chunks still to write, then `finish`."""
 
     spec: UniverseSpec
-    pending: tuple[int, ...]  # chunk indices not yet written
+    pending: tuple[int, ...]  # chunk indices to write: never written, or found missing/damaged
     complete: bool
     fitted: dict  # what a previous complete run recorded ({} otherwise)
     group: zarr.Group = field(repr=False, compare=False)
+    damaged: tuple[int, ...] = ()  # chunks marked done whose files were missing or failed their checksum
 
-    def write_chunk(self, k: int, batch: PathBatch) -> None:
-        """Write chunk k of all five fields, then mark it done."""
+    def write_chunk(self, k: int, batch: PathBatch, counts: dict[str, int] | None = None) -> None:
+        """Write chunk k of all five fields (and what sampling it counted), then mark it done."""
         g, spec = self.group, self.spec
         lo, hi = spec.chunk_range(k)
         if batch.shape != (g["close"].shape[0], hi - lo):
             raise StoreError(f"chunk {k} of {spec.name} has shape {batch.shape}, expected {(g['close'].shape[0], hi - lo)}")
         for f in FIELDS:
             g[f][:, lo:hi] = getattr(batch, f)
+        if counts:
+            cg = g.require_group(_COUNTS)
+            for key, value in counts.items():
+                check_name(key, "counter", "name counters as plain words")
+                if key not in cg:
+                    cg.create_array(key, shape=(spec.n_chunks,), chunks=(1,), dtype="int64", fill_value=0,
+                                    compressors=CODECS, dimension_names=("chunk",))
+                cg[key][k] = int(value)
         g["chunk_done"][k] = True
+
+    def count_totals(self) -> dict[str, int]:
+        """Per counter, the sum over every chunk of what sampling counted."""
+        if _COUNTS not in self.group:
+            return {}
+        cg = self.group[_COUNTS]
+        return {name: int(a[:].sum()) for name, a in sorted(cg.arrays())}
 
     def finish(self, attrs: dict) -> None:
         """Record the run's metadata and mark the universe complete, only if every chunk is done."""
@@ -123,41 +189,79 @@ class UniverseWriter:
 
 
 def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> UniverseWriter:
-    """Create universes/<name> or reopen it to resume."""
+    """Create universes/<name> (atomically, with its spec) or reopen it to resume or repair it."""
+    check_name(spec.name, "universe name", "choose generator settings or a model directory name that make a plain name")
     key = f"universes/{spec.name}"
-    if key in root:
-        g = root[key]
-        found = g.attrs.get("spec")
-        if found != spec.record():
-            raise StoreError(
-                f"universe {spec.name!r} in this store was made with {found}; this run asks for {spec.record()}; "
-                "use another --out or --overwrite"
-            )
-        done = g["chunk_done"][:]
-        pending = tuple(k for k in range(spec.n_chunks) if not done[k])
-        return UniverseWriter(spec, pending, bool(g.attrs.get("complete", False)), g.attrs.get("fitted", {}), g)
-    g = root.require_group("universes").create_group(spec.name)
-    t = g.create_array("time", data=horizon_time, dimension_names=("bar",))
+    if key not in root:
+        _create(root, spec, horizon_time)
+        return UniverseWriter(spec, tuple(range(spec.n_chunks)), False, {}, root[key])
+    g = root[key]
+    found = g.attrs.get("spec")
+    if found != spec.record():
+        raise StoreError(
+            f"universe {spec.name!r} in this store was made with {found}; this run asks for {spec.record()}; "
+            "use another --out or --overwrite"
+        )
+    _repair_time(g, horizon_time)
+    pending, damaged = _chunks_to_write(g, spec)
+    complete = bool(g.attrs.get("complete", False))
+    return UniverseWriter(spec, pending, complete, g.attrs.get("fitted", {}), g, damaged)
+
+
+def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> None:
+    """Build the universe's skeleton under a temporary name beside it and rename it into place."""
+    parent = root.require_group("universes")
+    parent_dir = Path(root.store.root) / "universes"
+    tmp = parent_dir / f".{spec.name}.{os.getpid()}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    g = zarr.open_group(str(tmp), mode="w")
+    t = g.create_array("time", data=horizon_time, dimension_names=("bar",), compressors=CODECS)
     t.attrs.update(TIME_ATTRS)
     shape, chunks = (len(horizon_time), spec.n_paths), (len(horizon_time), spec.chunk_paths)
     for f in FIELDS:
         g.create_array(
             f, shape=shape, chunks=chunks, dtype="float64", fill_value=np.nan,
-            compressors=COMPRESSOR, dimension_names=("bar", "path"),
+            compressors=CODECS, dimension_names=("bar", "path"),
         )
     g.create_array("chunk_done", shape=(spec.n_chunks,), chunks=(1,), dtype="bool", fill_value=False,
-                   dimension_names=("chunk",))
+                   compressors=CODECS, dimension_names=("chunk",))
     g.attrs.update({"spec": spec.record(), "complete": False, "versions": package_versions()})
-    return UniverseWriter(spec, tuple(range(spec.n_chunks)), False, {}, g)
+    os.replace(tmp, parent_dir / spec.name)
+    del parent
+
+
+def _repair_time(g: zarr.Group, horizon_time: np.ndarray) -> None:
+    t = g["time"]
+    if any(chunk_problem(chunk_file(t, (i,))) for i in range(t.nchunks)):
+        t[:] = horizon_time  # the horizon's time stamps are the store's: rewrite them as made
+
+
+def _chunks_to_write(g: zarr.Group, spec: UniverseSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(pending, damaged): chunks not marked done, plus done ones whose files are missing or damaged."""
+    done_arr = g["chunk_done"]
+    counters = [a for _, a in g[_COUNTS].arrays()] if _COUNTS in g else []
+    pending, damaged = [], []
+    for k in range(spec.n_chunks):
+        mark = chunk_file(done_arr, (k,))
+        if chunk_problem(mark) is not None or not bool(done_arr[k]):
+            pending.append(k)
+            continue
+        files = [chunk_file(g[f], (0, k)) for f in FIELDS] + [chunk_file(a, (k,)) for a in counters]
+        if any(chunk_problem(p) for p in files):
+            pending.append(k)
+            damaged.append(k)
+    return tuple(pending), tuple(damaged)
 
 
 def list_universes(root: zarr.Group) -> list[str]:
     if "universes" not in root:
         return []
-    return sorted(name for name, _ in root["universes"].groups())
+    return sorted(name for name, _ in root["universes"].groups() if not name.startswith("."))
 
 
 def read_paths(g, start: int = 0, stop: int | None = None) -> PathBatch:
     """Paths start..stop-1 of a universe (a `Universe`, or its Zarr group opened directly), with their time stamps."""
-    g = g.group if isinstance(g, Universe) else g
-    return PathBatch(*(g[f][:, start:stop] for f in FIELDS), g["time"][:])
+    if not isinstance(g, Universe):
+        close = g["close"]
+        g = Universe(g.basename, close.shape[1], close.chunks[1], g["time"][:], Attrs(g.attrs.asdict()), g)
+    return g.read(start, stop)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from parallelverse.backtest.engine import Costs, backtest, best_config, buy_and_hold, decide, metric_rows
-from parallelverse.backtest.strategy import Strategy, load_strategy
+from parallelverse.backtest.strategy import Strategy, find_strategy
 from parallelverse.bars import real_bars, with_warmup
 from parallelverse.errors import StoreError
 from parallelverse.store import Results, Store, read_store
@@ -75,10 +75,7 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
     name = choose_strategy(st, store, strategy)
     res = st.results(name)
     meta = res.meta
-    strat = load_strategy(meta.strategy_file)
-    if strat.sha256 != meta.strategy_sha256:
-        raise StoreError(f"{meta.strategy_file} changed since `stress` wrote these results; rerun "
-                         f"`parallelverse stress {meta.strategy_file} --store {store}` first")
+    strat = find_strategy(meta.strategy_file, meta.strategy_sha256, store)  # from any directory; the hash decides
     costs = Costs(**meta.costs)
     split = st.split()
     context_end, realized_end = split.context_end, split.realized_end

@@ -1,0 +1,258 @@
+"""Nothing lost, nothing silent: damaged chunks, overwrite safety, names, the writer lock, contained strategies.
+
+Every failure here must be one line on stderr and a non-zero exit, and must leave what
+was there before (the store's tree digest) exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from conftest import tree_digest
+from parallelverse.errors import StoreError
+from parallelverse.store import lock_store, open_store, open_universe, read_store
+
+ROOT = Path(__file__).resolve().parents[1]
+GEN = ["generate", "--seed-window", "2020-01", "--context", "200", "--horizon", "20", "--n-paths", "24",
+       "--chunk-paths", "4", "--seed", "3", "--generators", "garch,bootstrap", "--set", "bootstrap.uncertainty=none"]
+SMA = ROOT / "strategies" / "sma_crossover.py"
+
+
+def one_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code != 0 and len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A small complete store (GARCH + bootstrap) and a copy of it for every test that damages one."""
+    from click.testing import CliRunner
+
+    from parallelverse.cli import main
+
+    d = tmp_path_factory.mktemp("made")
+    result = CliRunner().invoke(main, [*GEN, "--out", str(d / "s.zarr")])
+    assert result.exit_code == 0, result.output
+    return d / "s.zarr"
+
+
+@pytest.fixture
+def store(made, tmp_path):
+    import shutil
+
+    shutil.copytree(made, tmp_path / "s.zarr")
+    return tmp_path / "s.zarr"
+
+
+def _arrays(path: Path) -> dict:
+    root = zarr.open_group(str(path), mode="r")
+    out = {}
+    for u, g in root["universes"].groups():
+        out[f"{u}@attrs"] = g.attrs.asdict()
+        for a, arr in g.arrays():
+            out[f"{u}/{a}"] = arr[:]
+    return out
+
+
+# ---- damaged chunks ---------------------------------------------------------------------------------
+
+def _flip(p: Path, rng) -> None:
+    b = bytearray(p.read_bytes())
+    i = int(rng.integers(len(b)))
+    b[i] ^= 1 << int(rng.integers(8))
+    p.write_bytes(bytes(b))
+
+
+def _truncate(p: Path, rng) -> None:
+    b = p.read_bytes()
+    p.write_bytes(b[: int(rng.integers(len(b)))])
+
+
+def _delete(p: Path, rng) -> None:
+    p.unlink()
+
+
+@pytest.mark.parametrize("damage", [_delete, _flip, _truncate], ids=["deleted", "bit-flipped", "truncated"])
+def test_damaged_chunks_are_named_and_generate_repairs_them_bit_identically(made, store, run_cli, damage):
+    want = _arrays(made)
+    rng = np.random.default_rng(7)
+    chunk_files = sorted(p for p in (store / "universes").rglob("c/*/*") if p.parent.parent.parent.name in
+                         ("open", "high", "low", "close", "volume"))
+    for trial in range(6):  # different chunks, fields and universes; each detected by every reader
+        victim = chunk_files[int(rng.integers(len(chunk_files)))]
+        universe, field, k = victim.parents[3].name, victim.parents[2].name, int(victim.name)
+        damage(victim, rng)
+        u = open_universe(store, universe)
+        with pytest.raises(StoreError) as exc:
+            u.read(0, u.n_paths)
+        msg = str(exc.value)
+        assert f"universe {universe!r}" in msg and f"chunk {k} " in msg and field in msg and "parallelverse generate" in msg
+        result = run_cli("stress", SMA, "--store", store, "--json")
+        line = one_line(result)
+        assert f"chunk {k} " in line and universe in line
+        assert not (store / "results").exists() or "sma_crossover" not in os.listdir(store / "results")
+        repaired = run_cli(*GEN, "--out", store, "--json")  # the same command repairs it
+        assert repaired.exit_code == 0, repaired.output
+        got = _arrays(store)
+        assert sorted(got) == sorted(want)
+        for key in want:
+            if isinstance(want[key], np.ndarray):
+                np.testing.assert_array_equal(got[key], want[key], err_msg=f"trial {trial}: {key}")
+            else:
+                assert got[key] == want[key], key
+
+
+def test_damaged_results_and_history_are_one_line_errors(store, run_cli):
+    assert run_cli("stress", SMA, "--store", store, "--json").exit_code == 0
+    sharpe = next((store / "results" / "sma_crossover" / "real" / "sharpe" / "c").rglob("*"))
+    sharpe = sharpe if sharpe.is_file() else next(p for p in sharpe.rglob("*") if p.is_file())
+    sharpe.write_bytes(sharpe.read_bytes()[:-1])
+    line = one_line(run_cli("report", store, "--n-null", 19))
+    assert "results for 'sma_crossover'" in line and "damaged" in line and "rerun `parallelverse stress`" in line
+    close = next(p for p in (store / "history" / "close" / "c").rglob("*") if p.is_file())
+    close.unlink()
+    line = one_line(run_cli("stress", SMA, "--store", store))
+    assert "history" in line and "missing" in line
+
+
+# ---- overwrite, names, the lock, leftovers ----------------------------------------------------------
+
+def test_overwrite_replaces_only_stores_parallelverse_made(tmp_path, run_cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.txt").write_text("do not delete")
+    note = tmp_path / "notes.txt"
+    note.write_text("mine")
+    data = tmp_path / "prices.csv"
+    data.write_text("date,open,high,low,close\n")
+    before = tree_digest(tmp_path)
+    for out in (precious, note, data, tmp_path, tmp_path.parent, Path("."), Path("..")):
+        result = run_cli(*GEN, "--out", out, "--overwrite")
+        one_line(result)
+        assert tree_digest(tmp_path) == before, out
+    fake = tmp_path / "fake.zarr"
+    zarr.open_group(str(fake), mode="w").attrs["format"] = "someone-else/1"
+    assert "not a parallelverse store" in one_line(run_cli(*GEN, "--out", fake, "--overwrite"))
+    assert zarr.open_group(str(fake), mode="r").attrs["format"] == "someone-else/1"
+
+
+def test_names_that_would_escape_or_wipe_results_are_refused(store, run_cli, tmp_path):
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    before = tree_digest(store)
+    for bad in ("", ".", "..", "../x", "a/b", ".hidden", "x\\y"):
+        f = tmp_path / "bad_name.py"
+        f.write_text(f"name = {bad!r}\ndef positions(bars):\n    return bars.close * 0\n")
+        line = one_line(run_cli("stress", f, "--store", store))
+        assert "name" in line and str(f) in line, line
+        assert tree_digest(store) == before, bad
+    with pytest.raises(StoreError, match="--strategy = '..' starts with"):
+        read_store(store).results("..")
+
+
+def test_a_second_writer_gets_one_line_and_waits_for_nothing(store, run_cli):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # another process holding the store's lock, as a running generate would
+        try:
+            held = lock_store(store)  # noqa: F841 (held until the process dies)
+            os.write(w, b"locked")
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(r, 6) == b"locked"
+        before = tree_digest(store)
+        for args in ([*GEN, "--out", store], ["stress", SMA, "--store", store]):
+            line = one_line(run_cli(*args))
+            assert "is being written by another parallelverse process" in line
+        assert tree_digest(store) == before
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0  # the kill released it
+
+
+def test_leftovers_of_killed_writers_are_cleaned(store, run_cli):
+    (store / "universes" / ".garch-gjr-t.999999.partial").mkdir()
+    (store / "universes" / "garch-gjr-t" / "close" / "c" / "0" / "1.abc.partial").write_bytes(b"junk")
+    beside = store.parent / f".{store.name}.999999.partial"
+    beside.mkdir()
+    assert run_cli(*GEN, "--out", store).exit_code == 0
+    assert not [p for p in store.parent.rglob("*") if p.name.endswith(".partial")]
+
+
+# ---- contained strategy code ------------------------------------------------------------------------
+
+BAD = {
+    "mutates": ("def positions(bars):\n    bars.close[:] = 0.0\n    return bars.close\n", "read-only", 2),
+    "sys_exit": ("import sys\ndef positions(bars):\n    sys.exit(0)\n", "sys.exit(0)", 3),
+    "os_exit": ("import os\ndef positions(bars):\n    os._exit(0)\n", "os._exit(0)", 3),
+    "loops": ("def positions(bars):\n    while True:\n        pass\n", "did not return within", None),
+    "numba_loops": ("from numba import njit\n@njit\ndef spin(x):\n    i = 0\n    while x > 0:\n        i += 1\n"
+                    "    return i\ndef positions(bars):\n    spin(1.0)\n    return bars.close * 0\n",
+                    "did not return within", None),
+    "hogs": ("import numpy as np\ndef positions(bars):\n    keep = []\n    while True:\n"
+             "        keep.append(np.zeros(50_000_000))\n", "MemoryError", 5),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_hostile_strategies_are_one_line_errors_and_earlier_results_stay(store, run_cli, tmp_path, kind):
+    src, words, line_no = BAD[kind]
+    good = tmp_path / "victim.py"
+    good.write_text("name = 'victim'\ndef positions(bars):\n    return bars.close * 0 + 1\n")
+    assert run_cli("stress", good, "--store", store).exit_code == 0
+    before = tree_digest(store)
+    bad = tmp_path / f"{kind}.py"
+    bad.write_text("name = 'victim'\n" + src)
+    line = one_line(run_cli("stress", bad, "--store", store, "--timeout", "3", "--max-memory", "0.5"))
+    assert words in line, line
+    assert str(bad) in line and (line_no is None or f"{bad}:{line_no + 1}" in line), line
+    assert tree_digest(store) == before  # the earlier results, untouched
+    assert read_store(store).results("victim").meta.strategy_sha256 != ""
+
+
+def test_ctrl_c_stops_a_strategy_stuck_in_numba(store, tmp_path):
+    bad = tmp_path / "spin.py"
+    bad.write_text(BAD["numba_loops"][0])
+    before = tree_digest(store)
+    proc = subprocess.Popen([sys.executable, "-m", "parallelverse", "stress", str(bad), "--store", str(store),
+                             "--timeout", "3600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    time.sleep(1)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _children(proc.pid):  # the strategy's process is running: it is looping now or soon
+            break
+        time.sleep(0.2)
+    time.sleep(2)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in stderr.strip().splitlines()[-1], stderr
+    for _ in range(50):
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("a process of the interrupted stress is still running")
+    assert tree_digest(store) == before
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
