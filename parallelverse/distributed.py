@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import uuid
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,9 @@ class Cluster:
 
         A task (not scattered data), so that if every worker holding it dies the scheduler
         recomputes it from its spec instead of failing the run."""
-        return self.client.submit(_identity, obj, pure=False, key=f"shared-{type(obj).__name__}-{uuid.uuid4().hex}")
+        with warnings.catch_warnings():  # a model is a "large object in the task graph" on purpose: sent once
+            warnings.filterwarnings("ignore", message="Large object")
+            return self.client.submit(_identity, obj, pure=False, key=f"shared-{type(obj).__name__}-{uuid.uuid4().hex}")
 
     def map(self, fn: Callable, tasks: Iterable, *shared, in_flight: int | None = None,
             label: str = "task") -> Iterator[tuple[int, Any]]:
@@ -205,25 +208,3 @@ def maybe_connect(cluster: str | None) -> Iterator[Cluster | None]:
         return
     with connect(cluster) as c:
         yield c
-
-
-def merge_described(before: dict, chunks: list[dict]) -> dict:
-    """What `fitted.describe()` would say after sampling every chunk in one process.
-
-    Each task samples on its own copy of the fitted generator and returns its describe();
-    numbers that sampling changes are counters (e.g. Kronos' repairs), so their changes
-    add up; anything else sampling sets is the same in every chunk, and the last chunk's
-    value is kept, as one process sampling the chunks in order would."""
-    out = before
-    for after in chunks:
-        out = _add_change(out, before, after)
-    return out
-
-
-def _add_change(acc, before, after):
-    """acc + (after - before), leaf by leaf."""
-    if isinstance(after, dict) and isinstance(acc, dict) and isinstance(before, dict):
-        return {**acc, **{k: _add_change(acc.get(k), before.get(k), v) for k, v in after.items()}}
-    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (acc, before, after)):
-        return acc + (after - before) if after != before else acc
-    return after

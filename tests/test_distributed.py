@@ -17,7 +17,7 @@ pytest.importorskip("distributed")
 from conftest import tree_digest  # noqa: E402
 
 import parallelverse  # noqa: E402
-from parallelverse.distributed import ClusterError, connect, merge_described, parse_cluster  # noqa: E402
+from parallelverse.distributed import ClusterError, connect, parse_cluster  # noqa: E402
 from parallelverse.generate import GenerateRequest, plan_generate, run_generate  # noqa: E402
 from parallelverse.stress import StressRequest, run_stress  # noqa: E402
 
@@ -76,13 +76,6 @@ def test_bad_cluster_option_fails_before_writing(tmp_path, run_cli):
     r = run_cli("generate", "--seed-window", "2020-01", "--generators", "garch", "--out", out, "--cluster", "local:x")
     assert r.exit_code != 0 and "--cluster 'local:x'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not out.exists()
-
-
-def test_merge_described_adds_counters_and_keeps_the_rest():
-    before = {"repairs": {"high": 0, "low": 0}, "max_context": 512, "segments": []}
-    chunks = [{"repairs": {"high": 2, "low": 0}, "max_context": 512, "segments": [1]},
-              {"repairs": {"high": 1, "low": 3}, "max_context": 512, "segments": [1]}]
-    assert merge_described(before, chunks) == {"repairs": {"high": 3, "low": 3}, "max_context": 512, "segments": [1]}
 
 
 def test_generate_garch_and_bootstrap_identical_to_one_process(tmp_path, cluster):
