@@ -12,9 +12,12 @@ import multiprocessing
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from parallelverse.calibrate.cells import CalibratePlan, Cell, read_cell, run_cell
+
+if TYPE_CHECKING:
+    from parallelverse.distributed import Cluster
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,8 @@ def _needed(plan: CalibratePlan, cell: Cell) -> bool:
     return plan.request.include_in_sample or not all(cell.in_sample)
 
 
-def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None) -> CalibrateRun:
-    """Compute the missing cells: here, or in a process pool (--workers)."""
+def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None, cluster: Cluster | None = None) -> CalibrateRun:
+    """Compute the missing cells: here, in a process pool (--workers), or one task per cell on `cluster`."""
     t0 = time.perf_counter()
     cells = [c for c in plan.cells if _needed(plan, c)]
     stored = {c.key: read_cell(c) for c in cells}
@@ -45,7 +48,13 @@ def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None) -> Ca
     done = len(cells) - len(todo)
     if progress:
         progress("cells", done, len(cells))
-    if plan.workers == 1 or len(todo) <= 1:
+    if cluster is not None:
+        for i, record in cluster.map(run_cell, todo, label="cell"):
+            stored[todo[i].key] = record
+            done += 1
+            if progress:
+                progress("cells", done, len(cells))
+    elif plan.workers == 1 or len(todo) <= 1:
         for c in todo:
             stored[c.key] = run_cell(c)
             done += 1

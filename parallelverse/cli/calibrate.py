@@ -8,6 +8,7 @@ import click
 from click.core import ParameterSource
 
 from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
+from parallelverse.cli.options import CLUSTER_HELP
 
 # CLI option name -> CalibrateRequest field (one to one)
 _FIELDS = {
@@ -47,15 +48,17 @@ def _horizons(text: str) -> tuple[int, ...]:
               help="Also score cells whose horizon overlaps a model's training data.")
 @click.option("--scenario", type=click.Path(dir_okay=False), help="TOML scenario with a [calibrate] table; options here override it.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML page.")
+@click.option("--cluster", help=CLUSTER_HELP + " Replaces --workers.")
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON on stdout.")
 @click.pass_context
 @handle_errors
-def calibrate(ctx, scenario, sets, html_path, as_json, **options):
+def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
     """Score every generator across many seed windows: PIT, coverage, CRPS skill, leaderboard."""
     from pathlib import Path
 
     from parallelverse.calibrate import CalibrateRequest, aggregate, plan_calibrate, run_calibrate
     from parallelverse.cli.generate import _parse_set
+    from parallelverse.distributed import maybe_connect, parse_cluster
     from parallelverse.errors import CalibrateError
     from parallelverse.scenario import load_calibrate_scenario
 
@@ -78,9 +81,10 @@ def calibrate(ctx, scenario, sets, html_path, as_json, **options):
     if html_path and not Path(html_path).resolve().parent.is_dir():
         raise CalibrateError(f"--html {html_path!r}: the folder {str(Path(html_path).parent)!r} does not exist; create it first")
 
+    cluster = cluster and parse_cluster(cluster)  # a malformed --cluster fails before any work
     plan = plan_calibrate(CalibrateRequest(**fields))
-    with ProgressReporter(enabled=not as_json, unit="cells") as progress:
-        run = run_calibrate(plan, progress)
+    with maybe_connect(cluster) as client, ProgressReporter(enabled=not as_json, unit="cells") as progress:
+        run = run_calibrate(plan, progress, client)
     cal = aggregate(run.records, plan.request.horizons, plan.every_months, plan.reference, plan.spans,
                     plan.request.include_in_sample)
     doc = {
