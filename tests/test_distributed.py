@@ -17,6 +17,7 @@ pytest.importorskip("distributed")
 from conftest import tree_digest  # noqa: E402
 
 import parallelverse  # noqa: E402
+from parallelverse.backtest.strategy import StrategyError  # noqa: E402
 from parallelverse.distributed import ClusterError, connect, parse_cluster  # noqa: E402
 from parallelverse.generate import GenerateRequest, plan_generate, run_generate  # noqa: E402
 from parallelverse.stress import StressRequest, run_stress  # noqa: E402
@@ -113,6 +114,19 @@ def test_stress_identical_to_one_process(tmp_path, cluster):
     res = parallelverse.open_results(tmp_path / "many.zarr", "sma_crossover", "bootstrap")
     assert res.sharpe.dims == ("config", "path") and res.sharpe.shape == (4, 300)
     assert res.bh_sharpe.dims == ("path",)
+
+
+def test_strategy_code_runs_contained_in_the_workers(tmp_path, cluster):
+    _generate(tmp_path / "s.zarr", generators=("bootstrap",), n_paths=60, chunk_paths=30, horizon_bars=30)
+    strat = tmp_path / "exits.py"
+    strat.write_text("import os\nimport numpy as np\n\n\ndef positions(bars):\n    if bars.close.shape[1] > 10:\n"
+                     "        os._exit(3)  # only on a worker's batch: the look-ahead check sees 4 paths\n"
+                     "    return np.ones_like(bars.close)\n")
+    pids = set(cluster.client.run(os.getpid).values())
+    with pytest.raises(StrategyError, match=r"exits\.py:7.*os\._exit") as e:
+        run_stress(StressRequest(str(strat), str(tmp_path / "s.zarr"), batch_paths=30), cluster=cluster)
+    assert "\n" not in str(e.value)
+    assert set(cluster.client.run(os.getpid).values()) == pids  # the sandbox died, not the worker
 
 
 def test_calibrate_identical_to_one_process(tmp_path, cluster):
