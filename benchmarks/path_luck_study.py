@@ -17,6 +17,7 @@ import argparse
 import time
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from parallelverse.calibrate.synthetic import gjr_garch_t_bars
@@ -29,7 +30,7 @@ SETTINGS = {"garch": ("asymptotic", "none"), "bootstrap": ("block-mean", "none")
 
 def context_and_future(seed: int, context: int, horizon: int) -> tuple[Ohlcv, np.ndarray]:
     df = gjr_garch_t_bars(seed, context + horizon)
-    t = np.arange(len(df), dtype=np.int64) * 86_400 * 10**9
+    t = pd.to_datetime(df["date"]).to_numpy().astype("datetime64[ns]").astype(np.int64)  # weekdays, as real daily bars
     cols = [df[c].to_numpy(float) for c in ("open", "high", "low", "close", "volume")]
     ctx = Ohlcv("GJR", "simulated", t[:context], *(c[:context] for c in cols))
     return ctx, cols[3][context - 1:]  # last context close, then the real future's closes
@@ -66,12 +67,13 @@ def main():
     ap.add_argument("--paths", type=int, default=200)
     ap.add_argument("--context", type=int, default=400)
     ap.add_argument("--horizon", type=int, default=252)
+    ap.add_argument("--defaults-only", action="store_true", help="only the default uncertainty of each generator")
     a = ap.parse_args()
     lo, hi = stats.binom.ppf([0.025, 0.975], a.reps, 0.1) / a.reps
     print(f"{a.reps} replications, {a.paths} paths, context {a.context}, horizon {a.horizon}; "
           f"outer-10% share of a uniform percentile: 95% binomial range [{lo:.3f}, {hi:.3f}]")
     for gen, settings in SETTINGS.items():
-        for unc in settings:
+        for unc in settings[:1] if a.defaults_only else settings:
             t0 = time.perf_counter()
             u = percentiles(gen, unc, a.reps, a.paths, a.context, a.horizon)
             for k, what in enumerate(("sharpe", "final log price")):

@@ -60,33 +60,52 @@ def test_garch_parameters_per_block_come_from_the_mles_sampling_distribution(cov
     draws = np.array([fitted.block_params(0, k) for k in range(400)])
     assert all(_admissible(dict(zip(names, d)), "gjr") for d in draws)
     se = np.sqrt(np.diag(fitted.result.param_cov))
-    mu = names.index("mu")  # the drift is never truncated: its draws are N(mle, se^2)
-    assert draws[:, mu].mean() == pytest.approx(fitted.result.params["mu"], abs=4 * se[mu] / 20)
-    assert draws[:, mu].std() == pytest.approx(se[mu], rel=0.15)
+    b = names.index("beta[1]")
+    assert 0.3 * se[b] < draws[:, b].std() <= 1.1 * se[b]  # stationarity (persistence < 1) trims the upper tail
+    mu = names.index("mu")  # the drift is never truncated: its draws are N(posterior mean, posterior sd^2)
+    _, _, pm, ps = fitted.drift()
+    assert ps < se[mu] and draws[:, mu].mean() == pytest.approx(pm, abs=4 * ps / 20)
+    assert draws[:, mu].std() == pytest.approx(ps, rel=0.15)
+    flat = make_generator("garch", {"drift_prior_sd": 0.0}).fit(covid.context)
+    flat_mu = np.array([flat.block_params(0, k)[mu] for k in range(400)])
+    assert flat_mu.mean() == pytest.approx(fitted.result.params["mu"], abs=4 * se[mu] / 20)
+    assert flat_mu.std() == pytest.approx(se[mu], rel=0.15)
     assert fitted.describe()["uncertainty"] == "asymptotic" and fitted.describe()["paths_per_param_draw"] == PARAM_BLOCK
     # one block, one parameter set: its paths equal an MLE-free simulation under those parameters
     lr, _ = fitted._simulate(fitted.block_params(5, 1), path_rngs(5, "garch-gjr-t", PARAM_BLOCK, PARAM_BLOCK + 3), 30)
     batch = fitted.sample(30, 5, PARAM_BLOCK, PARAM_BLOCK + 3)
     np.testing.assert_allclose(_lr(batch, covid.context.close[-1]), lr, rtol=1e-9, atol=1e-12)
-    wide = _lr(fitted.sample(252, 0, 0, 400), covid.context.close[-1]).sum(axis=0)
-    none = make_generator("garch", {"uncertainty": "none"}).fit(covid.context)
-    narrow = _lr(none.sample(252, 0, 0, 400), covid.context.close[-1]).sum(axis=0)
+    last = covid.context.close[-1]
+    wide = _lr(make_generator("garch", {"drift_prior_sd": 0.0}).fit(covid.context).sample(252, 0, 0, 400), last).sum(axis=0)
+    narrow = _lr(make_generator("garch", {"uncertainty": "none"}).fit(covid.context).sample(252, 0, 0, 400), last).sum(axis=0)
     assert wide.std() > 1.1 * narrow.std()  # estimation uncertainty widens the 1-year spread
+    shrunk = _lr(fitted.sample(252, 0, 0, 400), last).sum(axis=0)
+    assert np.median(shrunk) < np.median(narrow) - 0.2  # AAPL's 62%/yr fitted drift pulled toward the 6%/yr prior
 
 
 def test_bootstrap_drift_per_path_is_the_block_bootstrapped_context_mean(covid):
     ctx = covid.context
     from parallelverse.bars import bars_from_relative
 
-    fitted = make_generator("bootstrap").fit(ctx)
-    d = fitted.path_drifts(0, 0, 2000)
+    from parallelverse.generators.drift import PRIOR_MEAN
+
     r = np.diff(np.log(ctx.close))
+    flat = make_generator("bootstrap", {"drift_prior_sd": 0.0}).fit(ctx)
+    d = flat.path_drifts(0, 0, 2000)  # no prior: the block-bootstrapped context mean itself
     assert d.mean() == pytest.approx(r.mean(), abs=3 * d.std() / np.sqrt(2000))
     assert d.std() > r.std() / np.sqrt(len(r))  # blocks keep the dependence: at least the i.i.d. standard error
+    fitted = make_generator("bootstrap").fit(ctx)  # the default: posterior under the equity-premium prior
+    m, se, pm, ps = fitted.drift()
+    s0, m0 = 0.10 / fitted.bars_per_year, PRIOR_MEAN / fitted.bars_per_year  # by hand
+    assert (m, se) == (pytest.approx(r.mean()), pytest.approx(flat.drift()[1]))
+    assert pm == pytest.approx((m / se**2 + m0 / s0**2) / (1 / se**2 + 1 / s0**2)) and ps == pytest.approx((1 / se**2 + 1 / s0**2) ** -0.5)
+    dp = fitted.path_drifts(0, 0, 2000)
+    raw = fitted.rel[3][fitted.indices(path_rngs(0, "bootstrap-drift", 0, 2000), fitted.rel.shape[1])].mean(axis=0)
+    np.testing.assert_allclose(dp, pm + (raw - m) * ps / se, rtol=1e-12)  # block-bootstrapped means, moved to the posterior
     b = fitted.sample(50, 0, 0, 20)
     p = bars_from_relative(fitted.rel, fitted.volume, fitted.indices(path_rngs(0, "bootstrap", 0, 20), 50), ctx.close[-1])
     # the plain bootstrap's blocks of bars, demeaned, then each path's own drift
-    shift = np.arange(1, 51)[:, None] * (d[None, :20] - r.mean())
+    shift = np.arange(1, 51)[:, None] * (dp[None, :20] - r.mean())
     np.testing.assert_allclose(np.log(b.close / p.close), shift, atol=1e-9)
 
 
@@ -114,6 +133,7 @@ def test_universe_names_encode_parameters():
     assert make_generator("bootstrap", {"block_bars": 5}).name == "bootstrap-b5"
     assert make_generator("garch", {"uncertainty": "none"}).name == "garch-gjr-t-mle"
     assert make_generator("bootstrap", {"uncertainty": "none"}).name == "bootstrap-fixed-mean"
+    assert make_generator("garch", {"drift_prior_sd": 0.0}).name == "garch-gjr-t-dp0"
 
 
 def test_bootstrap_resamples_whole_real_bars(covid):

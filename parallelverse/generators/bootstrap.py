@@ -17,7 +17,11 @@ hundred bars as if it were known (measured: 27% of GJR-GARCH futures in the oute
 the bars are demeaned (the mean close log return is taken off all four log prices)
 and each path gets its own drift: the mean of a stationary block bootstrap of the
 context's close returns (same mean block length), drawn from a stream of its own,
-i.e. the sampling distribution of the context mean. "none": the plain bootstrap.
+i.e. the sampling distribution of the context mean — then moved to its posterior
+under a long-run equity-premium prior (`drift_prior_sd`, see generators/drift.py;
+0 = no prior): each draw's deviation from the context mean is scaled by
+sd_post / se (se: the sd of 2,000 block-bootstrapped means, seeded at fit) and
+recentred on the posterior mean. "none": the plain bootstrap.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from arch.bootstrap import optimal_block_length
 
 from parallelverse.bars import PathBatch, bars_from_relative, relative_bars
 from parallelverse.errors import GeneratorError
+from parallelverse.generators.drift import PRIOR_MEAN, PRIOR_SD, bars_per_year, drift_posterior
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 
@@ -40,8 +45,11 @@ UNCERTAINTY = ("block-mean", "none")
 class Bootstrap:
     block_bars: float = 0.0  # mean block length in bars; 0 = automatic (optimal_block_length)
     uncertainty: str = "block-mean"  # each path's drift from the block-bootstrapped context mean | none
+    drift_prior_sd: float = PRIOR_SD  # annual sd of the equity-premium prior on the drift (block-mean only); 0 = none
 
     def __post_init__(self):
+        if not (np.isfinite(self.drift_prior_sd) and self.drift_prior_sd >= 0):
+            raise GeneratorError(f"bootstrap drift_prior_sd={self.drift_prior_sd} must be >= 0 (annual; 0 = no prior)")
         if self.uncertainty not in UNCERTAINTY:
             raise GeneratorError(f"bootstrap uncertainty={self.uncertainty!r} is not one of {', '.join(UNCERTAINTY)}")
         if self.block_bars != 0.0 and self.block_bars < 1.0:
@@ -50,7 +58,8 @@ class Bootstrap:
     @property
     def name(self) -> str:
         name = "bootstrap" if self.block_bars == 0.0 else f"bootstrap-b{self.block_bars:g}"
-        return name + ("-fixed-mean" if self.uncertainty == "none" else "")
+        return (name + ("-fixed-mean" if self.uncertainty == "none" else "")
+                + (f"-dp{self.drift_prior_sd:g}" if self.drift_prior_sd != PRIOR_SD and self.uncertainty != "none" else ""))
 
     def prepare(self) -> None:
         """Nothing to load: a statistical model is checked when it is built."""
@@ -60,7 +69,7 @@ class Bootstrap:
         block = self.block_bars
         if block == 0.0:
             block = auto_block_length(rel[3])
-        return FittedBootstrap(self, rel, volume, float(context.close[-1]), block)
+        return FittedBootstrap(self, rel, volume, float(context.close[-1]), block, bars_per_year(context.time))
 
 
 def auto_block_length(r: np.ndarray) -> float:
@@ -76,19 +85,31 @@ class FittedBootstrap:
     volume: np.ndarray  # (n,)
     last_close: float
     block: float  # mean block length used
+    bars_per_year: float = 252.0
+
+    def drift(self) -> tuple[float, float, float, float]:
+        """(context mean, its block-bootstrap se, posterior mean, posterior sd) of the per-bar log drift."""
+        n = self.rel.shape[1]
+        means = self.rel[3][self.indices(path_rngs(0, "drift-se", 0, 2000), n)].mean(axis=0)
+        m, se = float(self.rel[3].mean()), float(means.std())
+        return (m, se, *drift_posterior(m, se, self.bars_per_year, self.spec.drift_prior_sd))
 
     def describe(self) -> dict:
         out = {"block_bars": self.block, "n_source_bars": int(self.rel.shape[1]), "uncertainty": self.spec.uncertainty}
         if self.spec.uncertainty == "block-mean":
-            close = self.rel[3]
-            out["context_mean_log_return"] = float(close.mean())
+            m, se, pm, ps = self.drift()
+            out["drift"] = {"context_mean": m, "se": se, "prior_annual_mean": PRIOR_MEAN,
+                            "prior_annual_sd": self.spec.drift_prior_sd, "posterior_mean": pm, "posterior_sd": ps,
+                            "bars_per_year": self.bars_per_year}
         return out
 
     def path_drifts(self, seed: int, start: int, stop: int) -> np.ndarray:
-        """(stop - start,) per-bar drift of each path: the mean of a block-bootstrapped context."""
+        """(stop - start,) per-bar drift of each path: the mean of a block-bootstrapped context, moved to the posterior."""
         n = self.rel.shape[1]
         idx = self.indices(path_rngs(seed, self.spec.name + "-drift", start, stop), n)
-        return self.rel[3][idx].mean(axis=0)
+        m, se, pm, ps = self.drift()
+        boot = self.rel[3][idx].mean(axis=0)
+        return pm + (boot - m) * (ps / se if se > 0 else 1.0)
 
     def indices(self, rngs: list[np.random.Generator], horizon_bars: int) -> np.ndarray:
         """(horizon, n_paths) source-bar indices: a new block starts with probability 1/block."""

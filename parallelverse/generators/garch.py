@@ -16,8 +16,11 @@ futures in the outer 10% of refit universes, 21% on held-out real windows). With
 simulates from its own parameters, drawn from the MLE's asymptotic normal
 (arch's robust covariance) on a stream keyed by the block index, redrawn until
 they are admissible (positive variance terms, stationary, nu > 2.05). Paths keep
-their own shock streams, so any chunking gives the same paths. "none": every
-path uses the MLE (the skill test's nulls, where the fit is of the realized bars).
+their own shock streams, so any chunking gives the same paths. The drift's draw is
+then moved to its posterior under a long-run equity-premium prior (`drift_prior_sd`,
+see generators/drift.py; 0 = no prior): its deviation from the MLE is scaled by
+sd_post / se and recentred on the posterior mean. "none": every path uses the MLE
+(the skill test's nulls, where the fit is of the realized bars).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from arch import arch_model
 
 from parallelverse.bars import PathBatch, bar_shapes, synthesize_bars, BarShapes
 from parallelverse.errors import GeneratorError
+from parallelverse.generators.drift import PRIOR_MEAN as DRIFT_PRIOR_MEAN
+from parallelverse.generators.drift import PRIOR_SD, bars_per_year, drift_posterior
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 
@@ -50,8 +55,11 @@ class Garch:
     vol_scale: float = 1.0  # multiply each path's deviations from the fitted mean by this: a deliberately
     # mis-scaled generator (1.5 = 50% too volatile) for checking that calibration tests can tell
     uncertainty: str = "asymptotic"  # parameters per block of paths from the MLE's sampling distribution | none
+    drift_prior_sd: float = PRIOR_SD  # annual sd of the equity-premium prior on the drift (asymptotic only); 0 = none
 
     def __post_init__(self):
+        if not (np.isfinite(self.drift_prior_sd) and self.drift_prior_sd >= 0):
+            raise GeneratorError(f"garch drift_prior_sd={self.drift_prior_sd} must be >= 0 (annual; 0 = no prior)")
         if self.uncertainty not in UNCERTAINTY:
             raise GeneratorError(f"garch uncertainty={self.uncertainty!r} is not one of {', '.join(UNCERTAINTY)}")
         if not self.vol_scale > 0:
@@ -65,7 +73,8 @@ class Garch:
     def name(self) -> str:
         return (f"garch-{self.vol}-{self.dist}" + ("-fhs" if self.fhs else "") + ("-zm" if self.zero_mean else "")
                 + (f"-vs{self.vol_scale:g}" if self.vol_scale != 1.0 else "")
-                + ("-mle" if self.uncertainty == "none" else ""))
+                + ("-mle" if self.uncertainty == "none" else "")
+                + (f"-dp{self.drift_prior_sd:g}" if self.drift_prior_sd != PRIOR_SD and self.uncertainty != "none" else ""))
 
     def prepare(self) -> None:
         """Nothing to load: a statistical model is checked when it is built."""
@@ -90,7 +99,7 @@ class Garch:
                 f"{self.name} did not converge on the {len(returns)} context returns of {context.symbol}; "
                 "try a longer --context or --set garch.vol=garch"
             )
-        return FittedGarch(self, result, bar_shapes(context), float(context.close[-1]))
+        return FittedGarch(self, result, bar_shapes(context), float(context.close[-1]), bars_per_year(context.time))
 
 
 @dataclass
@@ -99,6 +108,15 @@ class FittedGarch:
     result: object  # arch ARCHModelResult
     shapes: BarShapes
     last_close: float
+    bars_per_year: float = 252.0
+
+    def drift(self) -> tuple[float, float, float, float] | None:
+        """(MLE, its se, posterior mean, posterior sd) of mu (x100 log return per bar); None without a mu."""
+        if self.spec.zero_mean or "mu" not in self.result.params.index:
+            return None
+        mu, se = float(self.result.params["mu"]), float(self.result.std_err["mu"])
+        m, s = drift_posterior(mu / 100, se / 100, self.bars_per_year, self.spec.drift_prior_sd)
+        return mu, se, 100 * m, 100 * s
 
     def describe(self) -> dict:
         p = {k: float(v) for k, v in self.result.params.items()}
@@ -107,6 +125,10 @@ class FittedGarch:
         if self.spec.uncertainty == "asymptotic":
             out["param_se"] = {k: float(v) for k, v in self.result.std_err.items()}
             out["paths_per_param_draw"] = PARAM_BLOCK
+            d = self.drift()
+            if d is not None:
+                out["drift_prior"] = {"annual_mean": DRIFT_PRIOR_MEAN, "annual_sd": self.spec.drift_prior_sd,
+                                      "posterior_mu": d[2], "posterior_sd": d[3], "bars_per_year": self.bars_per_year}
         if self.spec.vol != "egarch":
             out["persistence"] = p["alpha[1]"] + 0.5 * p.get("gamma[1]", 0.0) + p["beta[1]"]
         return out
@@ -121,10 +143,16 @@ class FittedGarch:
             return mle
         rng = path_rngs(seed, self.spec.name + "-params", block, block + 1)[0]
         names = list(self.result.params.index)
+        d = self.drift()
         for _ in range(MAX_REDRAWS):
             draw = rng.multivariate_normal(mle, cov, method="eigh")
+            if d is not None and d[1] > 0:  # the drift's draw, moved to its posterior
+                draw[0] = d[2] + (draw[0] - d[0]) * d[3] / d[1]
             if _admissible(dict(zip(names, draw)), self.spec.vol):
                 return draw
+        if d is not None:
+            mle = mle.copy()
+            mle[0] = d[2]
         return mle
 
     def _shocks(self, rngs: list[np.random.Generator], horizon_bars: int, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

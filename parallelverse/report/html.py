@@ -152,7 +152,6 @@ window.addEventListener('load', function () {
 
 
 def render_html(r: Verdict) -> str:
-    v = r.verdict.skill
     plots = r.plots
     parts = [f"<h1>parallelverse: {html.escape(r.strategy)} on {html.escape(r.symbol)} after {html.escape(r.seed_window)}</h1>"]
     label, reason = headline(r)

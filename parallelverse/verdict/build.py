@@ -37,7 +37,7 @@ from parallelverse.verdict.model import (DSR, PBO, PSR, SPA, CombinedP, Conclusi
                                          MetricPosition, NullTestResult, PathLuck, Plots, SharpeStats, Skill,
                                          SkillConclusion, UniversePlots, UniverseResult, Verdict)
 from parallelverse.verdict.skill import DECIDING as DECIDING_NULLS
-from parallelverse.verdict.skill import (POWER, NullTest, SkillDecision, combine, decide_skill, run_null, skill_tests,
+from parallelverse.verdict.skill import (POWER, NullTest, SkillDecision, decide_skill, run_null, skill_tests,
                                          timing_decisions)
 from parallelverse.verdict.stats import dsr, min_track_record, paths_needed, percentile_with_ci, psr
 from parallelverse.window import SeedSplit
@@ -69,13 +69,16 @@ def _returns(equity: np.ndarray, init_cash: float) -> np.ndarray:
 
 
 def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 1000, seed: int = 0,
-                  statistic: str = "excess_sharpe", auto_paths: bool = False, max_null_paths: int = 20_000) -> Verdict:
+                  statistic: str = "excess_sharpe", auto_paths: bool = False, max_null_paths: int = 20_000,
+                  limits=None) -> Verdict:
     store = Path(store)
     st = read_store(store)
     name = choose_strategy(st, store, strategy)
     res = st.results(name)
     meta = res.meta
-    strat = find_strategy(meta.strategy_file, meta.strategy_sha256, store)  # from any directory; the hash decides
+    # From any directory (the hash decides); with `limits` (a backtest.sandbox.Limits) the strategy runs in its own
+    # process, stopped when `strat` is released at the end of this function.
+    strat = find_strategy(meta.strategy_file, meta.strategy_sha256, store, limits)
     costs = Costs(**meta.costs)
     split = st.split()
     context_end, realized_end = split.context_end, split.realized_end

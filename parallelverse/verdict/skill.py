@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats as sps
 
 from parallelverse.backtest.engine import Costs, decide, execution_arrays, fill_prices, metric_rows, run_executed, run_grid
 from parallelverse.backtest.strategy import Strategy
@@ -40,7 +39,7 @@ from parallelverse.errors import GeneratorError
 from parallelverse.rng import path_rngs
 from parallelverse.window import SeedSplit
 from parallelverse.verdict.nulls import MIN_GARCH_BARS, NULLS, null_paths
-from parallelverse.verdict.stats import MonteCarloP, clopper_pearson, mc_p_value, paths_needed
+from parallelverse.verdict.stats import MonteCarloP, mc_p_value, paths_needed
 
 STATISTICS = ("excess_sharpe", "excess_total_return", "information_ratio", "excess_cagr")
 DECIDING = NULLS  # the market nulls; random-entry is a robustness check only

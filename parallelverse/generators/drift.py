@@ -1,0 +1,37 @@
+"""The drift a generator hands its paths when it does not take the context's mean as known.
+
+A drift fitted on a few hundred bars has a standard error of about sigma / sqrt(N) per bar
+(±25%/yr for 30% volatility over 400 bars), and on the bundled held-out windows the fitted
+drift ran 20-28%/yr above what followed. With a prior the per-path drift is drawn from the
+normal posterior of a normal prior on the annual log drift, N(PRIOR_MEAN, prior_sd^2) —
+a long-run equity premium — and the sample mean with its standard error:
+
+    precision = 1 / se^2 + 1 / s0^2,  mean = (m / se^2 + m0 / s0^2) / precision,  sd = precision^-1/2
+
+(per bar: m0 = PRIOR_MEAN / bars_per_year, s0 = prior_sd / bars_per_year). prior_sd = 0 means
+no prior: the sample mean's own sampling distribution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PRIOR_MEAN = 0.06  # annual log drift the prior centres on: a long-run equity premium
+PRIOR_SD = 0.10  # default annual sd of the prior
+
+
+def bars_per_year(time: np.ndarray) -> float:
+    """Bars per calendar year over a span of int64 ns timestamps (about 252 for daily trading bars)."""
+    if len(time) < 2 or time[-1] <= time[0]:
+        return 252.0
+    years = float(time[-1] - time[0]) / (365.25 * 86_400e9)
+    return (len(time) - 1) / years
+
+
+def drift_posterior(mean: float, se: float, bars_per_year: float, prior_sd: float) -> tuple[float, float]:
+    """(mean, sd) per bar of the drift paths draw from; (mean, se) without a prior or a usable se."""
+    if not prior_sd > 0 or not se > 0:
+        return mean, se
+    m0, s0 = PRIOR_MEAN / bars_per_year, prior_sd / bars_per_year
+    precision = 1 / se**2 + 1 / s0**2
+    return (mean / se**2 + m0 / s0**2) / precision, precision**-0.5

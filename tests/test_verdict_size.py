@@ -1,0 +1,30 @@
+"""Size: markets with nothing to exploit, strategies that cannot have an edge there — the verdict rarely says Skill.
+
+Small seeded version of benchmarks/verdict_size_power.py (200 replications per cell at B = 199: "Skill" 0.5%
+[0.0%, 2.8%] for an SMA grid and for RSI on i.i.d. Student-t markets, see the issue 14 report).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from tests.verdict_studies import verdict_states
+
+
+@pytest.mark.parametrize("market, strat", [("iid_t", "sma_grid"), ("zero_mean_garch", "rsi"), ("iid_t", "random_fixed")])
+def test_no_edge_is_rarely_called_skill(market, strat):
+    states, ps, old = verdict_states(market, strat, reps=12, n_null=99, seed0=100)
+    assert states.count("Skill") <= 1  # 12 x 3 runs; at a 3% size, two or more in one cell happens < 6% of the time
+    assert all(s in ("Skill", "No evidence of skill", "Inconclusive", "Not testable") for s in states)
+    # Simes never calls Skill where the old largest-p rule did not
+    assert all(s == "Skill" for s, o in zip(states, old) if o == "Skill")
+
+
+def test_random_fixed_entries_get_uniform_p_values_from_every_deciding_null():
+    """A strategy that never looks at prices, on zero-mean GARCH markets: each market null's p is Uniform(0, 1)."""
+    _, ps, _ = verdict_states("zero_mean_garch", "random_fixed", reps=24, n_null=49, seed0=300)
+    for name, p in ps.items():
+        assert stats.kstest(p, "uniform").pvalue > 0.01, name
+        assert np.mean(np.array(p) <= 0.05) <= 0.2, name
