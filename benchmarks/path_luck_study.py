@@ -42,10 +42,11 @@ def sharpe(closes: np.ndarray) -> np.ndarray:
     return r.mean(axis=0) / r.std(axis=0, ddof=1)
 
 
-def percentiles(generator: str, uncertainty: str, reps: int, paths: int, context: int, horizon: int, seed0: int = 0):
+def percentiles(generator: str, uncertainty: str, reps: int, paths: int, context: int, horizon: int, seed0: int = 0,
+                extra: dict | None = None):
     """(reps, 2) percentiles (0-1) of the real Sharpe and final log price among the refit universe's paths."""
     out = np.empty((reps, 2))
-    spec = make_generator(generator, {"uncertainty": uncertainty})
+    spec = make_generator(generator, {"uncertainty": uncertainty, **(extra or {})})
     for rep in range(reps):
         ctx, real = context_and_future(seed0 + rep, context, horizon)
         batch = spec.fit(ctx).sample(horizon, rep, 0, paths)
@@ -68,6 +69,7 @@ def main():
     ap.add_argument("--context", type=int, default=400)
     ap.add_argument("--horizon", type=int, default=252)
     ap.add_argument("--defaults-only", action="store_true", help="only the default uncertainty of each generator")
+    ap.add_argument("--drift-prior-sd", type=float, default=None, help="override drift_prior_sd (annual; 0 = none)")
     a = ap.parse_args()
     lo, hi = stats.binom.ppf([0.025, 0.975], a.reps, 0.1) / a.reps
     print(f"{a.reps} replications, {a.paths} paths, context {a.context}, horizon {a.horizon}; "
@@ -75,7 +77,8 @@ def main():
     for gen, settings in SETTINGS.items():
         for unc in settings[:1] if a.defaults_only else settings:
             t0 = time.perf_counter()
-            u = percentiles(gen, unc, a.reps, a.paths, a.context, a.horizon)
+            extra = {"drift_prior_sd": a.drift_prior_sd} if a.drift_prior_sd is not None and unc != "none" else {}
+            u = percentiles(gen, unc, a.reps, a.paths, a.context, a.horizon, extra=extra)
             for k, what in enumerate(("sharpe", "final log price")):
                 s = summary(u[:, k])
                 print(f"{gen:9s} uncertainty={unc:10s} {what:15s} KS p={s['ks_p']:.3f}  outer 10%: "

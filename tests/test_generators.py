@@ -87,7 +87,7 @@ def test_bootstrap_drift_per_path_is_the_block_bootstrapped_context_mean(covid):
     ctx = covid.context
     from parallelverse.bars import bars_from_relative
 
-    from parallelverse.generators.drift import PRIOR_MEAN
+    from parallelverse.generators.drift import PRIOR_MEAN, PRIOR_SD
 
     r = np.diff(np.log(ctx.close))
     flat = make_generator("bootstrap", {"drift_prior_sd": 0.0}).fit(ctx)
@@ -96,7 +96,7 @@ def test_bootstrap_drift_per_path_is_the_block_bootstrapped_context_mean(covid):
     assert d.std() > r.std() / np.sqrt(len(r))  # blocks keep the dependence: at least the i.i.d. standard error
     fitted = make_generator("bootstrap").fit(ctx)  # the default: posterior under the equity-premium prior
     m, se, pm, ps = fitted.drift()
-    s0, m0 = 0.10 / fitted.bars_per_year, PRIOR_MEAN / fitted.bars_per_year  # by hand
+    s0, m0 = PRIOR_SD / fitted.bars_per_year, PRIOR_MEAN / fitted.bars_per_year  # by hand
     assert (m, se) == (pytest.approx(r.mean()), pytest.approx(flat.drift()[1]))
     assert pm == pytest.approx((m / se**2 + m0 / s0**2) / (1 / se**2 + 1 / s0**2)) and ps == pytest.approx((1 / se**2 + 1 / s0**2) ** -0.5)
     dp = fitted.path_drifts(0, 0, 2000)
