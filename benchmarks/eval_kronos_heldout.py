@@ -95,7 +95,16 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="")
+    ap.add_argument("--merge", nargs="*", default=None, help="only summarise these --out files (shards) together")
     args = ap.parse_args()
+    if args.merge is not None:
+        cells: dict = {}
+        for f in args.merge:
+            with open(f) as fh:
+                for gen, recs in json.load(fh)["cells"].items():
+                    cells.setdefault(gen, {}).update(recs)
+        print(json.dumps(summarise(cells), indent=1))
+        return
 
     import torch
 
@@ -120,7 +129,10 @@ def main():
                 cells[spec.name][f"{sym}@{w}"] = rec
                 h = rec["horizons"].get("252") or rec["horizons"]["63"]
                 print(f"{spec.name:28s} {sym:5s} {w} cov90 {h['path_cov90']:.2f} pit {h['pit_final']:.2f} "
-                      f"gap {rec['gap_ratio']:.2f} vol {rec['vol_seg']} {rec['seconds']:.1f}s", flush=True)
+                      f"gap {rec['gap_ratio']:.2f} vol {np.round(rec['vol_seg'], 2)} {rec['seconds']:.1f}s", flush=True)
+                if args.out:  # after every cell, so an interrupted run keeps what it scored
+                    with open(args.out, "w") as fh:
+                        json.dump({"args": vars(args), "cells": cells}, fh, indent=1)
     summary = summarise(cells)
     print(json.dumps(summary, indent=1))
     if args.out:

@@ -250,7 +250,10 @@ def _train(train_w, val_w, out, size, cfg, init, stages, meta, progress) -> dict
         # and the span of real bars the checkpoint has seen (calibrate keeps those windows out of any score)
         (out / "parallelverse.json").write_text(json.dumps(
             {"max_context": meta["lookback"] + meta["predict"], "norm_window": meta["lookback"], "representation": kind,
-             "renorm_every": meta.get("renorm_every", 0), "train_start": meta.get("train_start"),
+             "renorm_every": meta.get("renorm_every", 0),
+             # logret has no level to lose, so the window may slide by half (half the cache rebuilds of a quarter)
+             "window_slide": (meta["lookback"] + meta["predict"]) // 2 if kind == "logret" else 0,
+             "train_start": meta.get("train_start"),
              "train_end": meta.get("train_end")}, indent=2))
     state = torch.load(out / "state.pt", weights_only=False) if (out / "state.pt").exists() else {}
     state["config"], state["meta"] = asdict(cfg), meta or state.get("meta", {})

@@ -54,7 +54,7 @@ class Kronos:
     batch_size: int = 0  # paths per forward pass; 0 = sized to the device (256 on CPU, by free memory on a GPU)
     device: str = "auto"  # auto | cpu | cuda
     max_context: int = 0  # 0 = the model's own (512; 2048 for Kronos-mini)
-    window_slide: int = 0  # tokens dropped per rebuild past max_context; 0 = max_context // 4, 1 = official
+    window_slide: int = 0  # tokens dropped per rebuild past max_context; 0 = the checkpoint's or max_context // 4, 1 = official
     norm_window: int = 0  # bars encoded and normalised on (0 = the checkpoint's training window, else max_context)
     renorm_every: int = -1  # re-normalise each path on its trailing window every N bars; -1 = the checkpoint's default
     reanchor_drift: bool = False  # mitigation: shift each path's log prices so the paths' median drift = context drift
@@ -117,7 +117,8 @@ class Kronos:
         if tok.config["d_in"] != rep.D_IN[kind]:
             raise GeneratorError(f"{self.model}: the tokenizer takes {tok.config['d_in']} features but representation "
                                  f"{kind!r} has {rep.D_IN[kind]}; fix parallelverse.json")
-        return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context, norm_window, kind, renorm)
+        slide = self.window_slide or int(declared.get("window_slide", 0))
+        return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context, norm_window, kind, renorm, slide)
 
 
 def stamps(time_ns: np.ndarray) -> np.ndarray:
@@ -137,6 +138,7 @@ class FittedKronos:
     norm_window: int = 0  # bars encoded and normalised on (0 = max_context)
     representation: str = "zscore"
     renorm_every: int = 0  # re-normalise each path on its trailing window every N bars (0 = never)
+    window_slide: int = 0  # tokens dropped per window rebuild (0 = max_context // 4)
     horizon_time: np.ndarray | None = None  # set by `generate` to the store's horizon timestamps
     repairs: dict = field(default_factory=lambda: {"price_floor": 0, "high": 0, "low": 0, "volume": 0})
 
@@ -165,7 +167,7 @@ class FittedKronos:
 
     def describe(self) -> dict:
         return {**self.where, "max_context": self.max_context, "norm_window": self.norm_window, "context_bars": len(self.context),
-                "encoded_bars": self.n_encoded, "renorm_every": self.renorm_every,
+                "encoded_bars": self.n_encoded, "renorm_every": self.renorm_every, "window_slide": self.window_slide,
                 "normalisation": self.scale.describe(), "repairs": dict(self.repairs),
                 "top_k_and_top_p": "composed (top-k, then top-p)"}
 
@@ -192,7 +194,7 @@ class FittedKronos:
         """One normalisation for the whole path (the official semantics): tokens slide through the window."""
         from parallelverse.generators.kronos.sampler import KronosSampler, decode_paths
 
-        sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context, self.spec.window_slide)
+        sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context, self.window_slide)
         g1, g2 = sampler.generate(self.s1, self.s2, self.stamp, future, u, self.spec.temperature, self.spec.top_k,
                                   self.spec.top_p)
         z = decode_paths(self.tokenizer, self.s1, self.s2, g1, g2, self.max_context).float().cpu().numpy()
@@ -208,7 +210,7 @@ class FittedKronos:
 
         b, h = u.shape[0], u.shape[1]
         n, every, dev = self.n_encoded, self.renorm_every, self.s1.device
-        sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context, self.spec.window_slide)
+        sampler = KronosSampler(self.tokenizer, self.predictor, self.max_context, self.window_slide)
         c = self.context
         hist = [np.repeat(getattr(c, f)[-n - 1:][None], b, 0) for f in ("open", "high", "low", "close")]
         hist.append(np.repeat((c.volume if c.has_volume else np.zeros(len(c)))[-n - 1:][None], b, 0))  # (B, n+1) each
