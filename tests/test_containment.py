@@ -256,3 +256,43 @@ def _children(pid: int) -> list[int]:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+
+
+# ---- stress and report options: refused before any work, nothing written ------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["--fees", "nan"], ["--fees", "inf"], ["--fees", "-1"], ["--slippage", "nan"], ["--slippage", "-inf"],
+    ["--init-cash", "nan"], ["--init-cash", "0"], ["--init-cash", "inf"], ["--timeout", "nan"], ["--timeout", "0"],
+    ["--max-memory", "nan"], ["--max-memory", "-1"],
+], ids=lambda a: " ".join(a))
+def test_stress_refuses_non_finite_or_out_of_range_costs_and_limits(store, run_cli, args):
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    before = tree_digest(store)
+    line = one_line(run_cli("stress", SMA, "--store", store, *args))
+    assert args[0] in line and args[1] in line
+    assert tree_digest(store) == before
+
+
+def test_report_checks_html_path_before_the_work_and_finds_the_strategy_anywhere(store, run_cli, tmp_path,
+                                                                                 monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mine.py").write_text(SMA.read_text())
+    monkeypatch.chdir(work)
+    assert run_cli("stress", "mine.py", "--store", store).exit_code == 0  # a relative path, from `work`
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    before = tree_digest(tmp_path)
+    for html in (store, tmp_path / "work" / "mine.py" / "r.html"):  # a directory; a path under a file
+        line = one_line(run_cli("report", store, "--html", html, "--n-null", 19))
+        assert "--html" in line
+    assert tree_digest(tmp_path) == before
+    result = run_cli("report", store, "--n-null", 19, "--json")  # run from another directory: found by its hash
+    assert result.exit_code == 0, result.output
+    (work / "mine.py").write_text(SMA.read_text() + "\n# edited\n")
+    assert "changed since `stress`" in one_line(run_cli("report", store, "--n-null", 19))
+    (work / "mine.py").unlink()
+    assert "is not there any more" in one_line(run_cli("report", store, "--n-null", 19))
+    (elsewhere / "mine.py").write_text(SMA.read_text())  # moved to where report runs: found by its hash
+    assert run_cli("report", store, "--n-null", 19).exit_code == 0

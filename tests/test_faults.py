@@ -67,6 +67,15 @@ def run(args: list[str]) -> tuple[int, float]:
     return code, time.perf_counter() - t0
 
 
+def run_here(args: list[str]) -> None:
+    """Run the command in this process: the uninterrupted reference, and it warms this process up (imports,
+    numba, caches) so that the forked runs time the command itself."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
 def run_killed(args: list[str], delay_s: float) -> bool:
     """Run the command and SIGKILL it after delay_s; True if the kill landed before it finished."""
     pid = _start(args)
@@ -136,7 +145,7 @@ def kill_and_resume(tmp_path: Path, make_args, reference: Path, group: str, seed
 
 def test_generate_killed_anywhere_resumes_bit_identical(tmp_path):
     ref = tmp_path / "ref.zarr"
-    assert run([*GEN, "--out", ref])[0] == 0
+    run_here([*GEN, "--out", ref])
     kill_and_resume(tmp_path, lambda out, _: [*GEN, "--out", out], ref, "", seed=11)
 
 
@@ -160,7 +169,7 @@ def test_kronos_generate_killed_anywhere_resumes_bit_identical(tmp_path, tiny_kr
                 "--device", "cpu", "--temperature", "1.0", "--out", out]
 
     ref = tmp_path / "ref.zarr"
-    assert run(args(ref, None))[0] == 0
+    run_here(args(ref, None))
     fitted = zarr.open_group(str(ref), mode="r")["universes/kronos-tiny-kronos-T1"].attrs["fitted"]
     assert set(fitted["repairs"]) == {"price_floor", "high", "low", "volume"}  # recorded: totals over chunks
     kill_and_resume(tmp_path, args, ref, "", seed=12)
@@ -171,7 +180,7 @@ STRATEGY = ROOT / "strategies" / "sma_crossover.py"
 
 def test_stress_killed_anywhere_resumes_bit_identical(tmp_path):
     base = tmp_path / "base.zarr"
-    assert run([*GEN, "--out", base])[0] == 0
+    run_here([*GEN, "--out", base])
 
     def args(out, _):
         if not out.exists():
@@ -179,15 +188,15 @@ def test_stress_killed_anywhere_resumes_bit_identical(tmp_path):
         return ["stress", STRATEGY, "--store", out, "--json"]
 
     ref = tmp_path / "ref.zarr"
-    assert run(args(ref, None))[0] == 0
+    run_here(args(ref, None))
     kill_and_resume(tmp_path, args, ref, "results", seed=13)
 
 
 def test_kill_and_resume_existing_results_stay_or_are_replaced_whole(tmp_path):
     """A stress killed while replacing earlier results leaves the earlier ones or the new ones, never none."""
     base = tmp_path / "base.zarr"
-    assert run([*GEN, "--out", base])[0] == 0
-    assert run(["stress", STRATEGY, "--store", base, "--fees", "1"])[0] == 0
+    run_here([*GEN, "--out", base])
+    run_here(["stress", STRATEGY, "--store", base, "--fees", "1"])
     old = snapshot(base, "results")
     assert run(["stress", STRATEGY, "--store", base, "--fees", "3"])[0] == 0
     new = snapshot(base, "results")

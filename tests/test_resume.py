@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,7 +24,7 @@ def _cmd(out: Path) -> list[str]:
 
 
 def _done_chunks(out: Path) -> int:
-    return sum(1 for _ in out.glob("universes/*/chunk_done/c/*"))
+    return sum(1 for p in out.glob("universes/*/chunk_done/c/*") if not p.name.endswith(".partial"))
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray]:
@@ -45,7 +43,9 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     deadline = time.monotonic() + 120
     while _done_chunks(killed) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.002)
-    os.kill(proc.pid, signal.SIGKILL)
+    # proc.kill(), not os.kill(pid): once poll() has reaped a finished process its pid may be gone
+    # (ProcessLookupError) or reused; Popen.kill does nothing for a process it has already reaped.
+    proc.kill()
     proc.wait()
     n_done = _done_chunks(killed)
     assert 3 <= n_done < 60, f"kill landed at {n_done} of 60 chunks; the test needs a mid-run kill"

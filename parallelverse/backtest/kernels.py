@@ -21,8 +21,17 @@ float tolerances (relative 1e-9, absolute 1e-12), so results agree with
 
 from __future__ import annotations
 
+import os
+
+import numba
 import numpy as np
 from numba import njit, prange
+
+# Strategy code runs in forked children (sandbox.py). Numba's GNU OpenMP layer kills any child forked after it
+# started ("fork() called from a process already using GNU OpenMP"), so the parallel kernel uses a fork-safe
+# layer (TBB if installed, else numba's workqueue) unless the user chose one with NUMBA_THREADING_LAYER.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "forksafe"
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-12

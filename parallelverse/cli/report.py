@@ -19,14 +19,20 @@ from parallelverse.cli.options import Checked, OutputPath
               default="excess_sharpe", show_default=True, help="Skill statistic (excess over buy-and-hold).")
 @click.option("--auto-paths", is_flag=True, help="Draw more null paths when a test is inconclusive (up to 20,000).")
 @click.option("--seed", type=Checked(inputs.SEED), default=0, show_default=True, help="Seed of the null markets.")
+@click.option("--timeout", "timeout_s", type=Checked(inputs.TIMEOUT_S), default=300.0, show_default=True,
+              help="Seconds one call of the strategy may take before it is stopped.")
+@click.option("--max-memory", "max_memory_gb", type=Checked(inputs.MAX_MEMORY_GB), default=4.0, show_default=True,
+              help="GB of memory one call of the strategy may allocate (it runs in its own process).")
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON on stdout.")
 @handle_errors
-def report(store, strategy, html_path, n_null, statistic, auto_paths, seed, as_json):
+def report(store, strategy, html_path, n_null, statistic, auto_paths, seed, timeout_s, max_memory_gb, as_json):
     """Was the real result skill or luck? Null tests, path luck, Sharpe statistics, generator fidelity."""
     from parallelverse.cli.report_view import print_report
+    from parallelverse.backtest.sandbox import Limits
     from parallelverse.verdict.build import build_verdict
 
-    v = build_verdict(store, strategy, n_null=n_null, seed=seed, statistic=statistic, auto_paths=auto_paths)
+    v = build_verdict(store, strategy, n_null=n_null, seed=seed, statistic=statistic, auto_paths=auto_paths,
+                      limits=Limits(timeout_s, int(max_memory_gb * 2**30)))
     if html_path:
         from parallelverse.report.html import write_html
 

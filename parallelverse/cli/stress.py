@@ -66,7 +66,7 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
         from parallelverse.verdict.build import build_verdict
         from parallelverse.verdict.model import to_json
 
-        verdict = build_verdict(run.store, run.strategy.name)
+        verdict = build_verdict(run.store, run.strategy.name, limits=req.limits)
         summary["verdict"] = to_json(verdict.verdict)
     if as_json:
         print_json(summary)

@@ -193,8 +193,7 @@ def _clean_beside(path: Path) -> None:
         pid = int(m["pid"] or m["old"])
         if pid != os.getpid() and _alive(pid):
             continue
-        fmt = _kind(p)
-        if fmt in ("store", "old", "empty") or not (p / "zarr.json").exists():
+        if (p / "zarr.json").exists() or not any(p.iterdir()):  # a store being built (or swapped out) when killed
             shutil.rmtree(p, ignore_errors=True)
 
 
