@@ -296,3 +296,20 @@ def test_report_checks_html_path_before_the_work_and_finds_the_strategy_anywhere
     assert "is not there any more" in one_line(run_cli("report", store, "--n-null", 19))
     (elsewhere / "mine.py").write_text(SMA.read_text())  # moved to where report runs: found by its hash
     assert run_cli("report", store, "--n-null", 19).exit_code == 0
+
+
+def test_lazy_datasets_refuse_missing_chunks_and_fail_damaged_ones(store, run_cli):
+    import parallelverse
+
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    chunk = store / "universes" / "garch-gjr-t" / "close" / "c" / "0" / "2"
+    _flip(chunk, np.random.default_rng(3))
+    ds = parallelverse.open_universe(store, "garch-gjr-t")
+    with pytest.raises(ValueError, match="checksum"):  # dask computes: the codec refuses the damaged chunk
+        ds["close"].values
+    chunk.unlink()
+    with pytest.raises(StoreError, match=r"chunk 2 \(paths 8-11\) of close is missing"):
+        parallelverse.open_universe(store, "garch-gjr-t")
+    next(p for p in (store / "results" / "sma_crossover" / "garch-gjr-t" / "sharpe" / "c").rglob("*") if p.is_file()).unlink()
+    with pytest.raises(StoreError, match="chunk.* of .*sharpe are missing"):
+        parallelverse.open_results(store, "sma_crossover", "garch-gjr-t")

@@ -20,6 +20,7 @@ import zarr
 
 from parallelverse.bars import FIELDS
 from parallelverse.errors import StoreError
+from parallelverse.store.integrity import check_present
 from parallelverse.store.root import open_universe as _complete_universe
 from parallelverse.store.root import read_store
 
@@ -30,6 +31,7 @@ def universe_dataset(store: str | Path, name: str):
     import xarray as xr
 
     u = _complete_universe(store, name)  # refuses missing and incomplete universes with the fix
+    u.check_present()  # a missing chunk is an error here, not NaN later; damaged ones fail their checksum on read
     data = {f: (("bar", "path"), da.from_zarr(u.group[f])) for f in FIELDS}
     coords = {"time": ("bar", u.time.astype("datetime64[ns]")), "path": np.arange(u.n_paths)}
     return xr.Dataset(data, coords=coords, attrs={"universe": name, **u.attrs})
@@ -53,6 +55,8 @@ def results_dataset(store: str | Path, strategy: str, universe: str):
     if universe not in groups:
         raise StoreError(f"results of {strategy!r} have no universe {universe!r}; they have: {', '.join(groups)}")
     ug = g[universe]
+    for _, arr in ug.arrays():
+        check_present(arr, f"results for {strategy!r} in {str(store)!r}", "rerun `parallelverse stress` to rewrite them")
     data, coords = {}, {}
     for name, arr in sorted(ug.arrays()):
         if name == "time":

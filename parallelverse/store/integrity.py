@@ -53,10 +53,15 @@ def chunk_problem(path: Path) -> str | None:
 
 def read_whole(arr: zarr.Array, where: str, fix: str) -> np.ndarray:
     """All of `arr`, after checking every chunk file is there; any damage is one StoreError."""
+    check_present(arr, where, fix)
+    return read_checked(arr, slice(None), where, fix)
+
+
+def check_present(arr: zarr.Array, where: str, fix: str) -> None:
+    """Every chunk file of `arr` is there (a lazy reader would read a missing one as the fill value)."""
     missing = arr.nchunks - arr.nchunks_initialized
     if missing:
         raise StoreError(f"{where}: {missing} of {arr.nchunks} chunk(s) of {arr.path} are missing; {fix}")
-    return read_checked(arr, slice(None), where, fix)
 
 
 def read_checked(arr: zarr.Array, selection, where: str, fix: str) -> np.ndarray:
