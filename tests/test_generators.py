@@ -80,7 +80,7 @@ def test_garch_parameters_per_block_come_from_the_mles_sampling_distribution(cov
     narrow = _lr(make_generator("garch", {"uncertainty": "none"}).fit(covid.context).sample(252, 0, 0, 400), last).sum(axis=0)
     assert wide.std() > 1.1 * narrow.std()  # estimation uncertainty widens the 1-year spread
     shrunk = _lr(fitted.sample(252, 0, 0, 400), last).sum(axis=0)
-    assert np.median(shrunk) < np.median(narrow) - 0.2  # AAPL's 62%/yr fitted drift pulled toward the 6%/yr prior
+    assert np.median(shrunk) < np.median(narrow) - 0.1  # AAPL's 62%/yr fitted drift pulled toward the 6%/yr prior
 
 
 def test_bootstrap_drift_per_path_is_the_block_bootstrapped_context_mean(covid):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 PRIOR_MEAN = 0.06  # annual log drift the prior centres on: a long-run equity premium
-PRIOR_SD = 0.10  # default annual sd of the prior
+PRIOR_SD = 0.20  # default annual sd of the prior: wide enough that a fixed 10%/yr drift is not pulled off (path-luck study)
 
 
 def bars_per_year(time: np.ndarray) -> float:
