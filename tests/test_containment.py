@@ -313,3 +313,20 @@ def test_lazy_datasets_refuse_missing_chunks_and_fail_damaged_ones(store, run_cl
     next(p for p in (store / "results" / "sma_crossover" / "garch-gjr-t" / "sharpe" / "c").rglob("*") if p.is_file()).unlink()
     with pytest.raises(StoreError, match="chunk.* of .*sharpe are missing"):
         parallelverse.open_results(store, "sma_crossover", "garch-gjr-t")
+
+
+def test_damaged_metadata_is_one_line_and_generate_rebuilds_the_universe(made, store, run_cli):
+    want = _arrays(made)
+    (store / "universes" / "garch-gjr-t" / "close" / "zarr.json").write_text("{not json")
+    line = one_line(run_cli("stress", SMA, "--store", store))
+    assert "universe 'garch-gjr-t'" in line and "damaged" in line and "parallelverse generate" in line
+    assert run_cli(*GEN, "--out", store).exit_code == 0
+    got = _arrays(store)
+    assert sorted(got) == sorted(want)
+    for key in want:
+        if isinstance(want[key], np.ndarray):
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+        else:
+            assert got[key] == want[key], key
+    (store / "history" / "zarr.json").write_text("{not json")
+    assert "the history of store" in one_line(run_cli("stress", SMA, "--store", store))

@@ -44,7 +44,16 @@ class Store:
     def split(self) -> SeedSplit:
         """The real bars around the cut, as `generate` split them."""
         names = self.universe_names()
-        return read_split(self.root, self.universe(names[0]).time if names else None)
+        horizon_time = self.universe(names[0]).time if names else None
+        try:
+            return read_split(self.root, horizon_time)
+        except StoreError:
+            raise
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            raise StoreError(f"the history of store {str(self.path)!r} is damaged ({type(exc).__name__}); "
+                             "regenerate the store (generate ... --overwrite)") from None
 
     def universe_names(self) -> list[str]:
         return list_universes(self.root)

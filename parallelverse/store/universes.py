@@ -201,6 +201,8 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
     """Create universes/<name> (atomically, with its spec) or reopen it to resume or repair it."""
     check_name(spec.name, "universe name", "choose generator settings or a model directory name that make a plain name")
     key = f"universes/{spec.name}"
+    if key in root and not _metadata_readable(root, key):  # our own group, beyond use: rebuilt from the spec
+        shutil.rmtree(Path(root.store.root) / "universes" / spec.name)
     if key not in root:
         _create(root, spec, horizon_time)
         return UniverseWriter(spec, tuple(range(spec.n_chunks)), False, {}, root[key])
@@ -215,6 +217,20 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
     pending, damaged = _chunks_to_write(g, spec)
     complete = bool(g.attrs.get("complete", False))
     return UniverseWriter(spec, pending, complete, g.attrs.get("fitted", {}), g, damaged)
+
+
+def _metadata_readable(root: zarr.Group, key: str) -> bool:
+    """The universe group's and its arrays' metadata (zarr.json) parse: the chunks can then be checked one by one."""
+    try:
+        g = root[key]
+        g.attrs.asdict()
+        for name in ("time", "chunk_done", *FIELDS):
+            g[name].shape
+        return True
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception:
+        return False
 
 
 def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> None:
