@@ -75,7 +75,7 @@ class StrategyProcess:
         self.path, self.limits = Path(path), limits
         self._conn, child = Pipe(duplex=True)
         self._last_bars: PathBatch | None = None
-        parent = os.getpid()
+        parent = self._owner = os.getpid()
         self._pid = os.fork()
         if self._pid == 0:  # the child: never returns into the caller's stack
             code = 1
@@ -118,6 +118,8 @@ class StrategyProcess:
         if self._pid is None:
             return
         pid, self._pid = self._pid, None
+        if os.getpid() != self._owner:  # a forked copy of the owner: the child is not ours to stop
+            return
         try:
             self._conn.close()
         except OSError:
