@@ -167,9 +167,17 @@ def test_training_span_shapes(tmp_path, tiny_kronos_until_2020):
     d = tmp_path / "ck"
     d.mkdir()
     (d / "training.json").write_text(json.dumps({"train_start": "2015-03-01", "train_end": "2021-06-30"}))
-    assert str(checkpoint_span(d).end.date()) == "2021-06-30"
+    span = checkpoint_span(d)  # train_end is the last day used: the span ends (exclusive) the day after
+    assert (str(span.start.date()), str(span.end.date())) == ("2015-03-01", "2021-07-01")
+    assert span.overlaps(pd.Timestamp("2021-06-30"), pd.Timestamp("2021-09-30"))
+    assert not span.overlaps(pd.Timestamp("2021-07-01"), pd.Timestamp("2021-09-30"))
     (d / "training.json").write_text(json.dumps({"meta": {"train_end": "2018-01-01"}}))
-    assert checkpoint_span(d).start is None and str(checkpoint_span(d).end.date()) == "2018-01-01"
+    assert checkpoint_span(d).start is None and str(checkpoint_span(d).end.date()) == "2018-01-02"
+    (d / "training.json").unlink()
+    (d / "parallelverse.json").write_text(json.dumps({"max_context": 128, "train_start": "1962-01-02",
+                                                      "train_end": "2019-12-31"}))  # the shipped model's shape
+    assert str(checkpoint_span(d).end.date()) == "2020-01-01"
+    (d / "parallelverse.json").unlink()
     (d / "training.json").write_text("not json")
     assert checkpoint_span(d) is None
     official = training_span(make_generator("kronos", {"model": "NeoQuasar/Kronos-small"}))

@@ -71,6 +71,7 @@ class Cell:
     key: str  # sha256 prefix of the cell's identity
     path: Path  # its JSON file
     in_sample: tuple[bool, ...]  # per horizon: overlaps the model's training span
+    model_digest: str | None = None  # sha256 of a local model's files (the Hub id for Hub models); None: no model
 
     @property
     def name(self) -> str:
@@ -206,7 +207,7 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
                 key = _cell_key(identity)
                 fname = re.sub(r"[^0-9A-Za-z.-]+", "_", f"{data.symbol}_{w}_{g.name}") + f"_{key}.json"
                 cells.append(Cell(data.symbol, w, family, g, split, horizons, req.n_paths, req.seed, key,
-                                  out / "cells" / fname, ins))
+                                  out / "cells" / fname, ins, digests[g.name]))
     return CalibratePlan(req, tuple(cells), {k: (v.describe() if v else None) for k, v in spans.items()}, step, out,
                          workers, make_generator(REFERENCE).name)
 
@@ -265,7 +266,8 @@ def score_cell(cell: Cell) -> dict:
     r_ctx = np.diff(np.log(ctx.close))
     rec = {
         "key": cell.key, "symbol": cell.symbol, "window": cell.window, "generator": cell.generator,
-        "universe": cell.name, "params": params_of(cell.spec), "n_paths": cell.n_paths, "seed": cell.seed,
+        "universe": cell.name, "params": params_of(cell.spec), "model_digest": cell.model_digest,
+        "n_paths": cell.n_paths, "seed": cell.seed,
         "context": [str(ctx.dates()[0].date()), str(ctx.dates()[-1].date())],
         "horizon_start": str(times[0].date()), "realized_bars": len(real),
         "context_vol": float(np.std(r_ctx) * np.sqrt(252.0)),

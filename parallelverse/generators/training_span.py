@@ -8,7 +8,8 @@ out of its scores (unless --include-in-sample) and `generate` warns.
 
 Where the span comes from:
 - our checkpoints (a directory written by `parallelverse train`): `train_start` /
-  `train_end` in training.json or parallelverse.json (top level or under "meta"), else
+  `train_end` (first and last day of training data, both included) in training.json or
+  parallelverse.json (top level or under "meta"), else
   training.json's `meta.until` (bars before it were used) and the earliest `first` of
   `meta.data`; a directory without any of these is treated like an unknown checkpoint;
 - the official checkpoints: the table below, with its sources. Neither paper publishes
@@ -78,8 +79,9 @@ def checkpoint_span(directory: str | Path) -> TrainingSpan | None:
         doc = _read_json(d / name)
         for where in (doc, doc.get("meta") if isinstance(doc.get("meta"), dict) else {}):
             end = _date(where.get("train_end"))
-            if end is not None:
-                return TrainingSpan(_date(where.get("train_start")), end, f"{d / name}: train_start/train_end")
+            if end is not None:  # train_end is the last day of training data: the span ends the day after
+                return TrainingSpan(_date(where.get("train_start")), end + pd.Timedelta(days=1),
+                                    f"{d / name}: train_start/train_end")
     meta = _read_json(d / "training.json").get("meta")
     if isinstance(meta, dict):
         data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
