@@ -152,3 +152,27 @@ def test_early_stopping_keeps_the_best_validation_checkpoint(windows, tmp_path):
     tok = load_module(KronosTokenizer, tmp_path / "a" / "tokenizer", "tokenizer")
     pred = load_module(KronosPredictor, tmp_path / "a" / "predictor", "predictor")
     assert _eval(lambda x, s: predictor_loss(pred, tok, x, s), va, 32) == pytest.approx(rec["best_val_loss"], rel=1e-5)
+
+
+def test_training_sources_are_cut_so_nothing_counts_twice_and_no_flat_bars_train():
+    import importlib.util
+
+    from parallelverse.errors import DataError
+    from parallelverse.train.sources import load_all, load_source
+
+    with pytest.raises(DataError, match="unknown training source 'yahoo'"):
+        load_source("yahoo")
+    series, status = load_all()
+    assert status["bundled"].startswith("used") and status["arch:sp500"].startswith("used")
+    spans = {s.symbol: (str(s.dates()[0].date()), str(s.dates()[-1].date())) for s in series}
+    if importlib.util.find_spec("great_tables") is None:
+        assert status["great-tables:sp500"].startswith("skipped: training source 'great-tables:sp500' needs")
+    else:
+        assert spans["SP500-1962"] == ("1962-01-02", "1998-12-31") and spans["SP500"][0] == "1999-01-04"
+    if importlib.util.find_spec("bokeh_sampledata") is not None:
+        aapl = next(s for s in series if s.symbol == "AAPL-bokeh")
+        assert spans["AAPL-bokeh"][1] <= "2012-12-31" < spans["AAPL"][0]
+        i = int(np.searchsorted(aapl.dates(), np.datetime64("2005-02-28")))  # AAPL's 2:1 split
+        assert abs(np.log(aapl.close[i] / aapl.close[i - 1])) < 0.1  # split-adjusted (unadjusted: -0.69)
+    for s in series:
+        assert (s.high > s.low).mean() > 0.95, s.symbol  # real OHLC, not close-only records

@@ -13,10 +13,10 @@ from parallelverse.market import Ohlcv
 
 GENERATORS = {"garch": Garch, "bootstrap": Bootstrap, "chronos": Chronos, "kronos": Kronos}
 MODEL_GENERATORS = ("chronos", "kronos")  # take --model and --temperature
-from parallelverse.generators.kronos import SHIPPED_MODEL
-
-# Kronos joins the defaults when the shipped model is installed (it always is in a normal install).
-DEFAULT_GENERATORS = (("kronos",) if (SHIPPED_MODEL / "predictor" / "model.safetensors").is_file() else ()) + ("garch", "bootstrap")
+# Kronos is not a default: on held-out windows (2020-01 .. 2022-07) the shipped model's 252-bar universes are too
+# narrow (90% band coverage 0.75, final-price PITs in the outer 10%: 22%; the bar is 0.80 and 15%). See README,
+# "The shipped model". `--generators kronos` runs it.
+DEFAULT_GENERATORS = ("garch", "bootstrap")
 
 
 def make_generator(name: str, params: dict | None = None) -> Generator:
