@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 
 from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
-from parallelverse.cli.options import CLUSTER_HELP
+from parallelverse.cli.options import CLUSTER_HELP, merge_sets
 
 # CLI option name -> CalibrateRequest field (one to one)
 _FIELDS = {
@@ -57,7 +57,6 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
     from pathlib import Path
 
     from parallelverse.calibrate import CalibrateRequest, aggregate, plan_calibrate, run_calibrate
-    from parallelverse.cli.generate import _parse_set
     from parallelverse.distributed import maybe_connect, parse_cluster
     from parallelverse.errors import CalibrateError
     from parallelverse.scenario import load_calibrate_scenario
@@ -74,10 +73,7 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
             value = _horizons(value)
         fields[_FIELDS[opt]] = value
     if sets:
-        merged = {k: dict(v) for k, v in fields.get("generator_params", {}).items()}
-        for gen, params in _parse_set(sets).items():
-            merged.setdefault(gen, {}).update(params)
-        fields["generator_params"] = merged
+        fields["generator_params"] = merge_sets(fields.get("generator_params", {}), sets)
     if html_path and not Path(html_path).resolve().parent.is_dir():
         raise CalibrateError(f"--html {html_path!r}: the folder {str(Path(html_path).parent)!r} does not exist; create it first")
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
-
 import click
 from click.core import ParameterSource
 
 from parallelverse import inputs
 from parallelverse.cli.console import ProgressReporter, err, escape, handle_errors, out, print_json, warn
-from parallelverse.cli.options import CLUSTER_HELP, Checked, CheckedList
+from parallelverse.cli.options import CLUSTER_HELP, Checked, CheckedList, merge_sets
 
 # CLI option name -> GenerateRequest field (one to one)
 _FIELDS = {
@@ -31,23 +29,6 @@ _FIELDS = {
     "device": "device",
     "accept_splits": "accept_splits",
 }
-
-
-def _parse_set(items: tuple[str, ...]) -> dict:
-    from parallelverse.errors import GeneratorError
-
-    params: dict = {}
-    for item in items:
-        key, eq, raw = item.partition("=")
-        gen, dot, name = key.strip().partition(".")
-        if not eq or not dot or not gen or not name:
-            raise GeneratorError(f"--set {item!r} should look like GENERATOR.PARAM=VALUE, e.g. --set garch.dist=skewt")
-        try:
-            value = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw.strip()  # bare words are strings
-        params.setdefault(gen, {})[name] = value
-    return params
 
 
 @click.command()
@@ -95,10 +76,7 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
             value = tuple(g.strip() for g in value.split(",") if g.strip())
         fields[_FIELDS[opt]] = value
     if sets:
-        merged = {k: dict(v) for k, v in fields.get("generator_params", {}).items()}
-        for gen, params in _parse_set(sets).items():
-            merged.setdefault(gen, {}).update(params)
-        fields["generator_params"] = merged
+        fields["generator_params"] = merge_sets(fields.get("generator_params", {}), sets)
     if "seed_window" not in fields:
         raise WindowError("--seed-window is required (e.g. --seed-window 2020-01), or give a --scenario file")
 

@@ -9,6 +9,8 @@ is the one line the console helper prints (see cli.console.Group).
 
 from __future__ import annotations
 
+import tomllib
+
 import click
 
 from parallelverse.inputs import Bound
@@ -81,3 +83,28 @@ class OutputPath(click.ParamType):
             return str(check_output_path(value, self.option, self.kind))
         except InputError as exc:
             raise OptionError(str(exc), ctx=ctx, param=param) from None
+
+
+def parse_sets(items: tuple[str, ...]) -> dict:
+    from parallelverse.errors import GeneratorError
+
+    params: dict = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        gen, dot, name = key.strip().partition(".")
+        if not eq or not dot or not gen or not name:
+            raise GeneratorError(f"--set {item!r} should look like GENERATOR.PARAM=VALUE, e.g. --set garch.dist=skewt")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()  # bare words are strings
+        params.setdefault(gen, {})[name] = value
+    return params
+
+
+def merge_sets(params: dict, sets: tuple[str, ...]) -> dict:
+    """Generator parameters (e.g. from a scenario file) updated by --set options, which win."""
+    merged = {k: dict(v) for k, v in params.items()}
+    for gen, values in parse_sets(sets).items():
+        merged.setdefault(gen, {}).update(values)
+    return merged

@@ -13,6 +13,8 @@ Chunks are written even when they equal the fill value (`write_empty_chunks`), s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import google_crc32c  # zarr's own crc32c dependency
@@ -74,3 +76,16 @@ def read_checked(arr: zarr.Array, selection, where: str, fix: str) -> np.ndarray
         text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = "checksum mismatch: bit-flipped or truncated" if "checksum" in text else text[:120]
         raise StoreError(f"{where}: {arr.path} is damaged ({reason}); {fix}") from None
+
+
+@contextmanager
+def damage_named(where: str, fix: str, verb: str = "is") -> Iterator[None]:
+    """Turn any failure while reading `where` into one StoreError naming it and the fix (never a crash)."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise StoreError(f"{where} {verb} damaged ({type(exc).__name__}); {fix}") from None

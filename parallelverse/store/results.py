@@ -27,7 +27,7 @@ import zarr
 
 from parallelverse.errors import StoreError
 from parallelverse.store.history import package_versions
-from parallelverse.store.integrity import CODECS, read_whole
+from parallelverse.store.integrity import CODECS, damage_named, read_whole
 from parallelverse.store.names import check_name
 
 _REAL_CURVES = ("equity", "bh_equity", "time")
@@ -92,14 +92,8 @@ def read_results(path: Path, strategy: str) -> Results:
     if not a.get("complete", False):
         raise StoreError(f"results for {strategy!r} in {str(path)!r} are incomplete; rerun `parallelverse stress`")
     where = f"results for {strategy!r} in {str(path)!r}"
-    try:
+    with damage_named(where, fix, verb="are"):
         return _read(g, a, where, fix)
-    except StoreError:
-        raise
-    except (KeyboardInterrupt, MemoryError):
-        raise
-    except Exception as exc:
-        raise StoreError(f"{where} are damaged ({type(exc).__name__}); {fix}") from None
 
 
 def _read(g: zarr.Group, a: dict, where: str, fix: str) -> Results:

@@ -31,7 +31,7 @@ import zarr
 from parallelverse.bars import FIELDS, PathBatch
 from parallelverse.errors import StoreError
 from parallelverse.store.history import TIME_ATTRS, package_versions
-from parallelverse.store.integrity import CODECS, array_dir, chunk_file, chunk_problem, read_checked
+from parallelverse.store.integrity import CODECS, chunk_file, chunk_problem, damage_named, read_checked
 from parallelverse.store.names import check_name
 
 _COUNTS = "chunk_counts"
@@ -139,17 +139,11 @@ class Universe:
 
 def universe_of(root: zarr.Group, name: str) -> Universe:
     where = f"universe {name!r} in {str(Path(root.store.root))!r}"
-    try:
+    with damage_named(where, _fix(name)):
         g = root[f"universes/{name}"]
         close = g["close"]
         time = read_checked(g["time"], slice(None), where, _fix(name))
         attrs = Attrs(g.attrs.asdict())
-    except StoreError:
-        raise
-    except (KeyboardInterrupt, MemoryError):
-        raise
-    except Exception as exc:
-        raise StoreError(f"{where} is damaged ({type(exc).__name__}); {_fix(name)}") from None
     return Universe(name, close.shape[1], close.chunks[1], time, attrs, g)
 
 
