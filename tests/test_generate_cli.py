@@ -68,12 +68,13 @@ def test_rerun_is_a_no_op_and_universes_accumulate(headline, run_cli):
     d, _ = headline
     store = d / "AAPL_2020-01.zarr"
     again = run_cli("generate", "--seed-window", "2020-01", "--out", store, "--json")
-    assert [u["status"] for u in json.loads(again.stdout)["universes"]] == ["already complete"] * 3
+    assert [u["status"] for u in json.loads(again.stdout)["universes"]] == ["already complete"] * 2  # garch, bootstrap
     more = run_cli("generate", "--seed-window", "2020-01", "--out", store, "--generators", "garch",
                    "--set", "garch.vol=egarch", "--set", "garch.dist=normal", "--json")
     assert more.exit_code == 0, more.output
     g = open_universe(store, "garch-egarch-normal")
-    assert g.attrs["spec"]["params"] == {"vol": "egarch", "dist": "normal", "fhs": False, "zero_mean": False, "vol_scale": 1.0}
+    assert g.attrs["spec"]["params"] == {"vol": "egarch", "dist": "normal", "fhs": False, "zero_mean": False, "vol_scale": 1.0,
+                                       "uncertainty": "asymptotic", "drift_prior_sd": 0.2}
     assert read_paths(g, 0, 10).shape == (252, 10)
 
 

@@ -221,8 +221,9 @@ class FittedGarch:
 
 def _admissible(p: dict, vol: str) -> bool:
     """Parameters arch could have returned: positive variance terms, stationarity, usable tails."""
-    if "nu" in p and not p["nu"] > 2.05:
-        return False
+    for tail in ("nu", "eta"):  # Student-t's nu, skew-t's eta: arch's bounds are (2.05, 300) at their tightest
+        if tail in p and not 2.05 < p[tail] < 300.0:
+            return False
     if "lambda" in p and not abs(p["lambda"]) < 0.99:
         return False
     if vol == "egarch":
