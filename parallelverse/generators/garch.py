@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from arch import arch_model
+from threadpoolctl import threadpool_limits
 
 from parallelverse.bars import PathBatch, bar_shapes, synthesize_bars, BarShapes
 from parallelverse.errors import GeneratorError
@@ -91,7 +92,8 @@ class Garch:
             dist=_ARCH_DIST[self.dist],
             rescale=False,
         )
-        with warnings.catch_warnings():
+        # One BLAS thread: the fit's last bits (and so the parameter draws) would otherwise depend on the core count.
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore")  # convergence is checked below, not warned about
             result = model.fit(disp="off", show_warning=False)
         if result.convergence_flag != 0 or not np.all(np.isfinite(result.params)):
@@ -145,7 +147,8 @@ class FittedGarch:
         names = list(self.result.params.index)
         d = self.drift()
         for _ in range(MAX_REDRAWS):
-            draw = rng.multivariate_normal(mle, cov, method="eigh")
+            with threadpool_limits(limits=1, user_api="blas"):  # eigh's vectors must not depend on the core count
+                draw = rng.multivariate_normal(mle, cov, method="eigh")
             if d is not None and d[1] > 0:  # the drift's draw, moved to its posterior
                 draw[0] = d[2] + (draw[0] - d[0]) * d[3] / d[1]
             if _admissible(dict(zip(names, draw)), self.spec.vol):
