@@ -270,8 +270,10 @@ def _disagreement(path_luck: dict[str, PathLuck]) -> str | None:
     kind = [u for u, d in kept.items() if d.mc_interval[0] > 50]
     unkind = [u for u, d in kept.items() if d.mc_interval[1] < 50]
     hi, lo = max(kept, key=lambda u: kept[u].percentile), min(kept, key=lambda u: kept[u].percentile)
-    if kind and unkind:
-        return f"generators disagree: kind in {', '.join(kind)}, unkind in {', '.join(unkind)}"
+    if kind and unkind:  # a side of the median, not a label: each universe's own label says whether it is unusual
+        return ("generators disagree on the side: the real result is above the median in "
+                + ", ".join(f"{u} ({kept[u].percentile:.0f})" for u in kind) + " and below it in "
+                + ", ".join(f"{u} ({kept[u].percentile:.0f})" for u in unkind))
     if kept[hi].mc_interval[0] - kept[lo].mc_interval[1] > 40:
         return (f"generators disagree: percentile {kept[hi].percentile:.0f} in {hi} vs {kept[lo].percentile:.0f} "
                 f"in {lo}")
