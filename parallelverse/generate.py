@@ -192,10 +192,7 @@ def _specs(req: GenerateRequest):
 
 def fit_generator(gen: Generator, split: SeedSplit):
     """Fit one generator spec on the split's context; the one place generate and calibrate fit."""
-    fitted = gen.fit(split.context)
-    if hasattr(fitted, "horizon_time"):  # generators that condition on calendar features
-        fitted.horizon_time = split.horizon_time
-    return fitted
+    return gen.fit(split.context, split.horizon_time)
 
 
 ProgressFn = Callable[[str, int, int, int], None]  # (universe name, paths done, paths total, bars per path)

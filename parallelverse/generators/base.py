@@ -1,7 +1,7 @@
 """The one interface every generator implements.
 
 A generator is a frozen dataclass of its parameters (the spec). `prepare()` does the
-expensive checks (loading a model) before anything is written; `fit(context)`
+expensive checks (loading a model) before anything is written; `fit(context, horizon_time)`
 returns a fitted model (`generate.fit_generator` is the one place that fits one);
 `fitted.sample(horizon_bars, seed, start, stop)` returns the bars of paths
 start..stop-1 as a PathBatch, each field (horizon_bars, stop - start). Path i draws
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Protocol
+
+import numpy as np
 
 from parallelverse.bars import PathBatch
 from parallelverse.errors import GeneratorError
@@ -32,7 +34,9 @@ class Generator(Protocol):
 
     def prepare(self) -> None: ...  # expensive checks (loading a model) before anything is written
 
-    def fit(self, context: Ohlcv) -> Fitted: ...
+    # horizon_time: int64 ns stamps of the bars to sample (None: continue the context's calendar);
+    # generators that condition on calendar features (Kronos) use them, the others ignore them
+    def fit(self, context: Ohlcv, horizon_time: np.ndarray | None = None) -> Fitted: ...
 
 
 def params_of(spec) -> dict:

@@ -64,7 +64,7 @@ class Bootstrap:
     def prepare(self) -> None:
         """Nothing to load: a statistical model is checked when it is built."""
 
-    def fit(self, context: Ohlcv) -> FittedBootstrap:
+    def fit(self, context: Ohlcv, horizon_time: np.ndarray | None = None) -> FittedBootstrap:
         rel, volume = relative_bars(context)
         block = self.block_bars
         if block == 0.0:

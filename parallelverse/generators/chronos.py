@@ -75,7 +75,7 @@ class Chronos:
         """Load (and cache) the model now, so a bad --model fails before anything is written."""
         load_pipeline(self.model, self._device())
 
-    def fit(self, context: Ohlcv) -> FittedChronos:
+    def fit(self, context: Ohlcv, horizon_time: np.ndarray | None = None) -> FittedChronos:
         pipeline, provenance = load_pipeline(self.model, self._device())
         return FittedChronos(self, pipeline, provenance, np.asarray(context.close, np.float64),
                              bar_shapes(context), float(context.close[-1]))

@@ -80,7 +80,7 @@ class Garch:
     def prepare(self) -> None:
         """Nothing to load: a statistical model is checked when it is built."""
 
-    def fit(self, context: Ohlcv) -> FittedGarch:
+    def fit(self, context: Ohlcv, horizon_time: np.ndarray | None = None) -> FittedGarch:
         returns = 100.0 * np.diff(np.log(context.close))
         model = arch_model(
             returns,

@@ -106,7 +106,7 @@ class Kronos:
             _LOADED[key] = (tok, pred, max_ctx, {"predictor": str(pred_dir), "tokenizer": str(tok_dir)})
         return _LOADED[key]
 
-    def fit(self, context: Ohlcv) -> FittedKronos:
+    def fit(self, context: Ohlcv, horizon_time: np.ndarray | None = None) -> FittedKronos:
         from parallelverse.generators.kronos.load import sampling_defaults
 
         tok, pred, max_ctx, where = self.prepare()
@@ -118,7 +118,8 @@ class Kronos:
             raise GeneratorError(f"{self.model}: the tokenizer takes {tok.config['d_in']} features but representation "
                                  f"{kind!r} has {rep.D_IN[kind]}; fix parallelverse.json")
         slide = self.window_slide or int(declared.get("window_slide", 0))
-        return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context, norm_window, kind, renorm, slide)
+        return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context, norm_window, kind, renorm, slide,
+                            horizon_time)
 
 
 def stamps(time_ns: np.ndarray) -> np.ndarray:
@@ -139,7 +140,7 @@ class FittedKronos:
     representation: str = "zscore"
     renorm_every: int = 0  # re-normalise each path on its trailing window every N bars (0 = never)
     window_slide: int = 0  # tokens dropped per window rebuild (0 = max_context // 4)
-    horizon_time: np.ndarray | None = None  # set by `generate` to the store's horizon timestamps
+    horizon_time: np.ndarray | None = None  # the horizon's stamps given to fit (None: the context's calendar continued)
     repairs: dict = field(default_factory=lambda: {"price_floor": 0, "high": 0, "low": 0, "volume": 0})
 
     def __post_init__(self):
