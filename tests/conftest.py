@@ -113,3 +113,17 @@ def tiny_chronos(tmp_path_factory) -> Path:
     from parallelverse.generators.chronos import save_random_chronos
 
     return save_random_chronos(tmp_path_factory.mktemp("models") / "tiny-chronos", shape="test")
+
+
+@pytest.fixture(scope="session")
+def tiny_kronos(tmp_path_factory) -> Path:
+    """test_kronos' tiny random Kronos, saved by the official classes (a directory our loader reads)."""
+    torch = pytest.importorskip("torch")
+    official = pytest.importorskip("model", reason="kronos-model-arch (the official Kronos code) is a test dependency")
+    from test_kronos import PRED, TOK
+
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("kronos") / "tiny-kronos"
+    official.KronosTokenizer(**TOK).save_pretrained(d / "tokenizer")
+    official.Kronos(**PRED).save_pretrained(d / "predictor")
+    return d

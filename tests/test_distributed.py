@@ -33,20 +33,6 @@ def cluster():
         yield c
 
 
-@pytest.fixture(scope="module")
-def official_dir(tmp_path_factory):
-    """test_kronos' tiny random Kronos, saved by the official classes (a directory our loader reads)."""
-    torch = pytest.importorskip("torch")
-    official = pytest.importorskip("model", reason="kronos-model-arch (the official Kronos code) is a test dependency")
-    from test_kronos import PRED, TOK
-
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("kronos") / "tiny-kronos"
-    official.KronosTokenizer(**TOK).save_pretrained(d / "tokenizer")
-    official.Kronos(**PRED).save_pretrained(d / "predictor")
-    return d
-
-
 def _generate(out: Path, cluster=None, progress=None, **kw):
     req = GenerateRequest(seed_window="2020-01", out=str(out), **{"horizon_bars": 60, **kw})
     return run_generate(plan_generate(req), progress, cluster)
@@ -96,8 +82,8 @@ def test_generate_garch_and_bootstrap_identical_to_one_process(tmp_path, cluster
     np.testing.assert_array_equal(u.values, read_store(tmp_path / "one.zarr").universe("garch-gjr-t").close(0, 50))
 
 
-def test_kronos_tiny_model_identical_to_one_process(tmp_path, cluster, official_dir):
-    kw = dict(generators=("kronos",), model=str(official_dir), device="cpu", n_paths=8, chunk_paths=3, horizon_bars=12,
+def test_kronos_tiny_model_identical_to_one_process(tmp_path, cluster, tiny_kronos):
+    kw = dict(generators=("kronos",), model=str(tiny_kronos), device="cpu", n_paths=8, chunk_paths=3, horizon_bars=12,
               temperatures=(1.0,), top_k=12)
     _generate(tmp_path / "one.zarr", **kw)
     _generate(tmp_path / "many.zarr", cluster, **kw)

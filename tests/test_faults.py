@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import zarr
 
 from parallelverse.cli import main
@@ -147,19 +146,6 @@ def test_generate_killed_anywhere_resumes_bit_identical(tmp_path):
     ref = tmp_path / "ref.zarr"
     run_here([*GEN, "--out", ref])
     kill_and_resume(tmp_path, lambda out, _: [*GEN, "--out", out], ref, "", seed=11)
-
-
-@pytest.fixture(scope="module")
-def tiny_kronos(tmp_path_factory) -> Path:
-    torch = pytest.importorskip("torch")
-    official = pytest.importorskip("model", reason="kronos-model-arch (the official Kronos code) is a test dependency")
-    from test_kronos import PRED, TOK
-
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("kronos") / "tiny-kronos"
-    official.KronosTokenizer(**TOK).save_pretrained(d / "tokenizer")
-    official.Kronos(**PRED).save_pretrained(d / "predictor")
-    return d
 
 
 def test_kronos_generate_killed_anywhere_resumes_bit_identical(tmp_path, tiny_kronos):
