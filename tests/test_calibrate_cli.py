@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from parallelverse.calibrate import CalibrateRequest, aggregate, plan_calibrate, run_calibrate
-from parallelverse.calibrate.cells import clean_json
+from parallelverse.jsonsafe import strict_json
 from parallelverse.generators import make_generator
 from parallelverse.generators.training_span import checkpoint_span, horizon_warning, training_span
 
@@ -59,7 +59,7 @@ def test_killed_run_resumes_with_identical_results_whatever_the_workers(tmp_path
     run = run_calibrate(plan)
     assert run.computed == 48 and cell_files(killed) == cell_files(ref)
     cal = aggregate(run.records, req.horizons, plan.every_months, plan.reference, plan.spans).to_json()
-    assert strict(json.dumps(clean_json(cal)))["summaries"] == summary["summaries"]
+    assert strict(json.dumps(strict_json(cal)))["summaries"] == summary["summaries"]
 
 
 def test_json_is_strict_and_html_is_self_contained(tmp_path, run_cli):

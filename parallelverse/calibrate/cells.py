@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from parallelverse.jsonsafe import strict_json
 from parallelverse.calibrate.scores import facts_inside, first_bar_scores, score_horizon
 from parallelverse.errors import CalibrateError, WindowError
 from parallelverse.generators import MODEL_GENERATORS, Generator, make_generator, params_of
@@ -212,27 +212,12 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
                          workers, make_generator(REFERENCE).name)
 
 
-def clean_json(x):
-    """Strict JSON: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(x, dict):
-        return {str(k): clean_json(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [clean_json(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
 def write_json_atomic(path: Path, obj) -> None:
     """Write strict JSON to a temp file beside `path`, then os.replace: readers see all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as fh:
-        fh.write(json.dumps(clean_json(obj), allow_nan=False, sort_keys=True, indent=1))
+        fh.write(json.dumps(strict_json(obj), allow_nan=False, sort_keys=True, indent=1))
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -296,4 +281,4 @@ def run_cell(cell: Cell) -> dict:
 
             torch.set_num_threads(threads)
     write_json_atomic(cell.path, rec)
-    return clean_json(rec)
+    return strict_json(rec)

@@ -94,9 +94,9 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
         write_calibrate_html(cal, doc, html_path)
         err.print(f"HTML page written to {html_path}", soft_wrap=True)
     if as_json:
-        from parallelverse.calibrate.cells import clean_json
+        from parallelverse.jsonsafe import strict_json
 
-        print_json(clean_json(doc))
+        print_json(strict_json(doc))
         return
     _print(cal, doc)
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 import errno
 import functools
 import json
-import math
 import os
 import sys
 import time
-from datetime import date, datetime
-from pathlib import PurePath
 
 import click
 from rich.console import Console
@@ -25,33 +22,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from parallelverse.cli.options import OptionError
+from parallelverse.jsonsafe import strict_json
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 __all__ = ["Group", "ProgressReporter", "err", "error_line", "escape", "handle_errors", "out", "print_json",
            "strict_json", "warn"]
-
-
-def strict_json(obj):
-    """`obj` with NaN/inf -> None, numpy scalars/arrays -> Python numbers/lists, paths and dates -> strings."""
-    if isinstance(obj, dict):
-        return {str(k): strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict_json(v) for v in obj]
-    if isinstance(obj, (bool, str, type(None))):
-        return obj
-    if isinstance(obj, int):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, PurePath):
-        return str(obj)
-    if isinstance(obj, (datetime, date)):
-        return obj.isoformat()
-    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy scalars and arrays
-        return strict_json(obj.tolist())
-    return str(obj)
 
 
 def print_json(obj) -> None:
