@@ -9,6 +9,9 @@ Peers, same run, same machine:
               over the context (indices only, no bars, nothing written).
 The ratio is ours / peer in wall time: what full bars plus a durable store cost
 over the bare simulation.
+A third row times the GARCH simulation alone under estimation uncertainty (one drawn
+parameter set per block of PARAM_BLOCK paths, the same shocks): `garch_kernel` for all
+blocks in one call against arch's forecaster called once per block, as generation did before.
 
     python benchmarks/bench_generate.py [--n-paths 10000] [--horizon 252] [--repeat 3]
 """
@@ -69,8 +72,34 @@ def main() -> None:
                 label = "arch StationaryBootstrap indices only"
             t_peer = best_of(peer, args.repeat)
             print(f"{name:<12} {t_ours:8.2f} {args.n_paths / t_ours:10,.0f} {t_peer:8.2f} {t_ours / t_peer:7.2f}  {label}")
+        kernel_vs_arch(plan_generate(req).split.context, args)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def kernel_vs_arch(context, args) -> None:
+    from parallelverse.generators import make_generator
+    from parallelverse.generators.garch import PARAM_BLOCK
+    from parallelverse.generators.garch_kernel import gjr_paths_nb
+
+    fitted = make_generator("garch").fit(context)
+    n_blocks = args.n_paths // PARAM_BLOCK
+    params = [fitted.block_params(0, k) for k in range(n_blocks)]
+    rows = np.repeat(np.array([fitted._kernel_row(p) for p in params]), PARAM_BLOCK, axis=0)
+    shocks = np.random.default_rng(0).standard_normal((n_blocks * PARAM_BLOCK, args.horizon))
+    out = np.empty((args.horizon, len(rows)))
+
+    def ours():
+        gjr_paths_nb(fitted.returns, rows, shocks, out)
+
+    def peer():
+        for k, p in enumerate(params):
+            fitted._arch_paths(p, shocks[k * PARAM_BLOCK:(k + 1) * PARAM_BLOCK])
+
+    ours()
+    t_ours, t_peer = best_of(ours, args.repeat), best_of(peer, args.repeat)
+    print(f"{'garch sim':<12} {t_ours:8.3f} {len(rows) / t_ours:10,.0f} {t_peer:8.2f} {t_ours / t_peer:7.3f}  "
+          f"arch forecast per block of {PARAM_BLOCK} drawn parameter sets, returns only")
 
 
 if __name__ == "__main__":

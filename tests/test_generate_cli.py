@@ -72,9 +72,11 @@ def test_rerun_is_a_no_op_and_universes_accumulate(headline, run_cli):
     more = run_cli("generate", "--seed-window", "2020-01", "--out", store, "--generators", "garch",
                    "--set", "garch.vol=egarch", "--set", "garch.dist=normal", "--json")
     assert more.exit_code == 0, more.output
+    from parallelverse.generators.garch import VOL_REGIME_SD
+
     g = open_universe(store, "garch-egarch-normal")
     assert g.attrs["spec"]["params"] == {"vol": "egarch", "dist": "normal", "fhs": False, "zero_mean": False, "vol_scale": 1.0,
-                                       "uncertainty": "asymptotic", "drift_prior_sd": 0.2}
+                                       "uncertainty": "asymptotic", "drift_prior_sd": 0.2, "vol_regime_sd": VOL_REGIME_SD}
     assert read_paths(g, 0, 10).shape == (252, 10)
 
 

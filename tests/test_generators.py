@@ -73,10 +73,13 @@ def test_garch_parameters_per_block_come_from_the_mles_sampling_distribution(cov
     assert flat_mu.mean() == pytest.approx(fitted.result.params["mu"], abs=4 * se[mu] / 20)
     assert flat_mu.std() == pytest.approx(se[mu], rel=0.15)
     assert fitted.describe()["uncertainty"] == "asymptotic" and fitted.describe()["paths_per_param_draw"] == PARAM_BLOCK
-    # one block, one parameter set: its paths equal an MLE-free simulation under those parameters
-    lr, _ = fitted._simulate(fitted.block_params(5, 1), path_rngs(5, "garch-gjr-t", PARAM_BLOCK, PARAM_BLOCK + 3), 30)
-    batch = fitted.sample(30, 5, PARAM_BLOCK, PARAM_BLOCK + 3)
-    np.testing.assert_allclose(_lr(batch, covid.context.close[-1]), lr, rtol=1e-9, atol=1e-12)
+    # one block, one parameter set: its paths are arch's simulation under those parameters, with the paths' shocks
+    level = make_generator("garch", {"vol_regime_sd": 0.0})
+    at_level = level.fit(covid.context)
+    params = at_level.block_params(5, 1)
+    shocks, _ = at_level._shocks(path_rngs(5, level.name, PARAM_BLOCK, PARAM_BLOCK + 3), 30, params)
+    batch = at_level.sample(30, 5, PARAM_BLOCK, PARAM_BLOCK + 3)
+    np.testing.assert_allclose(_lr(batch, covid.context.close[-1]), at_level._arch_paths(params, shocks) / 100, rtol=1e-9, atol=1e-12)
     last = covid.context.close[-1]
     wide = _lr(make_generator("garch", {"drift_prior_sd": 0.0}).fit(covid.context).sample(252, 0, 0, 400), last).sum(axis=0)
     narrow = _lr(make_generator("garch", {"uncertainty": "none"}).fit(covid.context).sample(252, 0, 0, 400), last).sum(axis=0)
@@ -85,36 +88,83 @@ def test_garch_parameters_per_block_come_from_the_mles_sampling_distribution(cov
     assert np.median(shrunk) < np.median(narrow) - 0.1  # AAPL's 62%/yr fitted drift pulled toward the 6%/yr prior
 
 
-def test_bootstrap_drift_per_path_is_the_block_bootstrapped_context_mean(covid):
-    ctx = covid.context
+@pytest.mark.parametrize("params", [{}, {"vol": "garch"}, {"zero_mean": True}, {"vol": "garch", "zero_mean": True}])
+def test_garch_kernel_equals_archs_simulation_forecaster(covid, params):
+    """garch_kernel against arch's forecast(method='simulation') under drawn, MLE and bound-hitting parameters."""
+    from parallelverse.generators.garch_kernel import gjr_paths_nb, gjr_paths_py
+
+    fitted = make_generator("garch", params).fit(covid.context)
+    names = list(fitted.result.params.index)
+    sets = [fitted.result.params.to_numpy()] + [fitted.block_params(1, k) for k in range(4)]
+    tiny = sets[0].copy()  # variance far below arch's lower bound: the in-sample recursion is clipped
+    tiny[names.index("omega")], tiny[names.index("alpha[1]")], tiny[names.index("beta[1]")] = 1e-14, 0.0, 0.0
+    huge = sets[0].copy()  # and far above its upper one
+    huge[names.index("omega")], huge[names.index("beta[1]")] = 1e12, 0.0
+    rng = np.random.default_rng(7)
+    for params_k in sets + [tiny, huge]:
+        shocks = rng.standard_t(5, (6, 40))
+        ref = fitted._arch_paths(params_k, shocks)
+        rows = np.repeat(fitted._kernel_row(params_k)[None], 6, axis=0)
+        nb, py = np.empty((40, 6)), np.empty((40, 6))
+        gjr_paths_nb(fitted.returns, rows, shocks, nb)
+        gjr_paths_py(fitted.returns, rows, shocks, py)
+        np.testing.assert_allclose(nb, ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(nb, py)
+
+
+@pytest.mark.parametrize("name", ["garch", "bootstrap"])
+def test_each_path_runs_in_its_own_volatility_regime(covid, name):
+    """vol_regime_sd s: a path's deviations from its drift are scaled by exp(s z), z from its own stream, and its
+    drift moves with z by LEVEL_DRIFT_SLOPE s z sigma / sqrt(H) per bar (generators/regime.py)."""
+    from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes
+
+    last, h = covid.context.close[-1], 60
+    base = make_generator(name, {"vol_regime_sd": 0.0})
+    wide = make_generator(name, {"vol_regime_sd": 0.45})
+    assert wide.name == f"{base.name.removesuffix('-vr0')}-vr0.45" and base.name.endswith("-vr0")
+    f0, f1 = base.fit(covid.context), wide.fit(covid.context)
+    sigma = np.diff(np.log(covid.context.close)).std()
+    reg = path_regimes(5, wide.name, 0, 2000, 0.45, sigma, h)
+    z = np.log(reg.level) / 0.45
+    assert z.std() == pytest.approx(1.0, rel=0.08) and abs(np.median(z)) < 0.07
+    np.testing.assert_allclose(reg.drift, LEVEL_DRIFT_SLOPE * 0.45 * z * sigma / np.sqrt(h), rtol=1e-9, atol=1e-15)
+    lr0, lr1 = _lr(f0.sample(h, 5, 0, 2000), last), _lr(f1.sample(h, 5, 0, 2000), last)
+    vol0, vol1 = lr0.std(axis=0), lr1.std(axis=0)
+    # the level is independent of the path: its log variance adds to the paths' own spread of log volatility
+    assert np.log(vol1).var() == pytest.approx(np.log(vol0).var() + 0.45**2, rel=0.15)
+    assert np.median(vol1) == pytest.approx(np.median(vol0), rel=0.1)  # around the same median level
+    # high-volatility regimes fall: the paths' horizon return against their level has the (negative) slope
+    slope = np.polyfit(0.45 * z, lr1.sum(axis=0) / (sigma * np.sqrt(h)), 1)[0]
+    assert slope < LEVEL_DRIFT_SLOPE / 2
+    assert not invariant_violations(f1.sample(h, 5, 0, 300)).any()
+    if name == "garch":  # the skill test's null markets keep the fitted level
+        a = make_generator(name, {"uncertainty": "none", "vol_regime_sd": 0.45}).fit(covid.context).sample(h, 5, 0, 50)
+        b = make_generator(name, {"uncertainty": "none"}).fit(covid.context).sample(h, 5, 0, 50)
+        np.testing.assert_array_equal(a.close, b.close)
+
+
+def test_bootstrap_regime_scales_the_demeaned_path_and_moves_its_drift(covid):
+    """Bootstrap in a regime: log(bar / last close) = level x (the demeaned resampled path) + (drift + shift) t."""
     from parallelverse.bars import bars_from_relative
+    from parallelverse.generators.regime import path_regimes
 
-    from parallelverse.generators.drift import PRIOR_MEAN, PRIOR_SD
-
-    r = np.diff(np.log(ctx.close))
-    flat = make_generator("bootstrap", {"drift_prior_sd": 0.0}).fit(ctx)
-    d = flat.path_drifts(0, 0, 2000)  # no prior: the block-bootstrapped context mean itself
-    assert d.mean() == pytest.approx(r.mean(), abs=3 * d.std() / np.sqrt(2000))
-    assert d.std() > r.std() / np.sqrt(len(r))  # blocks keep the dependence: at least the i.i.d. standard error
-    fitted = make_generator("bootstrap").fit(ctx)  # the default: posterior under the equity-premium prior
-    m, se, pm, ps = fitted.drift()
-    s0, m0 = PRIOR_SD / fitted.bars_per_year, PRIOR_MEAN / fitted.bars_per_year  # by hand
-    assert (m, se) == (pytest.approx(r.mean()), pytest.approx(flat.drift()[1]))
-    assert pm == pytest.approx((m / se**2 + m0 / s0**2) / (1 / se**2 + 1 / s0**2)) and ps == pytest.approx((1 / se**2 + 1 / s0**2) ** -0.5)
-    dp = fitted.path_drifts(0, 0, 2000)
-    raw = fitted.rel[3][fitted.indices(path_rngs(0, "bootstrap-drift", 0, 2000), fitted.rel.shape[1])].mean(axis=0)
-    np.testing.assert_allclose(dp, pm + (raw - m) * ps / se, rtol=1e-12)  # block-bootstrapped means, moved to the posterior
-    b = fitted.sample(50, 0, 0, 20)
-    p = bars_from_relative(fitted.rel, fitted.volume, fitted.indices(path_rngs(0, "bootstrap", 0, 20), 50), ctx.close[-1])
-    # the plain bootstrap's blocks of bars, demeaned, then each path's own drift
-    shift = np.arange(1, 51)[:, None] * (dp[None, :20] - r.mean())
-    np.testing.assert_allclose(np.log(b.close / p.close), shift, atol=1e-9)
+    gen = make_generator("bootstrap", {"vol_regime_sd": 0.25})
+    fitted = gen.fit(covid.context)
+    last, n = covid.context.close[-1], 30
+    b = fitted.sample(n, 2, 10, 25)
+    demeaned = bars_from_relative(fitted.rel - fitted.rel[3].mean(), fitted.volume,
+                                  fitted.indices(path_rngs(2, gen.name, 10, 25), n), last)
+    reg = path_regimes(2, gen.name, 10, 25, 0.25, fitted.rel[3].std(), n)
+    drift = np.arange(1, n + 1)[:, None] * (fitted.path_drifts(2, 10, 25) + reg.drift)[None, :]
+    for field in ("open", "close", "low"):
+        np.testing.assert_allclose(np.log(getattr(b, field) / last),
+                                   reg.level * np.log(getattr(demeaned, field) / last) + drift, atol=1e-9)
 
 
 @pytest.mark.parametrize(
     "name, params",
     [("garch", {}), ("garch", {"uncertainty": "none"}), ("garch", {"vol": "egarch", "dist": "normal"}), ("garch", {"dist": "skewt"}),
-     ("garch", {"vol": "garch", "fhs": True}), ("bootstrap", {}), ("bootstrap", {"block_bars": 5})],
+     ("garch", {"vol": "garch", "fhs": True}), ("garch", {"vol_regime_sd": 0.5}), ("bootstrap", {}), ("bootstrap", {"block_bars": 5})],
 )
 def test_same_paths_whatever_the_chunking(covid, name, params):
     fitted = make_generator(name, params).fit(covid.context)

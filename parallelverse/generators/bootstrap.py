@@ -21,7 +21,11 @@ i.e. the sampling distribution of the context mean — then moved to its posteri
 under a long-run equity-premium prior (`drift_prior_sd`, see generators/drift.py;
 0 = no prior): each draw's deviation from the context mean is scaled by
 sd_post / se (se: the sd of 2,000 block-bootstrapped means, seeded at fit) and
-recentred on the posterior mean. "none": the plain bootstrap.
+recentred on the posterior mean. With it, each path also runs at its own volatility
+level, its drift moved with it (`vol_regime_sd`, see generators/regime.py; 0 = the
+context's level): resampled bars reproduce the context's volatility within a few per
+cent, while the next year's volatility differs from the last 400 bars' by a factor of
+exp(±0.38) (1 sd) on real markets, and falls come with rises. "none": the plain bootstrap.
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ from arch.bootstrap import optimal_block_length
 from parallelverse.bars import PathBatch, bars_from_relative, relative_bars
 from parallelverse.errors import GeneratorError
 from parallelverse.generators.drift import PRIOR_MEAN, PRIOR_SD, bars_per_year, drift_posterior
+from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 
 
 UNCERTAINTY = ("block-mean", "none")
+VOL_REGIME_SD = 0.3  # chosen on pre-2020 windows only (benchmarks/vol_regime_study.py)
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,11 @@ class Bootstrap:
     block_bars: float = 0.0  # mean block length in bars; 0 = automatic (optimal_block_length)
     uncertainty: str = "block-mean"  # each path's drift from the block-bootstrapped context mean | none
     drift_prior_sd: float = PRIOR_SD  # annual sd of the equity-premium prior on the drift (block-mean only); 0 = none
+    vol_regime_sd: float = VOL_REGIME_SD  # sd of each path's log volatility level (block-mean only); 0 = the context's
 
     def __post_init__(self):
+        if not (np.isfinite(self.vol_regime_sd) and 0 <= self.vol_regime_sd <= 2):
+            raise GeneratorError(f"bootstrap vol_regime_sd={self.vol_regime_sd} must be in [0, 2] (sd of log volatility; 0 = none)")
         if not (np.isfinite(self.drift_prior_sd) and self.drift_prior_sd >= 0):
             raise GeneratorError(f"bootstrap drift_prior_sd={self.drift_prior_sd} must be >= 0 (annual; 0 = no prior)")
         if self.uncertainty not in UNCERTAINTY:
@@ -59,7 +68,8 @@ class Bootstrap:
     def name(self) -> str:
         name = "bootstrap" if self.block_bars == 0.0 else f"bootstrap-b{self.block_bars:g}"
         return (name + ("-fixed-mean" if self.uncertainty == "none" else "")
-                + (f"-dp{self.drift_prior_sd:g}" if self.drift_prior_sd != PRIOR_SD and self.uncertainty != "none" else ""))
+                + (f"-dp{self.drift_prior_sd:g}" if self.drift_prior_sd != PRIOR_SD and self.uncertainty != "none" else "")
+                + (f"-vr{self.vol_regime_sd:g}" if self.vol_regime_sd != VOL_REGIME_SD and self.uncertainty != "none" else ""))
 
     def prepare(self) -> None:
         """Nothing to load: a statistical model is checked when it is built."""
@@ -101,6 +111,7 @@ class FittedBootstrap:
             out["drift"] = {"context_mean": m, "se": se, "prior_annual_mean": PRIOR_MEAN,
                             "prior_annual_sd": self.spec.drift_prior_sd, "posterior_mean": pm, "posterior_sd": ps,
                             "bars_per_year": self.bars_per_year}
+            out["vol_regime"] = {"sd": self.spec.vol_regime_sd, "level_drift_slope": LEVEL_DRIFT_SLOPE}
         return out
 
     def path_drifts(self, seed: int, start: int, stop: int) -> np.ndarray:
@@ -132,6 +143,14 @@ class FittedBootstrap:
             return bars_from_relative(self.rel, self.volume, idx, self.last_close)
         mean = self.rel[3].mean()
         bars = bars_from_relative(self.rel - mean, self.volume, idx, self.last_close)
+        # each path's regime: every log price relative to the last close scaled by its level f > 0 (OHLC order is
+        # kept), and its drift moved with the level (generators/regime.py)
+        regimes = path_regimes(seed, self.spec.name, start, stop, self.spec.vol_regime_sd, float(self.rel[3].std()),
+                               horizon_bars)
+        f = regimes.level[None, :]
         # a drift d on every bar's four log prices scales bar t (1-based) by exp(d t) throughout
-        grow = np.exp(np.arange(1, horizon_bars + 1)[:, None] * self.path_drifts(seed, start, stop)[None, :])
-        return PathBatch(bars.open * grow, bars.high * grow, bars.low * grow, bars.close * grow, bars.volume)
+        drift = self.path_drifts(seed, start, stop) + regimes.drift
+        grow = np.log(self.last_close) + np.arange(1, horizon_bars + 1)[:, None] * drift[None, :]
+        o, h, lo, c = (np.exp(f * np.log(x / self.last_close) + grow)
+                       for x in (bars.open, bars.high, bars.low, bars.close))
+        return PathBatch(o, np.maximum(h, np.maximum(o, c)), np.minimum(lo, np.minimum(o, c)), c, bars.volume)

@@ -2,11 +2,12 @@
 
 The model is arch's: Constant mean + GARCH / GJR-GARCH / EGARCH(1,1) with normal,
 Student-t or skew-t innovations, fitted by maximum likelihood on 100 x close log
-returns. Paths come from arch's own simulation forecaster (`forecast(method=
-"simulation")`); we only hand it the standardised shocks, drawn path by path from
-each path's stream — parametric draws, or, with `fhs`, resampled standardised
-residuals of the fit (filtered historical simulation, which keeps the empirical
-shape of the innovations). Closes become full bars through `bars.synthesize_bars`.
+returns. Paths follow arch's simulation forecaster (`forecast(method="simulation")`):
+EGARCH through it, GARCH and GJR through `garch_kernel`, its arithmetic compiled
+for many parameter sets at once (equal to arch's paths to rounding, tested). We
+draw the standardised shocks ourselves, path by path from each path's stream:
+parametric draws, or, with `fhs`, resampled standardised residuals of the fit
+(filtered historical simulation, which keeps the empirical shape of the innovations). Closes become full bars through `bars.synthesize_bars`.
 
 Estimation uncertainty (`uncertainty`, default "asymptotic"): a model fitted on a few
 hundred bars does not know its drift or persistence, and universes that take the
@@ -19,14 +20,18 @@ they are admissible (positive variance terms, stationary, nu > 2.05). Paths keep
 their own shock streams, so any chunking gives the same paths. The drift's draw is
 then moved to its posterior under a long-run equity-premium prior (`drift_prior_sd`,
 see generators/drift.py; 0 = no prior): its deviation from the MLE is scaled by
-sd_post / se and recentred on the posterior mean. "none": every path uses the MLE
-(the skill test's nulls, where the fit is of the realized bars).
+sd_post / se and recentred on the posterior mean. Each path also runs at its own
+volatility regime (`vol_regime_sd`, see generators/regime.py; 0 = the fitted level):
+its deviations from the drift are scaled by exp(sd z) and its drift moves with that
+level, for the regime changes that a GARCH fitted on one window cannot foresee. "none": every path uses the MLE at
+the fitted level (the skill test's nulls, where the fit is of the realized bars).
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from arch import arch_model
@@ -36,6 +41,8 @@ from parallelverse.bars import PathBatch, bar_shapes, synthesize_bars, BarShapes
 from parallelverse.errors import GeneratorError
 from parallelverse.generators.drift import PRIOR_MEAN as DRIFT_PRIOR_MEAN
 from parallelverse.generators.drift import PRIOR_SD, bars_per_year, drift_posterior
+from parallelverse.generators.garch_kernel import gjr_paths_nb
+from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 
@@ -44,6 +51,7 @@ DISTS = ("normal", "t", "skewt")
 _ARCH_DIST = {"normal": "normal", "t": "t", "skewt": "skewt"}
 UNCERTAINTY = ("asymptotic", "none")
 PARAM_BLOCK = 20  # paths that share one parameter draw (one arch simulation call per block)
+VOL_REGIME_SD = 0.15  # chosen on pre-2020 windows only (benchmarks/vol_regime_study.py)
 MAX_REDRAWS = 50  # inadmissible draws are redrawn; after this many, the block uses the MLE
 
 
@@ -57,8 +65,11 @@ class Garch:
     # mis-scaled generator (1.5 = 50% too volatile) for checking that calibration tests can tell
     uncertainty: str = "asymptotic"  # parameters per block of paths from the MLE's sampling distribution | none
     drift_prior_sd: float = PRIOR_SD  # annual sd of the equity-premium prior on the drift (asymptotic only); 0 = none
+    vol_regime_sd: float = VOL_REGIME_SD  # sd of each path's log volatility level (asymptotic only); 0 = the fitted
 
     def __post_init__(self):
+        if not (np.isfinite(self.vol_regime_sd) and 0 <= self.vol_regime_sd <= 2):
+            raise GeneratorError(f"garch vol_regime_sd={self.vol_regime_sd} must be in [0, 2] (sd of log volatility; 0 = none)")
         if not (np.isfinite(self.drift_prior_sd) and self.drift_prior_sd >= 0):
             raise GeneratorError(f"garch drift_prior_sd={self.drift_prior_sd} must be >= 0 (annual; 0 = no prior)")
         if self.uncertainty not in UNCERTAINTY:
@@ -75,7 +86,8 @@ class Garch:
         return (f"garch-{self.vol}-{self.dist}" + ("-fhs" if self.fhs else "") + ("-zm" if self.zero_mean else "")
                 + (f"-vs{self.vol_scale:g}" if self.vol_scale != 1.0 else "")
                 + ("-mle" if self.uncertainty == "none" else "")
-                + (f"-dp{self.drift_prior_sd:g}" if self.drift_prior_sd != PRIOR_SD and self.uncertainty != "none" else ""))
+                + (f"-dp{self.drift_prior_sd:g}" if self.drift_prior_sd != PRIOR_SD and self.uncertainty != "none" else "")
+                + (f"-vr{self.vol_regime_sd:g}" if self.vol_regime_sd != VOL_REGIME_SD and self.uncertainty != "none" else ""))
 
     def prepare(self) -> None:
         """Nothing to load: a statistical model is checked when it is built."""
@@ -127,6 +139,7 @@ class FittedGarch:
         if self.spec.uncertainty == "asymptotic":
             out["param_se"] = {k: float(v) for k, v in self.result.std_err.items()}
             out["paths_per_param_draw"] = PARAM_BLOCK
+            out["vol_regime"] = {"sd": self.spec.vol_regime_sd, "level_drift_slope": LEVEL_DRIFT_SLOPE}
             d = self.drift()
             if d is not None:
                 out["drift_prior"] = {"annual_mean": DRIFT_PRIOR_MEAN, "annual_sd": self.spec.drift_prior_sd,
@@ -135,26 +148,32 @@ class FittedGarch:
             out["persistence"] = p["alpha[1]"] + 0.5 * p.get("gamma[1]", 0.0) + p["beta[1]"]
         return out
 
+    @cached_property
+    def _draw_basis(self) -> tuple[np.ndarray, np.ndarray | None, list[str], tuple | None]:
+        """(MLE, a factor F with F F' = the parameter covariance or None, names, drift()), computed once."""
+        mle = self.result.params.to_numpy(dtype=float)
+        cov = np.asarray(self.result.param_cov, float)
+        factor = None
+        if np.all(np.isfinite(cov)):
+            with threadpool_limits(limits=1, user_api="blas"):  # eigh's vectors must not depend on the core count
+                s, u = np.linalg.eigh(cov)
+            factor = u * np.sqrt(np.clip(s, 0.0, None))
+        return mle, factor, list(self.result.params.index), self.drift()
+
     def block_params(self, seed: int, block: int) -> np.ndarray:
         """Parameters of path block `block`: the MLE, or a draw from its asymptotic normal."""
-        mle = self.result.params.to_numpy()
-        if self.spec.uncertainty == "none":
-            return mle
-        cov = np.asarray(self.result.param_cov, float)
-        if not np.all(np.isfinite(cov)):
+        mle, factor, names, d = self._draw_basis
+        if self.spec.uncertainty == "none" or factor is None:
             return mle
         rng = path_rngs(seed, self.spec.name + "-params", block, block + 1)[0]
-        names = list(self.result.params.index)
-        d = self.drift()
         for _ in range(MAX_REDRAWS):
-            with threadpool_limits(limits=1, user_api="blas"):  # eigh's vectors must not depend on the core count
-                draw = rng.multivariate_normal(mle, cov, method="eigh")
+            draw = mle + (factor * rng.standard_normal(len(mle))).sum(axis=1)  # no BLAS: same bits on any machine
             if d is not None and d[1] > 0:  # the drift's draw, moved to its posterior
                 draw[0] = d[2] + (draw[0] - d[0]) * d[3] / d[1]
             if _admissible(dict(zip(names, draw)), self.spec.vol):
                 return draw
+        mle = mle.copy()
         if d is not None:
-            mle = mle.copy()
             mle[0] = d[2]
         return mle
 
@@ -187,10 +206,14 @@ class FittedGarch:
             shocks = dist.ppf(shocks, dist_params)
         return shocks, donors
 
-    def _simulate(self, params: np.ndarray, rngs: list[np.random.Generator], horizon_bars: int):
-        """(horizon, n) log returns and (horizon, n) donor uniforms of these paths under `params`."""
-        shocks, donors = self._shocks(rngs, horizon_bars, params)
+    def _kernel_row(self, params: np.ndarray) -> np.ndarray:
+        """(mu, omega, alpha, gamma, beta) of a GARCH / GJR parameter vector, for garch_kernel."""
+        p = dict(zip(self.result.params.index, params))
+        return np.array([0.0 if self.spec.zero_mean else p["mu"], p["omega"], p["alpha[1]"],
+                         p.get("gamma[1]", 0.0), p["beta[1]"]])
 
+    def _arch_paths(self, params: np.ndarray, shocks: np.ndarray) -> np.ndarray:
+        """(horizon, n) x100 log returns from arch's simulation forecaster (EGARCH; the kernel's oracle)."""
         def draw(size):
             if tuple(np.atleast_1d(size)) != shocks.shape:
                 raise AssertionError(f"arch asked for shocks of shape {size}, expected {shocks.shape}")
@@ -198,28 +221,49 @@ class FittedGarch:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fc = self.result.forecast(params=params, horizon=horizon_bars, method="simulation",
-                                      simulations=len(rngs), rng=draw, reindex=False)
-        log_returns = fc.simulations.values[-1].T / 100.0  # (horizon, n_paths)
-        if self.spec.vol_scale != 1.0:
-            mu = 0.0 if self.spec.zero_mean else float(params[0]) / 100.0
-            log_returns = mu + self.spec.vol_scale * (log_returns - mu)
-        return log_returns, donors
+            fc = self.result.forecast(params=params, horizon=shocks.shape[1], method="simulation",
+                                      simulations=shocks.shape[0], rng=draw, reindex=False)
+        return fc.simulations.values[-1].T
 
     def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
         rngs = path_rngs(seed, self.spec.name, start, stop)
-        log_returns = np.empty((horizon_bars, stop - start))
-        donors = np.empty((horizon_bars, stop - start))
+        n = stop - start
+        log_returns = np.empty((horizon_bars, n))  # x100 until the end
+        donors = np.empty((horizon_bars, n))
         if self.spec.uncertainty == "none":
             bounds = [(start, stop)]
         else:  # the parameter blocks that [start, stop) touches, cut to it
             edges = range((start // PARAM_BLOCK) * PARAM_BLOCK, stop, PARAM_BLOCK)
             bounds = [(max(e, start), min(e + PARAM_BLOCK, stop)) for e in edges]
+        use_kernel = self.spec.vol != "egarch"
+        rows, shocks = np.empty((n, 5)), np.empty((n, horizon_bars))
+        mu = np.zeros(n)
         for lo, hi in bounds:
             cols = slice(lo - start, hi - start)
-            log_returns[:, cols], donors[:, cols] = self._simulate(
-                self.block_params(seed, lo // PARAM_BLOCK), rngs[cols], horizon_bars)
-        return synthesize_bars(self.shapes, self.last_close, log_returns, donors)
+            params = self.block_params(seed, lo // PARAM_BLOCK)
+            shocks[cols], donors[:, cols] = self._shocks(rngs[cols], horizon_bars, params)
+            mu[cols] = 0.0 if self.spec.zero_mean else params[0]
+            if use_kernel:
+                rows[cols] = self._kernel_row(params)
+            else:
+                log_returns[:, cols] = self._arch_paths(params, shocks[cols])
+        if use_kernel:
+            gjr_paths_nb(self.returns, rows, shocks, log_returns)
+        # each path's deviations from its drift scaled by vol_scale times its regime's level, and its drift moved
+        # with the level (generators/regime.py)
+        sd = self.spec.vol_regime_sd if self.spec.uncertainty != "none" else 0.0
+        regimes = path_regimes(seed, self.spec.name, start, stop, sd, float(self.returns.std()), horizon_bars)
+        scale = self.spec.vol_scale * regimes.level
+        if np.any(scale != 1.0):
+            log_returns = mu + scale[None, :] * (log_returns - mu)
+        if sd > 0:
+            log_returns = log_returns + regimes.drift[None, :]
+        return synthesize_bars(self.shapes, self.last_close, log_returns / 100.0, donors)
+
+    @property
+    def returns(self) -> np.ndarray:
+        """The context's x100 close log returns the model was fitted on."""
+        return np.ascontiguousarray(np.asarray(self.result.model.y, dtype=np.float64))
 
 
 def _admissible(p: dict, vol: str) -> bool:
