@@ -79,3 +79,31 @@ def test_no_timing_decision_is_not_testable():
     assert timing_decisions(inline(follow), split, NO_COSTS) is None
     d = decide_skill(skill_tests(always, split, NO_COSTS, n_paths=19, seed=0), timing_decisions(always, split, NO_COSTS))
     assert d.state == "Not testable" and d.combined is None
+
+
+def test_bootstrap_null_paths_carry_the_realized_drift_and_nothing_else_of_it():
+    """Every bootstrap null path ends at the real final price (buy-and-hold earns the same on each, as under
+    permutation); its bar-to-bar deviations are the wild block bootstrap's; the GARCH null keeps its zero mean."""
+    from parallelverse.bars import relative_bars
+    from parallelverse.generators.bootstrap import Bootstrap, FittedBootstrap, auto_block_length
+    from parallelverse.market import Ohlcv
+    from parallelverse.rng import path_rngs
+    from parallelverse.verdict.nulls import null_paths
+
+    hist = market(np.random.default_rng(11), 253)
+    real = Ohlcv("X", "test", hist["time"], *(np.asarray(hist[f], float) for f in ("open", "high", "low", "close")),
+                 np.full(253, 1e6))
+    b = null_paths("bootstrap", real, 300, seed=4)
+    np.testing.assert_allclose(b.close[-1], real.close[-1], rtol=1e-10)
+    # the same paths without the tilt, by hand: detrended bars, wild directions, then the realized drift
+    rel, volume = relative_bars(real)
+    detrended = rel - rel[3].mean()
+    both = np.concatenate([detrended, -detrended[[0, 2, 1, 3]]], axis=1)
+    rngs = path_rngs(4, "null-bootstrap", 0, 300)
+    idx = FittedBootstrap(Bootstrap(), detrended, volume, real.close[0], auto_block_length(rel[3])).indices(rngs, 252)
+    flip = np.stack([rng.random(252) < 0.5 for rng in rngs], axis=1)
+    r_hand = both[3][idx + 252 * flip]
+    r_null = np.diff(np.log(np.vstack([np.full(300, real.close[0]), b.close])), axis=0)
+    np.testing.assert_allclose(r_null - r_null.mean(axis=0), r_hand - r_hand.mean(axis=0), atol=1e-12)
+    g = null_paths("garch", real, 300, seed=4)
+    assert np.std(np.log(g.close[-1] / real.close[0])) > 0.05  # its paths end wherever their shocks take them

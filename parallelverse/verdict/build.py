@@ -92,7 +92,7 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
     for u in meta.universes:
         universes[u], universe_plots[u] = _universe(st, res, u, split, selected, costs, strat)
     universes = _relative_to_baseline(universes)
-    path_luck = _path_luck(universes, {u: str(st.universe(u).attrs.get("fitted", {}).get("uncertainty", ""))
+    path_luck = _path_luck(universes, {u: _uncertainty_label(st.universe(u).attrs.get("fitted", {}))
                                        for u in meta.universes})
     plots = Plots(
         universes=universe_plots,
@@ -238,6 +238,15 @@ def _acf_curves(context_close, closes) -> dict:
     return {label: {"real": acf_by_lag(f(r_real), lags)[:, 0].tolist(),
                     "synthetic_median": np.median(acf_by_lag(f(r_syn), lags), axis=1).tolist()}
             for label, f in (("r", lambda x: x), ("abs_r", np.abs))}
+
+
+def _uncertainty_label(fitted: dict) -> str:
+    """What a universe does not take as known, from its recorded fit: "asymptotic; volatility regimes sd 0.15"."""
+    label = str(fitted.get("uncertainty", ""))
+    regime = fitted.get("vol_regime") or {}
+    if label and regime.get("sd"):
+        label += f"; volatility regimes sd {regime['sd']:g}"
+    return label
 
 
 def _path_luck(universes: dict[str, UniverseResult], uncertainty: dict[str, str]) -> dict[str, PathLuck]:

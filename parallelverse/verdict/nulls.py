@@ -20,6 +20,18 @@ but destroys what a strategy could time:
   resampled standardised residuals (filtered historical simulation), bars synthesised
   from the realized bars' shapes.
 
+Bootstrap paths are then given the realized horizon's drift exactly (each path's bar t
+scaled by exp((m_real - m_path) t), m the mean close-to-close log return), so every path
+ends at the real final price, as under permutation: buy-and-hold earns on every null
+path what it earned on the real horizon, and the excess statistic compares the timing
+alone instead of also each null path's luck in its own drift. A drift is nothing to
+time (the excess over buy-and-hold removes it). Measured (benchmarks/verdict_size_power.py,
+300 replications, B = 999): the bootstrap null's rejection rate for AR(1) phi 0.2 momentum
+rose from 52% to 78%, with its size at 3.5-5.5% in all six no-edge settings. The same
+tilt on the GARCH null raised its size to 12.5% for random fixed entries on zero-mean
+GARCH markets (filtered paths' volatility differs from the realized one's, so a common
+drift rewards different bars), so the GARCH null keeps its zero mean.
+
 The random-entry null lives in `skill.py`: it keeps the market and shuffles the
 strategy's own holding periods instead.
 """
@@ -46,6 +58,7 @@ def null_paths(kind: str, real: Ohlcv, n_paths: int, seed: int) -> PathBatch:
     h = len(real) - 1
     rel, volume = relative_bars(real)
     last_close = float(real.close[0])
+    target = float(np.log(real.close[-1] / real.close[0])) / h  # the realized mean close-to-close log return
     if kind == "permutation":
         idx = np.stack([rng.permutation(h) for rng in path_rngs(seed, "null-permutation", 0, n_paths)], axis=1)
         return bars_from_relative(rel, volume, idx, last_close)
@@ -57,8 +70,18 @@ def null_paths(kind: str, real: Ohlcv, n_paths: int, seed: int) -> PathBatch:
         rngs = path_rngs(seed, "null-bootstrap", 0, n_paths)
         idx = fitted.indices(rngs, h)
         flip = np.stack([rng.random(h) < 0.5 for rng in rngs], axis=1)  # drawn after the indices, per path
-        return bars_from_relative(both, np.concatenate([volume, volume]), idx + h * flip, last_close)
+        return with_drift(bars_from_relative(both, np.concatenate([volume, volume]), idx + h * flip, last_close),
+                          last_close, target)
     if kind == "garch":
         fitted = Garch(vol="gjr", dist="t", fhs=True, zero_mean=True, uncertainty="none").fit(real)
         return fitted.sample(h, seed, 0, n_paths)
     raise ValueError(f"unknown null {kind!r}; choose from {', '.join(NULLS)}")
+
+
+def with_drift(paths: PathBatch, last_close: float, mean_log_return: float) -> PathBatch:
+    """Paths tilted so that each one's mean close-to-close log return is `mean_log_return` (it ends where
+    last_close * exp(h * mean_log_return) is): bar t's four prices times exp((target - own mean) t)."""
+    h = paths.shape[0]
+    own = np.log(paths.close[-1] / last_close) / h
+    tilt = np.exp(np.arange(1, h + 1)[:, None] * (mean_log_return - own)[None, :])
+    return PathBatch(paths.open * tilt, paths.high * tilt, paths.low * tilt, paths.close * tilt, paths.volume)
