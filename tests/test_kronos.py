@@ -233,6 +233,38 @@ def test_drift_mitigations_are_labelled_and_change_the_drift(official_dir, split
     assert abs(med(b) - r_ctx) < 1e-9 and abs(med(a) - r_ctx) > 1e-6
 
 
+def test_drift_prior_and_regimes_replace_the_models_drift(official_dir, split):
+    """drift_prior_sd / vol_regime_sd: the model's paths, less its own median drift (pilot paths), times each path's
+    regime level, plus a drift from the posterior under the equity-premium prior; official checkpoints keep theirs."""
+    from parallelverse.generators.drift import bars_per_year, drift_posterior
+    from parallelverse.generators.kronos import PILOT_PATHS
+    from parallelverse.generators.regime import path_regimes
+    from parallelverse.rng import path_rngs
+
+    d, _, _ = official_dir
+    plain = make_generator("kronos", {"model": str(d)}).fit(split.context)
+    assert plain.drift_prior_sd == 0 and plain.vol_regime_sd == 0  # nothing declared: the model's own drift
+    spec = make_generator("kronos", {"model": str(d), "drift_prior_sd": 0.2, "vol_regime_sd": 0.3})
+    assert spec.name.endswith("-dp0.2-vr0.3")
+    fitted = spec.fit(split.context)
+    whole = fitted.sample(30, 5, 0, 12)
+    parts = [fitted.sample(30, 5, 0, 5), fitted.sample(30, 5, 5, 12)]
+    np.testing.assert_allclose(whole.close, np.hstack([p.close for p in parts]), rtol=1e-9)  # the pilot is per seed
+    assert not invariant_violations(whole).any()
+    # by hand, from the model's own paths (same streams) and the pilot's median drift
+    raw = fitted._sample(30, 5, 0, 12)
+    last = split.context.close[-1]
+    pilot = fitted._sample(30, 5, 0, PILOT_PATHS, stream=spec.name + "-pilot")
+    m_model = np.median(np.log(pilot.close[-1] / last) / 30)
+    r = np.diff(np.log(split.context.close))
+    pm, ps = drift_posterior(r.mean(), r.std(ddof=1) / np.sqrt(len(r)), bars_per_year(split.context.time), 0.2)
+    z = np.array([g.standard_normal() for g in path_rngs(5, spec.name + "-drift", 0, 12)])
+    reg = path_regimes(5, spec.name, 0, 12, 0.3, r.std(), 30)
+    t = np.arange(1, 31)[:, None]
+    expect = reg.level * (np.log(raw.close / last) - m_model * t) + (pm + ps * z + reg.drift) * t
+    np.testing.assert_allclose(np.log(whole.close / last), expect, atol=1e-9)
+
+
 def test_horizon_longer_than_max_context_is_decoded_in_trailing_windows(ours):
     """Past max_context each block of max_context/2 bars is decoded in the window of max_context tokens
     that ends with the block."""

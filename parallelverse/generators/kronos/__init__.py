@@ -19,6 +19,16 @@ each path on its trailing `norm_window` bars (real, then its own) every N bars a
 them, so every window the model sees is distributed like a training window; for `zscore`
 checkpoints this removes the pull back to the context's mean (labelled `-rnN`; slower: each
 block re-encodes every path). `reanchor_drift=true` remains as a cruder, labelled mitigation.
+
+Drift and regime (opt-in, or declared by a checkpoint's parallelverse.json): a model fitted
+on a few thousand windows has no more idea of next year's drift than a GARCH has, and
+its paths carry whatever drift it learned (the shipped model: about +30%/yr above what
+followed on the held-out 2020-2022 windows). `drift_prior_sd=S` replaces it: each path
+keeps the model's moves around the model's own median drift (estimated once per seed
+from PILOT_PATHS pilot paths, so chunking does not matter) and gets its own drift from the
+posterior under the equity-premium prior of generators/drift.py; `vol_regime_sd=S` puts
+each path in its own volatility regime as for GARCH and the bootstrap (generators/regime.py).
+Both are labelled (`-dpS`, `-vrS`) and recorded.
 """
 
 from __future__ import annotations
@@ -32,7 +42,9 @@ import pandas as pd
 
 from parallelverse.bars import PathBatch
 from parallelverse.errors import GeneratorError
+from parallelverse.generators.drift import bars_per_year, drift_posterior
 from parallelverse.generators.kronos import representation as rep
+from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 from parallelverse.window import extend_calendar
@@ -42,6 +54,7 @@ from parallelverse.window import extend_calendar
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent.parent / "models" / "kronos-pv-small"
 DEFAULT_MODEL = str(SHIPPED_MODEL)
 _LOADED: dict = {}
+PILOT_PATHS = 64  # paths that estimate the model's own median drift when the drift prior replaces it
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,8 @@ class Kronos:
     renorm_every: int = -1  # re-normalise each path on its trailing window every N bars; -1 = the checkpoint's default
     reanchor_drift: bool = False  # mitigation: shift each path's log prices so the paths' median drift = context drift
     bf16: bool = False  # bfloat16 weights on a GPU
+    drift_prior_sd: float = -1.0  # annual sd of the drift prior (generators/drift.py); -1 = the checkpoint's, 0 = the model's drift
+    vol_regime_sd: float = -1.0  # sd of each path's log volatility level (generators/regime.py); -1 = the checkpoint's, 0 = none
 
     def __post_init__(self):
         if self.temperature <= 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.batch_size < 0:
@@ -66,6 +81,10 @@ class Kronos:
         if self.renorm_every < -1 or self.norm_window < 0:
             raise GeneratorError(f"kronos renorm_every={self.renorm_every} / norm_window={self.norm_window}: use "
                                  "renorm_every >= 0 (or -1 for the checkpoint's default) and norm_window >= 0")
+        for k in ("drift_prior_sd", "vol_regime_sd"):
+            v = getattr(self, k)
+            if not (np.isfinite(v) and (v == -1.0 or 0 <= v <= 2)):
+                raise GeneratorError(f"kronos {k}={v} must be in [0, 2] (annual sd; 0 = off) or -1 for the checkpoint's")
         if self.device not in ("auto", "cpu", "cuda"):
             raise GeneratorError(f"kronos device={self.device!r} is not auto, cpu or cuda")
 
@@ -74,7 +93,9 @@ class Kronos:
         slug = Path(self.model.rstrip("/")).name.lower()
         slug = re.sub(r"^kronos-", "", re.sub(r"[^a-z0-9.-]+", "-", slug)).strip("-") or "model"
         tags = (f"-nw{self.norm_window}" if self.norm_window else "") + ("-anchored" if self.reanchor_drift else "") \
-            + (f"-rn{self.renorm_every}" if self.renorm_every > 0 else "")
+            + (f"-rn{self.renorm_every}" if self.renorm_every > 0 else "") \
+            + (f"-dp{self.drift_prior_sd:g}" if self.drift_prior_sd >= 0 else "") \
+            + (f"-vr{self.vol_regime_sd:g}" if self.vol_regime_sd >= 0 else "")
         return f"kronos-{slug}-T{self.temperature:g}{tags}"
 
     def _device(self) -> str:
@@ -118,8 +139,10 @@ class Kronos:
             raise GeneratorError(f"{self.model}: the tokenizer takes {tok.config['d_in']} features but representation "
                                  f"{kind!r} has {rep.D_IN[kind]}; fix parallelverse.json")
         slide = self.window_slide or int(declared.get("window_slide", 0))
+        prior = self.drift_prior_sd if self.drift_prior_sd >= 0 else float(declared.get("drift_prior_sd", 0.0))
+        regime = self.vol_regime_sd if self.vol_regime_sd >= 0 else float(declared.get("vol_regime_sd", 0.0))
         return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context, norm_window, kind, renorm, slide,
-                            horizon_time)
+                            horizon_time, prior, regime)
 
 
 def stamps(time_ns: np.ndarray) -> np.ndarray:
@@ -141,6 +164,8 @@ class FittedKronos:
     renorm_every: int = 0  # re-normalise each path on its trailing window every N bars (0 = never)
     window_slide: int = 0  # tokens dropped per window rebuild (0 = max_context // 4)
     horizon_time: np.ndarray | None = None  # the horizon's stamps given to fit (None: the context's calendar continued)
+    drift_prior_sd: float = 0.0  # > 0: paths' drift from the posterior under the equity-premium prior, not the model's
+    vol_regime_sd: float = 0.0  # > 0: each path in its own volatility regime
     repairs: dict = field(default_factory=lambda: {"price_floor": 0, "high": 0, "low": 0, "volume": 0})
 
     def __post_init__(self):
@@ -170,16 +195,54 @@ class FittedKronos:
         return {**self.where, "max_context": self.max_context, "norm_window": self.norm_window, "context_bars": len(self.context),
                 "encoded_bars": self.n_encoded, "renorm_every": self.renorm_every, "window_slide": self.window_slide,
                 "normalisation": self.scale.describe(), "repairs": dict(self.repairs),
-                "top_k_and_top_p": "composed (top-k, then top-p)"}
+                "top_k_and_top_p": "composed (top-k, then top-p)",
+                "uncertainty": "drift-prior" if self.drift_prior_sd > 0 or self.vol_regime_sd > 0 else "none",
+                "drift_prior_sd": self.drift_prior_sd,
+                "vol_regime": {"sd": self.vol_regime_sd, "level_drift_slope": LEVEL_DRIFT_SLOPE},
+                "pilot_paths": PILOT_PATHS}
 
     def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
+        batch = self._sample(horizon_bars, seed, start, stop)
+        if self.drift_prior_sd > 0 or self.vol_regime_sd > 0:
+            batch = self._with_uncertainty(batch, seed, start, stop)
+        return batch
+
+    def _with_uncertainty(self, b: PathBatch, seed: int, start: int, stop: int) -> PathBatch:
+        """The model's paths around a drift that is not taken from the model: each path's log prices relative
+        to the last close, less the model's median drift (from PILOT_PATHS pilot paths on their own streams,
+        so every chunk uses the same), times its regime level, plus its own drift drawn from the posterior
+        under the equity-premium prior and its regime's shift (generators/drift.py, regime.py)."""
+        h = b.shape[0]
+        last = float(self.context.close[-1])
+        r = np.diff(np.log(self.context.close))
+        m, se = float(r.mean()), float(r.std(ddof=1) / np.sqrt(len(r)))
+        pm, ps = drift_posterior(m, se, bars_per_year(self.context.time), self.drift_prior_sd) \
+            if self.drift_prior_sd > 0 else (self._model_drift(h, seed), 0.0)
+        z = np.array([g.standard_normal() for g in path_rngs(seed, self.spec.name + "-drift", start, stop)])
+        regimes = path_regimes(seed, self.spec.name, start, stop, self.vol_regime_sd, float(r.std()), h)
+        t = np.arange(1, h + 1)[:, None]
+        base = self._model_drift(h, seed) * t
+        drift = (pm + ps * z + regimes.drift)[None, :] * t
+        o, hi, lo, c = (np.exp(regimes.level[None, :] * (np.log(x / last) - base) + drift) * last
+                        for x in (b.open, b.high, b.low, b.close))
+        return PathBatch(o, np.maximum(hi, np.maximum(o, c)), np.minimum(lo, np.minimum(o, c)), c, b.volume)
+
+    def _model_drift(self, h: int, seed: int) -> float:
+        """Median per-bar log drift of PILOT_PATHS paths of the model itself over h bars (cached)."""
+        cache = self.__dict__.setdefault("_pilot", {})
+        if (h, seed) not in cache:
+            p = self._sample(h, seed, 0, PILOT_PATHS, stream=self.spec.name + "-pilot")
+            cache[(h, seed)] = float(np.median(np.log(p.close[-1] / float(self.context.close[-1])) / h))
+        return cache[(h, seed)]
+
+    def _sample(self, horizon_bars: int, seed: int, start: int, stop: int, stream: str = "") -> PathBatch:
         import torch
 
         dev = self.s1.device
         times = self.horizon_time if self.horizon_time is not None and len(self.horizon_time) >= horizon_bars \
             else extend_calendar(self.context.time, horizon_bars)
         future = torch.from_numpy(stamps(times[:horizon_bars])).to(dev)
-        rngs = path_rngs(seed, self.spec.name, start, stop)
+        rngs = path_rngs(seed, stream or self.spec.name, start, stop)
         outs = []
         step = self.spec.batch_size or self._auto_batch(horizon_bars)
         for lo in range(0, stop - start, step):
