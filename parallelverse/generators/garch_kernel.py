@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 EWMA_LAM = 0.94  # arch's backcast and variance-bound smoothing

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer, rotate
+from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
