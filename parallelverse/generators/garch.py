@@ -7,7 +7,8 @@ EGARCH through it, GARCH and GJR through `garch_kernel`, its arithmetic compiled
 for many parameter sets at once (equal to arch's paths to rounding, tested). We
 draw the standardised shocks ourselves, path by path from each path's stream:
 parametric draws, or, with `fhs`, resampled standardised residuals of the fit
-(filtered historical simulation, which keeps the empirical shape of the innovations). Closes become full bars through `bars.synthesize_bars`.
+(filtered historical simulation, which keeps the empirical shape of the
+innovations). Closes become full bars through `bars.synthesize_bars`.
 
 Estimation uncertainty (`uncertainty`, default "asymptotic"): a model fitted on a few
 hundred bars does not know its drift or persistence, and universes that take the
@@ -23,8 +24,9 @@ see generators/drift.py; 0 = no prior): its deviation from the MLE is scaled by
 sd_post / se and recentred on the posterior mean. Each path also runs at its own
 volatility regime (`vol_regime_sd`, see generators/regime.py; 0 = the fitted level):
 its deviations from the drift are scaled by exp(sd z) and its drift moves with that
-level, for the regime changes that a GARCH fitted on one window cannot foresee. "none": every path uses the MLE at
-the fitted level (the skill test's nulls, where the fit is of the realized bars).
+level, for the regime changes that a GARCH fitted on one window cannot foresee.
+"none": every path uses the MLE at the fitted level (the skill test's nulls, where
+the fit is of the realized bars).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ VOLS = ("garch", "gjr", "egarch")
 DISTS = ("normal", "t", "skewt")
 _ARCH_DIST = {"normal": "normal", "t": "t", "skewt": "skewt"}
 UNCERTAINTY = ("asymptotic", "none")
-PARAM_BLOCK = 20  # paths that share one parameter draw (one arch simulation call per block)
+PARAM_BLOCK = 20  # paths that share one parameter draw
 VOL_REGIME_SD = 0.15  # chosen on pre-2020 windows only (benchmarks/vol_regime_study.py)
 MAX_REDRAWS = 50  # inadmissible draws are redrawn; after this many, the block uses the MLE
 
