@@ -230,13 +230,14 @@ def test_ctrl_c_stops_a_strategy_stuck_in_numba(store, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "parallelverse", "stress", str(bad), "--store", str(store),
                              "--timeout", "3600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    time.sleep(1)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if _children(proc.pid):  # the strategy's process is running: it is looping now or soon
+        # the strategy's process has spent a second of CPU: it is inside the numba loop (on a loaded machine
+        # a fixed sleep could send Ctrl-C while it is still compiling)
+        if any(_cpu_seconds(c) > 1.0 for c in _children(proc.pid)):
             break
         time.sleep(0.2)
-    time.sleep(2)
+    assert proc.poll() is None, proc.communicate()
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in stderr.strip().splitlines()[-1], stderr
@@ -249,6 +250,15 @@ def test_ctrl_c_stops_a_strategy_stuck_in_numba(store, tmp_path):
     else:
         pytest.fail("a process of the interrupted stress is still running")
     assert tree_digest(store) == before
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
