@@ -38,7 +38,7 @@ from arch.bootstrap import optimal_block_length
 from parallelverse.bars import PathBatch, bars_from_relative, relative_bars
 from parallelverse.errors import GeneratorError
 from parallelverse.generators.drift import PRIOR_MEAN, PRIOR_SD, bars_per_year, drift_posterior
-from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes
+from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes, place_paths
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 
@@ -143,14 +143,7 @@ class FittedBootstrap:
             return bars_from_relative(self.rel, self.volume, idx, self.last_close)
         mean = self.rel[3].mean()
         bars = bars_from_relative(self.rel - mean, self.volume, idx, self.last_close)
-        # each path's regime: every log price relative to the last close scaled by its level f > 0 (OHLC order is
-        # kept), and its drift moved with the level (generators/regime.py)
+        # each path's regime and its own drift, on the demeaned resampled bars (generators/regime.py)
         regimes = path_regimes(seed, self.spec.name, start, stop, self.spec.vol_regime_sd, float(self.rel[3].std()),
                                horizon_bars)
-        f = regimes.level[None, :]
-        # a drift d on every bar's four log prices scales bar t (1-based) by exp(d t) throughout
-        drift = self.path_drifts(seed, start, stop) + regimes.drift
-        grow = np.log(self.last_close) + np.arange(1, horizon_bars + 1)[:, None] * drift[None, :]
-        o, h, lo, c = (np.exp(f * np.log(x / self.last_close) + grow)
-                       for x in (bars.open, bars.high, bars.low, bars.close))
-        return PathBatch(o, np.maximum(h, np.maximum(o, c)), np.minimum(lo, np.minimum(o, c)), c, bars.volume)
+        return place_paths(bars, self.last_close, regimes.level, 0.0, self.path_drifts(seed, start, stop) + regimes.drift)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from parallelverse.bars import PathBatch
 from parallelverse.rng import path_rngs
 
 LEVEL_DRIFT_SLOPE = -0.76  # pre-2020 OLS slope of R / (sigma sqrt(H)) on v: -0.82 (63 bars), -0.71 (252 bars)
@@ -47,3 +48,13 @@ def path_regimes(seed: int, name: str, start: int, stop: int, sd: float, sigma: 
         return Regimes(np.ones(stop - start), np.zeros(stop - start))
     z = np.array([rng.standard_normal() for rng in path_rngs(seed, name + "-vol", start, stop)])
     return Regimes(np.exp(sd * z), LEVEL_DRIFT_SLOPE * sd * z * sigma / np.sqrt(horizon_bars))
+
+
+def place_paths(b: PathBatch, last_close: float, level: np.ndarray, base_drift: float | np.ndarray,
+                drift: np.ndarray) -> PathBatch:
+    """Paths moved into their regimes: each log price relative to the last close, less base_drift * t, times
+    the path's level (> 0, so every bar's OHLC order is kept), plus drift * t (drift: per path, per bar)."""
+    t = np.arange(1, b.shape[0] + 1)[:, None]
+    o, h, lo, c = (last_close * np.exp(level[None, :] * (np.log(x / last_close) - base_drift * t) + drift[None, :] * t)
+                   for x in (b.open, b.high, b.low, b.close))
+    return PathBatch(o, np.maximum(h, np.maximum(o, c)), np.minimum(lo, np.minimum(o, c)), c, b.volume)

@@ -44,7 +44,7 @@ from parallelverse.bars import PathBatch
 from parallelverse.errors import GeneratorError
 from parallelverse.generators.drift import bars_per_year, drift_posterior
 from parallelverse.generators.kronos import representation as rep
-from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes
+from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes, place_paths
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 from parallelverse.window import extend_calendar
@@ -220,12 +220,7 @@ class FittedKronos:
             if self.drift_prior_sd > 0 else (self._model_drift(h, seed), 0.0)
         z = np.array([g.standard_normal() for g in path_rngs(seed, self.spec.name + "-drift", start, stop)])
         regimes = path_regimes(seed, self.spec.name, start, stop, self.vol_regime_sd, float(r.std()), h)
-        t = np.arange(1, h + 1)[:, None]
-        base = self._model_drift(h, seed) * t
-        drift = (pm + ps * z + regimes.drift)[None, :] * t
-        o, hi, lo, c = (np.exp(regimes.level[None, :] * (np.log(x / last) - base) + drift) * last
-                        for x in (b.open, b.high, b.low, b.close))
-        return PathBatch(o, np.maximum(hi, np.maximum(o, c)), np.minimum(lo, np.minimum(o, c)), c, b.volume)
+        return place_paths(b, last, regimes.level, self._model_drift(h, seed), pm + ps * z + regimes.drift)
 
     def _model_drift(self, h: int, seed: int) -> float:
         """Median per-bar log drift of PILOT_PATHS paths of the model itself over h bars (cached)."""
