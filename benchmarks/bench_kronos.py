@@ -16,6 +16,12 @@ directory: wall time, CPU time (user + sys of the command) and each universe's o
 so CPU seconds / 2 is printed beside it as the 2-free-core estimate.
 
     python benchmarks/bench_kronos.py --headline
+
+`--lanes` times the shipped model on CPU (AAPL after 2020-01, 500 paths x 252 bars, the generator's own
+batches): batches side by side on one torch thread each (what `generate` does) against one batch at a
+time with torch's intra-op threads (the peer), same paths, and prints the ratio.
+
+    python benchmarks/bench_kronos.py --lanes
 """
 
 from __future__ import annotations
@@ -48,9 +54,12 @@ def main():
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--skip-official", action="store_true")
     ap.add_argument("--headline", action="store_true", help="time `parallelverse generate --seed-window 2020-01`")
+    ap.add_argument("--lanes", action="store_true", help="side-by-side CPU batches vs torch's intra-op threads")
     args = ap.parse_args()
     if args.headline:
         return headline()
+    if args.lanes:
+        return lanes(500 if args.paths == 256 else args.paths)
 
     import torch
     import model as official  # kronos-model-arch
@@ -96,6 +105,28 @@ def main():
         print(f"official  {args.official_paths:6d} paths  {t_off:8.2f} s  {args.official_paths / t_off:9.1f} paths/s  "
               f"{off_bars:9.1f} bars/s")
         print(f"ratio (bars/s): {ours_bars / off_bars:.0f}x")
+
+
+def lanes(n_paths: int):
+    import torch
+
+    from parallelverse.generators import make_generator
+    from parallelverse.market import load_market
+    from parallelverse.window import parse_seed_window, split_at_window
+
+    split = split_at_window(load_market().select("AAPL"), parse_seed_window("2020-01"), 400, 252)
+    fitted = make_generator("kronos", {}).fit(split.context)
+    fitted.sample(16, 0, 0, 8)  # warm-up
+    threads = torch.get_num_threads()
+    times, closes = {}, {}
+    for name, k in (("intra-op threads, one batch at a time", 1), (f"{threads} lanes, one thread each", threads)):
+        t0 = time.perf_counter()
+        closes[name] = fitted._sample(252, 0, 0, n_paths, lanes=k).close
+        times[name] = time.perf_counter() - t0
+        print(f"{name:40s} {n_paths} paths x 252 bars  {times[name]:7.2f} s  {1e3 * times[name] / n_paths:6.1f} ms/path")
+    a, b = closes.values()
+    print(f"ratio ours/peer: {list(times.values())[1] / list(times.values())[0]:.2f}; same paths: "
+          f"max relative difference {np.max(np.abs(b / a - 1)):.1e}")
 
 
 def headline():

@@ -34,6 +34,8 @@ Both are labelled (`-dpS`, `-vrS`) and recorded.
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,6 +147,30 @@ class Kronos:
                             horizon_time, prior, regime)
 
 
+_LANES = threading.Lock()
+
+
+def _on_cpu_lanes(fn, items: list, lanes: int) -> list:
+    """fn over items on `lanes` threads, torch running one thread in each, in order.
+
+    A decoding step is hundreds of small matrix products that two intra-op threads share
+    poorly (1.5x on 2 cores); whole batches side by side, one thread each, use the cores
+    fully (benchmarks/bench_kronos.py --lanes). Each path's draws come from its own
+    stream, so which batch or lane computes it does not change it. The lock keeps two
+    samplers in one process (threaded Dask workers) from racing on torch's global
+    thread count."""
+    import torch
+
+    with _LANES:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(lanes, initializer=torch.set_num_threads, initargs=(1,)) as ex:
+                return list(ex.map(fn, items))
+        finally:
+            torch.set_num_threads(threads)
+
+
 def stamps(time_ns: np.ndarray) -> np.ndarray:
     """(n, 5) float32: minute of hour, hour, weekday (Monday 0), day, month — the official features."""
     t = pd.DatetimeIndex(time_ns.astype("datetime64[ns]"))
@@ -230,7 +256,9 @@ class FittedKronos:
             cache[(h, seed)] = float(np.median(np.log(p.close[-1] / float(self.context.close[-1])) / h))
         return cache[(h, seed)]
 
-    def _sample(self, horizon_bars: int, seed: int, start: int, stop: int, stream: str = "") -> PathBatch:
+    def _sample(self, horizon_bars: int, seed: int, start: int, stop: int, stream: str = "", lanes: int = 0) -> PathBatch:
+        """lanes: batches computed side by side on CPU (0 = torch's thread count; 1 = one batch at a time,
+        torch's own threads inside each)."""
         import torch
 
         dev = self.s1.device
@@ -238,13 +266,16 @@ class FittedKronos:
             else extend_calendar(self.context.time, horizon_bars)
         future = torch.from_numpy(stamps(times[:horizon_bars])).to(dev)
         rngs = path_rngs(seed, stream or self.spec.name, start, stop)
-        outs = []
-        step = self.spec.batch_size or self._auto_batch(horizon_bars)
-        for lo in range(0, stop - start, step):
-            batch = rngs[lo : lo + step]
-            u = torch.from_numpy(np.stack([r.random((horizon_bars, 2)) for r in batch])).to(dev, torch.float32)
-            blocks = self._sample_renormalised(u, future) if self.renorm_every else self._sample_frozen(u, future)
-            outs.append(blocks)
+        n = stop - start
+        lanes = (lanes or torch.get_num_threads()) if dev.type == "cpu" else 1
+        step = self.spec.batch_size or min(self._auto_batch(horizon_bars), -(-n // max(1, lanes)))
+        us = [torch.from_numpy(np.stack([r.random((horizon_bars, 2)) for r in rngs[lo : lo + step]])).to(dev, torch.float32)
+              for lo in range(0, n, step)]
+
+        def one(u):
+            return self._sample_renormalised(u, future) if self.renorm_every else self._sample_frozen(u, future)
+
+        outs = _on_cpu_lanes(one, us, lanes) if lanes > 1 and len(us) > 1 else [one(u) for u in us]
         bars = [np.concatenate([o[i] for o in outs], axis=1) for i in range(5)]  # each (h, n)
         batch = self._repair(*bars)
         return self._reanchor(batch) if self.spec.reanchor_drift else batch
