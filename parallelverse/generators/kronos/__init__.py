@@ -265,10 +265,12 @@ class FittedKronos:
         times = self.horizon_time if self.horizon_time is not None and len(self.horizon_time) >= horizon_bars \
             else extend_calendar(self.context.time, horizon_bars)
         future = torch.from_numpy(stamps(times[:horizon_bars])).to(dev)
-        rngs = path_rngs(seed, stream or self.spec.name, start, stop)
         n = stop - start
+        if n <= 0:
+            return PathBatch(*(np.empty((horizon_bars, 0)) for _ in range(5)))
+        rngs = path_rngs(seed, stream or self.spec.name, start, stop)
         lanes = (lanes or torch.get_num_threads()) if dev.type == "cpu" else 1
-        step = self.spec.batch_size or min(self._auto_batch(horizon_bars), -(-n // max(1, lanes)))
+        step = self.spec.batch_size or max(1, min(self._auto_batch(horizon_bars), -(-n // max(1, lanes))))
         us = [torch.from_numpy(np.stack([r.random((horizon_bars, 2)) for r in rngs[lo : lo + step]])).to(dev, torch.float32)
               for lo in range(0, n, step)]
 
