@@ -119,6 +119,12 @@ case("chunk_too_big", ["generate", "--data", "t.csv", *WIN[:4], "--horizon", "10
 case("set_param_nan", G + ["--set", "garch.dist=nan", "--generators", "garch"], ["garch.dist = nan", "not a finite number"])
 case("set_param_inf", G + ["--set", "bootstrap.block_bars=inf", "--generators", "bootstrap"],
      ["bootstrap.block_bars = inf", "not a finite number"])
+case("drift_prior_huge", G + ["--set", "bootstrap.drift_prior_sd=1e308", "--generators", "bootstrap"],
+     ["bootstrap drift_prior_sd=1e+308", "must be in [0, 2]"])
+case("regime_sd_negative", G + ["--set", "garch.vol_regime_sd=-0.1", "--generators", "garch"],
+     ["garch vol_regime_sd=-0.1", "must be in [0, 2]"])
+case("vol_scale_huge", G + ["--set", "garch.vol_scale=1e308", "--generators", "garch"],
+     ["garch vol_scale=1e+308", "must be in (0, 10]"])
 
 # --- generate: output paths (checked before any work) -----------------------------------------------------
 case("out_is_cwd", ["generate", "--data", "t.csv", *WIN, "--out", "."], ["--out '.'", "working directory"], {"t.csv": GOOD})

@@ -37,8 +37,8 @@ from arch.bootstrap import optimal_block_length
 
 from parallelverse.bars import PathBatch, bars_from_relative, relative_bars
 from parallelverse.errors import GeneratorError
-from parallelverse.generators.drift import PRIOR_MEAN, PRIOR_SD, bars_per_year, drift_posterior
-from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes, place_paths
+from parallelverse.generators.drift import PRIOR_MEAN, PRIOR_SD, bars_per_year, check_prior_sd, drift_posterior
+from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, path_regimes, place_paths
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 
@@ -55,10 +55,8 @@ class Bootstrap:
     vol_regime_sd: float = VOL_REGIME_SD  # sd of each path's log volatility level (block-mean only); 0 = the context's
 
     def __post_init__(self):
-        if not (np.isfinite(self.vol_regime_sd) and 0 <= self.vol_regime_sd <= 2):
-            raise GeneratorError(f"bootstrap vol_regime_sd={self.vol_regime_sd} must be in [0, 2] (sd of log volatility; 0 = none)")
-        if not (np.isfinite(self.drift_prior_sd) and self.drift_prior_sd >= 0):
-            raise GeneratorError(f"bootstrap drift_prior_sd={self.drift_prior_sd} must be >= 0 (annual; 0 = no prior)")
+        check_regime_sd("bootstrap", self.vol_regime_sd)
+        check_prior_sd("bootstrap", self.drift_prior_sd)
         if self.uncertainty not in UNCERTAINTY:
             raise GeneratorError(f"bootstrap uncertainty={self.uncertainty!r} is not one of {', '.join(UNCERTAINTY)}")
         if self.block_bars != 0.0 and self.block_bars < 1.0:

@@ -16,8 +16,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from parallelverse.errors import GeneratorError
+
 PRIOR_MEAN = 0.06  # annual log drift the prior centres on: a long-run equity premium
 PRIOR_SD = 0.20  # default annual sd of the prior: wide enough that a fixed 10%/yr drift is not pulled off (path-luck study)
+
+
+MAX_PRIOR_SD = 2.0  # annual; wider than any drift a market has shown, and far from overflowing exp()
+
+
+def check_prior_sd(generator: str, value: float) -> None:
+    """The one check of a drift_prior_sd: finite, in [0, MAX_PRIOR_SD]."""
+    if not (np.isfinite(value) and 0 <= value <= MAX_PRIOR_SD):
+        raise GeneratorError(f"{generator} drift_prior_sd={value} must be in [0, {MAX_PRIOR_SD:g}] (annual sd of the drift "
+                             "prior; 0 = no prior)")
 
 
 def bars_per_year(time: np.ndarray) -> float:

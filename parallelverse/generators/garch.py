@@ -42,9 +42,9 @@ from threadpoolctl import threadpool_limits
 from parallelverse.bars import PathBatch, bar_shapes, synthesize_bars, BarShapes
 from parallelverse.errors import GeneratorError
 from parallelverse.generators.drift import PRIOR_MEAN as DRIFT_PRIOR_MEAN
-from parallelverse.generators.drift import PRIOR_SD, bars_per_year, drift_posterior
+from parallelverse.generators.drift import PRIOR_SD, bars_per_year, check_prior_sd, drift_posterior
 from parallelverse.generators.garch_kernel import gjr_paths_nb
-from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes
+from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, path_regimes
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 
@@ -70,14 +70,12 @@ class Garch:
     vol_regime_sd: float = VOL_REGIME_SD  # sd of each path's log volatility level (asymptotic only); 0 = the fitted
 
     def __post_init__(self):
-        if not (np.isfinite(self.vol_regime_sd) and 0 <= self.vol_regime_sd <= 2):
-            raise GeneratorError(f"garch vol_regime_sd={self.vol_regime_sd} must be in [0, 2] (sd of log volatility; 0 = none)")
-        if not (np.isfinite(self.drift_prior_sd) and self.drift_prior_sd >= 0):
-            raise GeneratorError(f"garch drift_prior_sd={self.drift_prior_sd} must be >= 0 (annual; 0 = no prior)")
+        check_regime_sd("garch", self.vol_regime_sd)
+        check_prior_sd("garch", self.drift_prior_sd)
         if self.uncertainty not in UNCERTAINTY:
             raise GeneratorError(f"garch uncertainty={self.uncertainty!r} is not one of {', '.join(UNCERTAINTY)}")
-        if not self.vol_scale > 0:
-            raise GeneratorError(f"garch vol_scale={self.vol_scale} must be > 0 (1 = the fitted volatility)")
+        if not 0 < self.vol_scale <= 10:  # beyond 10x the fitted volatility a year of bars leaves floating point
+            raise GeneratorError(f"garch vol_scale={self.vol_scale} must be in (0, 10] (1 = the fitted volatility)")
         if self.vol not in VOLS:
             raise GeneratorError(f"garch vol={self.vol!r} is not one of {', '.join(VOLS)}")
         if self.dist not in DISTS:

@@ -31,9 +31,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from parallelverse.bars import PathBatch
+from parallelverse.errors import GeneratorError
 from parallelverse.rng import path_rngs
 
 LEVEL_DRIFT_SLOPE = -0.76  # pre-2020 OLS slope of R / (sigma sqrt(H)) on v: -0.82 (63 bars), -0.71 (252 bars)
+MAX_REGIME_SD = 2.0
+
+
+def check_regime_sd(generator: str, value: float) -> None:
+    """The one check of a vol_regime_sd: finite, in [0, MAX_REGIME_SD]."""
+    if not (np.isfinite(value) and 0 <= value <= MAX_REGIME_SD):
+        raise GeneratorError(f"{generator} vol_regime_sd={value} must be in [0, {MAX_REGIME_SD:g}] (sd of log volatility; "
+                             "0 = none)")
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,9 @@ import pandas as pd
 
 from parallelverse.bars import PathBatch
 from parallelverse.errors import GeneratorError
-from parallelverse.generators.drift import bars_per_year, drift_posterior
+from parallelverse.generators.drift import bars_per_year, check_prior_sd, drift_posterior
 from parallelverse.generators.kronos import representation as rep
-from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, path_regimes, place_paths
+from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, path_regimes, place_paths
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 from parallelverse.window import extend_calendar
@@ -83,10 +83,10 @@ class Kronos:
         if self.renorm_every < -1 or self.norm_window < 0:
             raise GeneratorError(f"kronos renorm_every={self.renorm_every} / norm_window={self.norm_window}: use "
                                  "renorm_every >= 0 (or -1 for the checkpoint's default) and norm_window >= 0")
-        for k in ("drift_prior_sd", "vol_regime_sd"):
-            v = getattr(self, k)
-            if not (np.isfinite(v) and (v == -1.0 or 0 <= v <= 2)):
-                raise GeneratorError(f"kronos {k}={v} must be in [0, 2] (annual sd; 0 = off) or -1 for the checkpoint's")
+        if self.drift_prior_sd != -1.0:  # -1: the checkpoint's
+            check_prior_sd("kronos", self.drift_prior_sd)
+        if self.vol_regime_sd != -1.0:
+            check_regime_sd("kronos", self.vol_regime_sd)
         if self.device not in ("auto", "cpu", "cuda"):
             raise GeneratorError(f"kronos device={self.device!r} is not auto, cpu or cuda")
 
