@@ -187,7 +187,7 @@ def _specs(req: GenerateRequest):
                 params[key] = getattr(req, key)
         temps = req.temperatures or (params.pop("temperature", 1.0),)
         for t in temps:
-            yield name, make_generator(name, {**params, "temperature": float(t)})
+            yield name, make_generator(name, {**params, "temperature": t})
 
 
 def fit_generator(gen: Generator, split: SeedSplit):

@@ -94,6 +94,14 @@ TEMPERATURE = Bound("--temperature", float, "1.0", lo=0.01, hi=100.0, meaning="s
 TOP_K = Bound("--top-k", int, "50", lo=0, hi=1_000_000, meaning="0 = off")
 TOP_P = Bound("--top-p", float, "0.9", lo=0.0, hi=1.0, lo_open=True, meaning="1 = off")
 
+
+def check_sampling(generator: str, temperature, top_k, top_p) -> None:
+    """A model generator's sampling settings, however they arrived (--temperature, --set, a scenario, the API):
+    the same bounds as the options."""
+    TEMPERATURE.check(temperature, f"{generator} temperature={temperature}")
+    TOP_K.check(top_k, f"{generator} top_k={top_k}")
+    TOP_P.check(top_p, f"{generator} top_p={top_p}")
+
 # Ready for stress, report, train and calibrate: apply as `type=Checked(inputs.FEES_BPS)` in their CLI modules.
 FEES_BPS = Bound("--fees", float, "1", lo=0.0, hi=10_000.0, meaning="bps of traded notional")
 SLIPPAGE_BPS = Bound("--slippage", float, "2", lo=0.0, hi=10_000.0, meaning="bps of the fill price")

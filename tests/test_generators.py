@@ -235,3 +235,17 @@ def test_fat_tails_and_volatility_clustering(market, symbol, window, name):
     a = (a - a.mean(axis=0)) / a.std(axis=0)
     acf = [np.mean(np.mean(a[:-k] * a[k:], axis=0)) for k in range(1, 11)]
     assert np.mean(acf) > 0.02  # |r| autocorrelated over lags 1-10: volatility clusters
+
+
+def test_drift_posterior_is_the_normal_normal_update_and_survives_a_tiny_prior():
+    """Hand-computed: prior N(6%/yr, 20%/yr) per bar at 252 bars a year, sample mean 0.1%/bar with se 0.08%/bar.
+    The precision form: 1/se^2 + 1/s0^2; a prior sd of 1e-308 gives the prior mean, not a division by zero."""
+    from parallelverse.generators.drift import PRIOR_MEAN, drift_posterior
+
+    m0, s0, m, se = PRIOR_MEAN / 252, 0.2 / 252, 0.001, 0.0008
+    precision = 1 / se**2 + 1 / s0**2
+    mean, sd = drift_posterior(m, se, 252.0, 0.2)
+    assert mean == pytest.approx((m / se**2 + m0 / s0**2) / precision, rel=1e-12)
+    assert sd == pytest.approx(precision**-0.5, rel=1e-12)
+    assert drift_posterior(m, se, 252.0, 1e-308) == (pytest.approx(m0, rel=1e-12), 0.0)
+    assert drift_posterior(m, se, 252.0, 0.0) == (m, se)  # no prior: the sample mean's own distribution

@@ -34,6 +34,7 @@ import numpy as np
 
 from parallelverse.bars import BarShapes, PathBatch, bar_shapes, synthesize_bars
 from parallelverse.errors import GeneratorError
+from parallelverse.inputs import check_sampling
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 
@@ -51,12 +52,9 @@ class Chronos:
     device: str = "cpu"  # cpu | cuda | auto
 
     def __post_init__(self):
-        if self.temperature <= 0:
-            raise GeneratorError(f"chronos temperature={self.temperature} must be > 0")
-        if not 0 < self.top_p <= 1:
-            raise GeneratorError(f"chronos top_p={self.top_p} must be in (0, 1]")
-        if self.top_k < 0 or self.batch_size < 1:
-            raise GeneratorError("chronos top_k must be >= 0 and batch_size >= 1")
+        check_sampling("chronos", self.temperature, self.top_k, self.top_p)
+        if self.batch_size < 1:
+            raise GeneratorError(f"chronos batch_size={self.batch_size} must be >= 1")
 
     @property
     def name(self) -> str:

@@ -45,5 +45,5 @@ def drift_posterior(mean: float, se: float, bars_per_year: float, prior_sd: floa
     if not prior_sd > 0 or not se > 0:
         return mean, se
     m0, s0 = PRIOR_MEAN / bars_per_year, prior_sd / bars_per_year
-    precision = 1 / se**2 + 1 / s0**2
-    return (mean / se**2 + m0 / s0**2) / precision, precision**-0.5
+    w = s0**2 / (s0**2 + se**2)  # the data's weight: the precision form above, written so a tiny s0 cannot divide by 0
+    return m0 + w * (mean - m0), se * w**0.5

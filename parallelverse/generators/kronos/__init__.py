@@ -47,6 +47,7 @@ from parallelverse.errors import GeneratorError
 from parallelverse.generators.drift import bars_per_year, check_prior_sd, drift_posterior
 from parallelverse.generators.kronos import representation as rep
 from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, path_regimes, place_paths
+from parallelverse.inputs import check_sampling
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 from parallelverse.window import extend_calendar
@@ -78,8 +79,9 @@ class Kronos:
     vol_regime_sd: float = -1.0  # sd of each path's log volatility level (generators/regime.py); -1 = the checkpoint's, 0 = none
 
     def __post_init__(self):
-        if self.temperature <= 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.batch_size < 0:
-            raise GeneratorError("kronos needs temperature > 0, 0 < top_p <= 1, top_k >= 0 and batch_size >= 0")
+        check_sampling("kronos", self.temperature, self.top_k, self.top_p)
+        if self.batch_size < 0:
+            raise GeneratorError(f"kronos batch_size={self.batch_size} must be >= 0 (0 = sized to the device)")
         if self.renorm_every < -1 or self.norm_window < 0:
             raise GeneratorError(f"kronos renorm_every={self.renorm_every} / norm_window={self.norm_window}: use "
                                  "renorm_every >= 0 (or -1 for the checkpoint's default) and norm_window >= 0")
