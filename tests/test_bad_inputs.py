@@ -125,6 +125,14 @@ case("regime_sd_negative", G + ["--set", "garch.vol_regime_sd=-0.1", "--generato
      ["garch vol_regime_sd=-0.1", "must be in [0, 2]"])
 case("vol_scale_huge", G + ["--set", "garch.vol_scale=1e308", "--generators", "garch"],
      ["garch vol_scale=1e+308", "must be in (0, 10]"])
+case("kronos_temperature_text", G + ["--set", "kronos.temperature=abc", "--generators", "kronos"],
+     ["kronos parameter temperature='abc'", "should be a float"])
+case("kronos_temperature_tiny", G + ["--set", "kronos.temperature=1e-308", "--generators", "kronos"],
+     ["kronos temperature=1e-308", "out of range", "from 0.01 to 100"])
+case("kronos_max_context_negative", G + ["--set", "kronos.max_context=-1", "--generators", "kronos"],
+     ["kronos max_context=-1", "from 2 to 100,000"])
+case("kronos_window_slide_negative", G + ["--set", "kronos.window_slide=-1", "--generators", "kronos"],
+     ["kronos window_slide=-1", "must be >= 0"])
 
 # --- generate: output paths (checked before any work) -----------------------------------------------------
 case("out_is_cwd", ["generate", "--data", "t.csv", *WIN, "--out", "."], ["--out '.'", "working directory"], {"t.csv": GOOD})

@@ -57,6 +57,7 @@ from parallelverse.window import extend_calendar
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent.parent / "models" / "kronos-pv-small"
 DEFAULT_MODEL = str(SHIPPED_MODEL)
 _LOADED: dict = {}
+MAX_CONTEXT_LIMIT = 100_000  # tokens: far past any Kronos checkpoint (512; 2,048 for mini)
 PILOT_PATHS = 64  # paths that estimate the model's own median drift when the drift prior replaces it
 
 
@@ -85,6 +86,12 @@ class Kronos:
         if self.renorm_every < -1 or self.norm_window < 0:
             raise GeneratorError(f"kronos renorm_every={self.renorm_every} / norm_window={self.norm_window}: use "
                                  "renorm_every >= 0 (or -1 for the checkpoint's default) and norm_window >= 0")
+        if not (self.max_context == 0 or 2 <= self.max_context <= MAX_CONTEXT_LIMIT):
+            raise GeneratorError(f"kronos max_context={self.max_context} must be 0 (the model's own) or from 2 to "
+                                 f"{MAX_CONTEXT_LIMIT:,} tokens")
+        if self.window_slide < 0:
+            raise GeneratorError(f"kronos window_slide={self.window_slide} must be >= 0 (0 = the checkpoint's or "
+                                 "max_context // 4; 1 = the official per-step slide)")
         if self.drift_prior_sd != -1.0:  # -1: the checkpoint's
             check_prior_sd("kronos", self.drift_prior_sd)
         if self.vol_regime_sd != -1.0:
@@ -143,9 +150,15 @@ class Kronos:
             raise GeneratorError(f"{self.model}: the tokenizer takes {tok.config['d_in']} features but representation "
                                  f"{kind!r} has {rep.D_IN[kind]}; fix parallelverse.json")
         slide = self.window_slide or int(declared.get("window_slide", 0))
+        window = self.max_context or max_ctx
+        if norm_window > window:
+            raise GeneratorError(f"kronos norm_window={norm_window} is longer than the model's window of {window} tokens; "
+                                 f"use norm_window <= {window}")
+        if slide >= window:
+            raise GeneratorError(f"kronos window_slide={slide} must be below the window of {window} tokens")
         prior = self.drift_prior_sd if self.drift_prior_sd >= 0 else float(declared.get("drift_prior_sd", 0.0))
         regime = self.vol_regime_sd if self.vol_regime_sd >= 0 else float(declared.get("vol_regime_sd", 0.0))
-        return FittedKronos(self, tok, pred, self.max_context or max_ctx, where, context, norm_window, kind, renorm, slide,
+        return FittedKronos(self, tok, pred, window, where, context, norm_window, kind, renorm, slide,
                             horizon_time, prior, regime)
 
 
