@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from parallelverse.files import write_text_atomic
 from parallelverse.jsonsafe import strict_json
 from parallelverse.calibrate.scores import facts_inside, first_bar_scores, score_horizon
 from parallelverse.errors import CalibrateError, WindowError
@@ -215,12 +216,7 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
 def write_json_atomic(path: Path, obj) -> None:
     """Write strict JSON to a temp file beside `path`, then os.replace: readers see all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(json.dumps(strict_json(obj), allow_nan=False, sort_keys=True, indent=1))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(strict_json(obj), allow_nan=False, sort_keys=True, indent=1))
 
 
 def read_cell(cell: Cell) -> dict | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parallelverse.files import write_text_atomic
 from parallelverse.report.html import CHECK, CSS, _fig, _img, _png
 
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
@@ -138,8 +139,4 @@ def render_calibrate_html(cal, doc: dict) -> str:
 
 
 def write_calibrate_html(cal, doc: dict, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(render_calibrate_html(cal, doc), encoding="utf-8")
-    tmp.replace(path)  # a half-written page never sits under the final name
-    return path
+    return write_text_atomic(path, render_calibrate_html(cal, doc))  # never half written under the final name

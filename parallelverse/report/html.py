@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parallelverse.files import write_text_atomic
 from parallelverse.verdict.model import Calibration, Fidelity, UniversePlots, UniverseResult, Verdict
 from parallelverse.verdict.words import detail_lines, headline
 
@@ -227,8 +228,4 @@ def _fidelity_rows(f: Fidelity) -> list[list[str]]:
 
 
 def write_html(r: Verdict, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(render_html(r), encoding="utf-8")
-    tmp.replace(path)  # a half-written report never sits under the final name
-    return path
+    return write_text_atomic(path, render_html(r))  # a half-written report never sits under the final name

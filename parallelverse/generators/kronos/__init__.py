@@ -170,8 +170,8 @@ def _on_cpu_lanes(fn, items: list, lanes: int) -> list:
 
     A decoding step is hundreds of small matrix products that two intra-op threads share
     poorly (1.5x on 2 cores); whole batches side by side, one thread each, use the cores
-    fully (benchmarks/bench_kronos.py --lanes). Each path's draws come from its own
-    stream, so which batch or lane computes it does not change it. The lock keeps two
+    fully (benchmarks/bench_kronos.py --lanes). The batches are the same ones either way
+    (batch_size paths each), so the paths are bit-identical to one batch at a time. The lock keeps two
     samplers in one process (threaded Dask workers) from racing on torch's global
     thread count."""
     import torch
@@ -285,7 +285,7 @@ class FittedKronos:
             return PathBatch(*(np.empty((horizon_bars, 0)) for _ in range(5)))
         rngs = path_rngs(seed, stream or self.spec.name, start, stop)
         lanes = (lanes or torch.get_num_threads()) if dev.type == "cpu" else 1
-        step = self.spec.batch_size or max(1, min(self._auto_batch(horizon_bars), -(-n // max(1, lanes))))
+        step = self.spec.batch_size or self._auto_batch(horizon_bars)  # never the lanes: they must not change a path
         us = [torch.from_numpy(np.stack([r.random((horizon_bars, 2)) for r in rngs[lo : lo + step]])).to(dev, torch.float32)
               for lo in range(0, n, step)]
 
