@@ -104,6 +104,11 @@ def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
     ("--steps", "0", "steps 0 must be a whole number >= 1"),
     ("--lr-predictor", "nan", "lr-predictor nan must be a finite number > 0"),
     ("--lr-tokenizer", "inf", "lr-tokenizer inf must be a finite number > 0"),
+    ("--threads", "100000", "threads 100000 is more than 1024"),
+    ("--until", "abc", "--until 'abc' is not a date"),
+    ("--holdout-symbol", "ZZZ", "--holdout-symbol 'ZZZ' is not in the data"),
+    ("--init", "/no/such/checkpoint", "--init '/no/such/checkpoint' does not exist"),
+    ("--patience", "-1", "patience -1 must be a whole number >= 0"),
 ])
 def test_bad_options_are_one_line_errors_and_write_nothing(tmp_path, run_cli, option, value, says):
     out = tmp_path / "model"

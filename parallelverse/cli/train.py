@@ -48,12 +48,16 @@ def train(data_paths, symbols, out_dir, size, representation, init, stage, until
     from parallelverse.cli.console import ProgressReporter
     from parallelverse.errors import DataError
     from parallelverse.market import load_market
-    from parallelverse.train.data import check_window_options, make_windows
+    from parallelverse.train.data import check_window_options, cut_date, make_windows
     from parallelverse.train.loop import TrainConfig, train as run_train
     from parallelverse.train.sources import SOURCES, load_all, load_source
 
     # every option is checked before any data is read or anything is written
     check_window_options(lookback, predict, stride)
+    cut_date("--until", until), cut_date("--val-from", val_from)
+    if init and init.startswith(("/", "./", "../", "~")) and not Path(init).expanduser().exists():
+        raise DataError(f"--init {init!r} does not exist; pass a checkpoint directory (with tokenizer/ and predictor/) "
+                        "or a Hub id such as NeoQuasar/Kronos-small")
     cfg = TrainConfig(steps=steps, predictor_steps=predictor_steps, batch_size=batch_size, lr_tokenizer=lr_tokenizer, lr_predictor=lr_predictor,
                       eval_every=eval_every, seed=seed, patience=patience, threads=threads)
     series, sources = [], {}

@@ -43,6 +43,16 @@ def check_window_options(lookback: int, predict: int, stride: int) -> None:
             raise DataError(f"--{name} {v!r} must be a whole number >= 1; e.g. --{name} {example}")
 
 
+def cut_date(option: str, text: str | None) -> int | None:
+    """A date option (--until, --val-from) as int64 ns, None when not given; a one-line error when it is not a date."""
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(str(text)).value
+    except (ValueError, TypeError, OverflowError):
+        raise DataError(f"{option} {text!r} is not a date; write YYYY-MM-DD, e.g. {option} 2020-01-01") from None
+
+
 def make_windows(series: list[Ohlcv], lookback: int, predict: int, stride: int, val_from: str | None,
                  until: str | None, holdout: str | None, kind: str = "zscore") -> tuple[Windows, Windows, dict]:
     """Train and validation windows plus a description of the data used (for the model card).
@@ -51,8 +61,10 @@ def make_windows(series: list[Ohlcv], lookback: int, predict: int, stride: int, 
     rep.check(kind)
     w = lookback + predict
     tr_x, tr_s, va_x, va_s, used = [], [], [], [], {}
-    cut = pd.Timestamp(until).value if until else None
-    vf = pd.Timestamp(val_from).value if val_from else None
+    cut, vf = cut_date("--until", until), cut_date("--val-from", val_from)
+    if holdout and holdout not in {s.symbol for s in series}:
+        raise DataError(f"--holdout-symbol {holdout!r} is not in the data; choose one of "
+                        f"{', '.join(sorted({s.symbol for s in series}))}")
     for s in series:
         keep = s.time < cut if cut is not None else np.ones(len(s), bool)
         n = int(keep.sum())

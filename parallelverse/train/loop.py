@@ -54,6 +54,9 @@ SIZES = {
 }
 
 
+MAX_THREADS = 1024  # torch CPU threads a recipe may ask for
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 2000  # optimiser steps of the tokenizer stage (and of the predictor's unless predictor_steps)
@@ -80,8 +83,13 @@ class TrainConfig:
                                  f"{getattr(TrainConfig, name)}")
         if isinstance(self.predictor_steps, bool) or not isinstance(self.predictor_steps, int) or self.predictor_steps < 0:
             raise TrainError(f"predictor-steps {self.predictor_steps!r} must be a whole number >= 0 (0 = --steps)")
-        if self.patience < 0 or self.seed < 0:
-            raise TrainError(f"patience {self.patience} and seed {self.seed} must be >= 0")
+        for name in ("patience", "seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise TrainError(f"{name} {v!r} must be a whole number >= 0; e.g. --{name} 0")
+        if self.threads > MAX_THREADS:
+            raise TrainError(f"threads {self.threads} is more than {MAX_THREADS}; use at most the machine's cores, e.g. "
+                             "--threads 1")
 
 
 def bsq_loss(z: torch.Tensor, cfg: dict, zq: torch.Tensor) -> torch.Tensor:
