@@ -38,7 +38,7 @@ _FIELDS = {
 @click.option("--context", type=Checked(inputs.CONTEXT_BARS), default=400, show_default=True, help="Bars of real context up to the cut.")
 @click.option("--horizon", type=Checked(inputs.HORIZON_BARS), default=252, show_default=True, help="Bars per synthetic path.")
 @click.option("--n-paths", "n_paths", type=Checked(inputs.N_PATHS), default=2000, show_default=True, help="Paths per generator.")
-@click.option("--generators", help="Comma-separated generator names (default: kronos,garch,bootstrap with the shipped Kronos model).")
+@click.option("--generators", help="Comma-separated generator names (default: garch,bootstrap; add kronos for the shipped Kronos model, e.g. kronos,garch,bootstrap).")
 @click.option("--set", "sets", multiple=True, metavar="GEN.PARAM=VALUE", help="Generator parameter, e.g. garch.dist=skewt (repeatable).")
 @click.option("--seed", type=Checked(inputs.SEED), default=0, show_default=True, help="Seed: the same seed gives the same paths.")
 @click.option("--out", "out_path", type=click.Path(), help="Store path (default: <SYMBOL>_<WINDOW>.zarr).")
