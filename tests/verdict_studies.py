@@ -118,6 +118,37 @@ def random_fixed(seed: int):
     return positions
 
 
+def vol_target(bars):
+    """Exposure targeting 15%/yr volatility from an EWMA (lambda 0.94) of squared returns, capped at 1x."""
+    r = np.diff(np.log(bars.close), axis=0, prepend=np.log(bars.close[:1]))
+    var = np.empty_like(r)
+    var[0] = r[0] ** 2
+    for t in range(1, len(r)):
+        var[t] = 0.94 * var[t - 1] + 0.06 * r[t] ** 2
+    return np.clip(0.15 / np.maximum(np.sqrt(var * 252), 1e-4), 0.0, 1.0)
+
+
+def ts_momentum(bars, lookback=20):
+    """Long after a positive trailing return over `lookback` bars, short after a negative one."""
+    c = bars.close
+    past = np.full_like(c, np.nan)
+    past[lookback:] = c[lookback:] / c[:-lookback] - 1
+    return np.sign(np.nan_to_num(past))
+
+
+def dip_buyer(bars):
+    """Long for one bar after a close-to-close fall of more than 2%, otherwise flat."""
+    r = np.diff(np.log(bars.close), axis=0, prepend=np.log(bars.close[:1]))
+    return (r < -0.02).astype(float)
+
+
+def short_flat(bars):
+    """Short, flat on every 7th bar: no look at prices."""
+    e = -np.ones_like(bars.close)
+    e[::7] = 0.0
+    return e
+
+
 def strategy(name: str, seed: int = 0) -> Strategy:
     if name == "sma_grid":
         return Strategy(Path("sma_grid.py"), "sma_grid", 50, tuple({"fast": f, "slow": s} for f in (5, 10) for s in (30, 50)),
@@ -130,10 +161,19 @@ def strategy(name: str, seed: int = 0) -> Strategy:
         return Strategy(Path("momentum.py"), "momentum", 2, ({},), "-", momentum_1bar)
     if name == "random_fixed":
         return Strategy(Path("random_fixed.py"), "random_fixed", 1, ({},), "-", random_fixed(seed))
+    if name == "vol_target":
+        return Strategy(Path("vol_target.py"), "vol_target", 21, ({},), "-", vol_target)
+    if name == "tsmom_grid":
+        return Strategy(Path("tsmom_grid.py"), "tsmom_grid", 60, tuple({"lookback": k} for k in (10, 20, 40, 60)), "-",
+                        ts_momentum)
+    if name == "dip_buyer":
+        return Strategy(Path("dip_buyer.py"), "dip_buyer", 2, ({},), "-", dip_buyer)
+    if name == "short_flat":
+        return Strategy(Path("short_flat.py"), "short_flat", 1, ({},), "-", short_flat)
     raise ValueError(name)
 
 
-STRATEGIES = ("sma_grid", "rsi", "random_fixed", "momentum", "sma")
+STRATEGIES = ("sma_grid", "rsi", "random_fixed", "momentum", "sma", "vol_target", "tsmom_grid", "dip_buyer", "short_flat")
 
 
 def verdict_states(market: str, strat: str, reps: int, n_null: int, horizon: int = 252, seed0: int = 0,
