@@ -19,7 +19,7 @@ from tests.verdict_studies import verdict_states
                                            ("zero_mean_garch", "vol_target"), ("iid_t", "tsmom_grid")])
 def test_no_edge_is_rarely_called_skill(market, strat):
     states, ps, old = verdict_states(market, strat, reps=12, n_null=99, seed0=100)
-    assert states.count("Skill") <= 1  # 12 x 3 runs; at a 3% size, two or more in one cell happens < 6% of the time
+    assert states.count("Skill") <= 1  # 12 x 5 runs; at a 3% size, two or more in one cell happens < 6% of the time
     assert all(s in ("Skill", "No evidence of skill", "Inconclusive", "Not testable") for s in states)
     # Simes never calls Skill where the old largest-p rule did not
     assert all(s == "Skill" for s, o in zip(states, old) if o == "Skill")
