@@ -107,6 +107,8 @@ FEES_BPS = Bound("--fees", float, "1", lo=0.0, hi=10_000.0, meaning="bps of trad
 SLIPPAGE_BPS = Bound("--slippage", float, "2", lo=0.0, hi=10_000.0, meaning="bps of the fill price")
 INIT_CASH = Bound("--init-cash", float, "100000", lo=0.0, lo_open=True, hi=1e15)
 N_NULL = Bound("--n-null", int, "1000", lo=19, hi=1_000_000, meaning="paths per null market; p >= 1/(B+1)")
+N_PLANT = Bound("--n-plant", int, "60", lo=2, hi=10_000, meaning="planted futures per universe")
+EDGE_SHARPE = Bound("--edge", float, "1.5", lo=0.0, hi=100.0, meaning="planted edge, annualised Sharpe")
 TIMEOUT_S = Bound("--timeout", float, "60", lo=0.0, lo_open=True, hi=86_400.0, meaning="seconds per strategy call")
 MAX_MEMORY_GB = Bound("--max-memory", float, "4", lo=0.1, hi=1e6, meaning="GB a strategy call may allocate")
 LOOKBACK = Bound("--lookback", int, "90", lo=1, hi=100_000, meaning="bars of context per training window")

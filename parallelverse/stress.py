@@ -28,7 +28,6 @@ from parallelverse.backtest.kernels import METRICS
 from parallelverse.backtest.sandbox import Limits
 from parallelverse.backtest.strategy import Strategy, StrategyError, check_lookahead, load_strategy
 from parallelverse.bars import PathBatch, real_bars, with_warmup
-from parallelverse.errors import StoreError
 from parallelverse.store import PathResults, RealResults, ResultsMeta, Store, Universe, check_name, read_store
 from parallelverse.window import SeedSplit
 
@@ -98,7 +97,7 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
             f"regenerate with --context {strategy.warmup} or more, or lower warmup"
         )
     costs = replace(req.costs, periods_per_year=periods_per_year(split.history.time))
-    names, skipped = _choose_universes(st, req.universes)
+    names, skipped = st.choose_universes(req.universes)
 
     real = real_bars(split, strategy.warmup) if split.realized_end - split.context_end >= 2 else None
     if req.lookahead_check:
@@ -120,21 +119,6 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
                                   tuple(strategy.configs), costs.record(), tuple(names), tuple(METRICS),
                                   req.lookahead_check))
     return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts)
-
-
-def _choose_universes(st: Store, wanted: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
-    have = st.universe_names()
-    complete = [n for n in have if st.universe(n).complete]
-    if wanted:
-        for n in wanted:
-            if n not in have:
-                raise StoreError(f"no universe {n!r} in the store; it has: {', '.join(have) or 'none'}")
-            if n not in complete:
-                raise StoreError(f"universe {n!r} is incomplete; rerun the generate command that made it to finish it")
-        return list(wanted), []
-    if not complete:
-        raise StoreError("the store has no complete universe; run `parallelverse generate` first")
-    return complete, [n for n in have if n not in complete]
 
 
 def _lookahead(strategy: Strategy, st: Store, split: SeedSplit, names: list[str], real: PathBatch | None,

@@ -66,3 +66,12 @@ def test_audit_reports_false_positives_and_power_per_null_with_intervals(small_s
     assert rows["verdict"]["role"] == "verdict" and rows["random-entry"]["role"] == "robustness"
     term = run_cli("audit", small_store, "--n-plant", 2, "--n-null", 19, "--universe", "garch-gjr-t")
     assert term.exit_code == 0 and "false positives" in term.stdout and "verdict" in term.stdout
+
+
+def test_audit_refuses_unknown_universes_and_non_finite_edges(small_store, run_cli):
+    """One line each, naming the value: a universe the store lacks (with the ones it has), and --edge nan."""
+    r = run_cli("audit", small_store, "--universe", "nope")
+    assert r.exit_code == 2 and "no universe 'nope' in the store; it has:" in r.stderr and "garch-gjr-t" in r.stderr
+    r = run_cli("audit", small_store, "--edge", "nan")
+    assert r.exit_code == 2 and "--edge nan is not a finite number" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -12,10 +12,10 @@ from parallelverse.cli.options import Checked
 @click.command()
 @click.argument("store", type=click.Path())
 @click.option("--universe", "universes", multiple=True, help="Universe to plant in (repeatable; default: all).")
-@click.option("--n-plant", type=click.IntRange(2, 10_000), default=60, show_default=True,
+@click.option("--n-plant", type=Checked(inputs.N_PLANT), default=60, show_default=True,
               help="Universe paths used as planted real futures (per universe, each with and without the edge).")
 @click.option("--n-null", type=Checked(inputs.N_NULL), default=99, show_default=True, help="Paths per null market.")
-@click.option("--edge", "edge_sharpe", type=click.FloatRange(0.0, 100.0), default=1.5, show_default=True,
+@click.option("--edge", "edge_sharpe", type=Checked(inputs.EDGE_SHARPE), default=1.5, show_default=True,
               help="Planted edge, annualised Sharpe.")
 @click.option("--seed", type=Checked(inputs.SEED), default=0, show_default=True, help="Seed of the plants and nulls.")
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON on stdout.")

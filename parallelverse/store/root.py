@@ -61,6 +61,22 @@ class Store:
     def universe(self, name: str) -> Universe:
         return universe_of(self.root, name)
 
+    def choose_universes(self, wanted: tuple[str, ...] | list[str] | None) -> tuple[list[str], list[str]]:
+        """(universes to read, incomplete ones skipped): the ones asked for, each present and complete, or every
+        complete one; one-line errors naming what the store has."""
+        have = self.universe_names()
+        complete = [n for n in have if self.universe(n).complete]
+        if wanted:
+            for n in wanted:
+                if n not in have:
+                    raise StoreError(f"no universe {n!r} in the store; it has: {', '.join(have) or 'none'}")
+                if n not in complete:
+                    raise StoreError(f"universe {n!r} is incomplete; rerun the generate command that made it to finish it")
+            return list(dict.fromkeys(wanted)), []
+        if not complete:
+            raise StoreError("the store has no complete universe; run `parallelverse generate` first")
+        return complete, [n for n in have if n not in complete]
+
     def prepare_universe(self, spec: UniverseSpec, horizon_time: np.ndarray) -> UniverseWriter:
         """Create universes/<name> or reopen it to resume; `.pending` lists the chunks still to write."""
         self._writable()

@@ -100,7 +100,7 @@ def run_audit(store: str | Path, universes: list[str] | None = None, n_plant: in
               edge_sharpe: float = 1.5, seed: int = 0, progress=None) -> Audit:
     st = read_store(Path(store))
     split = st.split()
-    names = universes or st.universe_names()
+    names, _ = st.choose_universes(universes)
     costs = Costs(fees_bps=0.0, slippage_bps=0.0, fill="close")  # the plant trades at the close it decides on
     nulls = DECIDING + ROBUSTNESS
     audit = Audit(str(store), n_plant, n_null, edge_sharpe, ALPHA)
