@@ -119,6 +119,10 @@ case("chunk_too_big", ["generate", "--data", "t.csv", *WIN[:4], "--horizon", "10
 case("set_param_nan", G + ["--set", "garch.dist=nan", "--generators", "garch"], ["garch.dist = nan", "not a finite number"])
 case("set_param_inf", G + ["--set", "bootstrap.block_bars=inf", "--generators", "bootstrap"],
      ["bootstrap.block_bars = inf", "not a finite number"])
+case("data_shorter_than_context", ["generate", "--data", "t.csv", "--seed-window", "2020-01", "--context", "400"],
+     ["150 bars in all, fewer than --context 400", "use --context 150 or fewer"], {"t.csv": GOOD})
+case("data_shorter_than_any_context", ["generate", "--data", "t.csv", "--seed-window", "2020-01"],
+     ["30 bars in all", "at least 100 bars of context"], {"t.csv": csv_text(tiny_frame(30))})
 case("drift_prior_huge", G + ["--set", "bootstrap.drift_prior_sd=1e308", "--generators", "bootstrap"],
      ["bootstrap drift_prior_sd=1e+308", "must be in [0, 2]"])
 case("regime_sd_negative", G + ["--set", "garch.vol_regime_sd=-0.1", "--generators", "garch"],
