@@ -112,12 +112,14 @@ def split_at_window(data: Ohlcv, window: SeedWindow, context_bars: int, horizon_
     if cut + 1 < context_bars:
         earliest = dates[context_bars - 1].strftime("%Y-%m-%d")
         if cut + 1 >= MIN_CONTEXT_BARS:
-            other = f"or --context {cut + 1}"
+            other = f", or --context {cut + 1}"
+        elif context_bars > MIN_CONTEXT_BARS:
+            other = f", or --context {MIN_CONTEXT_BARS} with --seed-window {dates[MIN_CONTEXT_BARS - 1].strftime('%Y-%m-%d')} or later"
         else:
-            other = f"or --context {MIN_CONTEXT_BARS} with --seed-window {dates[MIN_CONTEXT_BARS - 1].strftime('%Y-%m-%d')} or later"
+            other = ""
         raise WindowError(
             f"seed window {window.spec!r} leaves {cut + 1} bars of context for {data.symbol} in {data.source} "
-            f"(need --context {context_bars}); use --seed-window {earliest} or later, {other}"
+            f"(need --context {context_bars}); use --seed-window {earliest} or later{other}"
         )
     lo = cut + 1 - context_bars
     realized_end = min(len(data), cut + 1 + horizon_bars)
