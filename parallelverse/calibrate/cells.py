@@ -32,7 +32,7 @@ from parallelverse.generators import MODEL_GENERATORS, Generator, make_generator
 from parallelverse.generators.training_span import TrainingSpan, training_span
 from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
 
-SCORE_VERSION = 1  # bump when a score's definition changes (or a generator's paths change under the same parameters): old cell files are then not reused
+SCORE_VERSION = 2  # 2: stylized facts on equal lengths (fidelity.fact_bands); bump when a score's definition changes (or a generator's paths change under the same parameters): old cell files are then not reused
 REFERENCE = "garch"  # CRPS skill and the Diebold-Mariano test are against this generator's default spec
 MIN_FACTS_HORIZON = 63  # stylized facts of shorter paths say nothing (20-bar kurtosis needs 100 bars)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from parallelverse.verdict.fidelity import FACTS, crps_ensemble, ewma_forecast, stylized_facts
+from parallelverse.verdict.fidelity import crps_ensemble, ewma_forecast, fact_bands
 
 BARS_PER_YEAR = 252.0
 BANDS = (0.5, 0.9)
@@ -89,18 +89,10 @@ def first_bar_scores(context_open: np.ndarray, context_close: np.ndarray, syn_op
 
 
 def facts_inside(context_close: np.ndarray, syn_close: np.ndarray) -> dict:
-    """Stylized facts of the context's returns inside the paths' [5%, 95%] band (the fidelity rule), per fact."""
+    """Per stylized fact: the context inside the paths' [5%, 95%] band (the fidelity rule, verdict.fidelity.fact_bands,
+    both on the same number of bars), or None where the fact cannot be measured."""
     last = context_close[-1]
-    r_real = np.diff(np.log(context_close))[:, None]
+    r_real = np.diff(np.log(context_close))
     r_syn = np.diff(np.log(np.vstack([np.full((1, syn_close.shape[1]), last), syn_close])), axis=0)
-    real, syn = stylized_facts(r_real), stylized_facts(r_syn)
-    inside = {}
-    for k in FACTS:
-        v = syn[k][np.isfinite(syn[k])]
-        rv = float(real[k][0])
-        if len(v) == 0 or not np.isfinite(rv):
-            inside[k] = None
-            continue
-        q05, q95 = np.quantile(v, [0.05, 0.95])
-        inside[k] = bool(q05 <= rv <= q95)
-    return inside
+    return {k: (f.inside if np.isfinite(f.real) and np.isfinite(f.q05) else None)
+            for k, f in fact_bands(r_real, r_syn).items()}

@@ -78,6 +78,25 @@ def stylized_facts(r: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def fact_bands(r_real: np.ndarray, r_syn: np.ndarray) -> dict[str, FactBand]:
+    """Each stylized fact of the real returns (n,) against its 5-50-95% band over the paths (h, m), both measured
+    on the same number of bars: the context's last L and every path's first L, L = min(n, h).
+
+    The facts' estimators depend on the sample length (a 20-lag |r| autocorrelation is pulled toward -1/L,
+    kurtosis is bounded by L), so a 400-bar real value against 30-bar paths flagged generators that were right.
+    A fact that cannot be measured on L bars (NaN) counts as inside."""
+    n = min(len(r_real), r_syn.shape[0])
+    real = {k: float(v[0]) for k, v in stylized_facts(r_real[-n:, None]).items()}
+    syn = stylized_facts(r_syn[:n])
+    out = {}
+    for k in FACTS:
+        v = syn[k][np.isfinite(syn[k])]
+        q05, q50, q95 = (np.quantile(v, [0.05, 0.5, 0.95]) if len(v) else (np.nan,) * 3)
+        inside = bool(q05 <= real[k] <= q95) if np.isfinite(real[k]) and len(v) else True
+        out[k] = FactBand(real[k], float(q05), float(q50), float(q95), inside)
+    return out
+
+
 def crps_ensemble(samples: np.ndarray, y: float) -> float:
     """CRPS = E|X - y| - E|X - X'| / 2, from the sorted ensemble in O(n log n)."""
     x = np.sort(samples[np.isfinite(samples)])
@@ -126,15 +145,8 @@ def fidelity(context_close: np.ndarray, synthetic_close: np.ndarray, realized_cl
     last = context_close[-1]
     r_real = np.diff(np.log(context_close))
     r_syn = np.diff(np.log(np.vstack([np.full((1, synthetic_close.shape[1]), last), synthetic_close])), axis=0)
-    real_facts = {k: float(v[0]) for k, v in stylized_facts(r_real[:, None]).items()}
-    syn_facts = stylized_facts(r_syn)
-    facts, outside = {}, 0
-    for k in FACTS:
-        v = syn_facts[k][np.isfinite(syn_facts[k])]
-        q05, q50, q95 = (np.quantile(v, [0.05, 0.5, 0.95]) if len(v) else (np.nan,) * 3)
-        inside = bool(q05 <= real_facts[k] <= q95) if np.isfinite(real_facts[k]) and len(v) else True
-        outside += not inside
-        facts[k] = FactBand(real_facts[k], float(q05), float(q50), float(q95), inside)
+    facts = fact_bands(r_real, r_syn)
+    outside = sum(not f.inside for f in facts.values())
     distances = {}
     for k in (1, 5, 20):
         a, b = _sums(r_real[:, None], k).ravel(), _sums(r_syn, k).ravel()
