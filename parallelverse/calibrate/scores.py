@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from parallelverse.verdict.fidelity import crps_ensemble, ewma_forecast, fact_bands
+from parallelverse.verdict.fidelity import crps_ensemble, ewma_forecast, fact_bands, path_log_returns
 
 BARS_PER_YEAR = 252.0
 BANDS = (0.5, 0.9)
@@ -49,7 +49,7 @@ def max_drawdown(close: np.ndarray, start: float) -> np.ndarray:
 
 def realized_vol(close: np.ndarray, start: float) -> np.ndarray:
     """Root of summed squared close log returns over the horizon, per column; close (h, m)."""
-    r = np.diff(np.log(np.vstack([np.full((1, close.shape[1]), start), close])), axis=0)
+    r = path_log_returns(close, start)
     return np.sqrt(np.sum(r * r, axis=0))
 
 
@@ -91,8 +91,5 @@ def first_bar_scores(context_open: np.ndarray, context_close: np.ndarray, syn_op
 def facts_inside(context_close: np.ndarray, syn_close: np.ndarray) -> dict:
     """Per stylized fact: the context inside the paths' [5%, 95%] band (the fidelity rule, verdict.fidelity.fact_bands,
     both on the same number of bars), or None where the fact cannot be measured."""
-    last = context_close[-1]
-    r_real = np.diff(np.log(context_close))
-    r_syn = np.diff(np.log(np.vstack([np.full((1, syn_close.shape[1]), last), syn_close])), axis=0)
-    return {k: (f.inside if np.isfinite(f.real) and np.isfinite(f.q05) else None)
-            for k, f in fact_bands(r_real, r_syn).items()}
+    bands = fact_bands(np.diff(np.log(context_close)), path_log_returns(syn_close, context_close[-1]))
+    return {k: (f.inside if np.isfinite(f.real) and np.isfinite(f.q05) else None) for k, f in bands.items()}

@@ -20,8 +20,6 @@ from parallelverse.errors import GeneratorError
 
 PRIOR_MEAN = 0.06  # annual log drift the prior centres on: a long-run equity premium
 PRIOR_SD = 0.20  # default annual sd of the prior: wide enough that a fixed 10%/yr drift is not pulled off (path-luck study)
-
-
 MAX_PRIOR_SD = 2.0  # annual; wider than any drift a market has shown, and far from overflowing exp()
 
 

@@ -62,9 +62,9 @@ def make_windows(series: list[Ohlcv], lookback: int, predict: int, stride: int, 
     w = lookback + predict
     tr_x, tr_s, va_x, va_s, used = [], [], [], [], {}
     cut, vf = cut_date("--until", until), cut_date("--val-from", val_from)
-    if holdout and holdout not in {s.symbol for s in series}:
-        raise DataError(f"--holdout-symbol {holdout!r} is not in the data; choose one of "
-                        f"{', '.join(sorted({s.symbol for s in series}))}")
+    symbols = sorted({s.symbol for s in series})
+    if holdout and holdout not in symbols:
+        raise DataError(f"--holdout-symbol {holdout!r} is not in the data; choose one of {', '.join(symbols)}")
     for s in series:
         keep = s.time < cut if cut is not None else np.ones(len(s), bool)
         n = int(keep.sum())

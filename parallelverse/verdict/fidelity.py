@@ -78,6 +78,11 @@ def stylized_facts(r: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def path_log_returns(close: np.ndarray, start: float) -> np.ndarray:
+    """Close-to-close log returns (h, m) of paths close (h, m) that start from the price `start`."""
+    return np.diff(np.log(np.vstack([np.full((1, close.shape[1]), start), close])), axis=0)
+
+
 def fact_bands(r_real: np.ndarray, r_syn: np.ndarray) -> dict[str, FactBand]:
     """Each stylized fact of the real returns (n,) against its 5-50-95% band over the paths (h, m), both measured
     on the same number of bars: the context's last L and every path's first L, L = min(n, h).
@@ -144,7 +149,7 @@ def fidelity(context_close: np.ndarray, synthetic_close: np.ndarray, realized_cl
     """
     last = context_close[-1]
     r_real = np.diff(np.log(context_close))
-    r_syn = np.diff(np.log(np.vstack([np.full((1, synthetic_close.shape[1]), last), synthetic_close])), axis=0)
+    r_syn = path_log_returns(synthetic_close, last)
     facts = fact_bands(r_real, r_syn)
     outside = sum(not f.inside for f in facts.values())
     distances = {}
