@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 
@@ -13,6 +14,7 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     Readers see the old file or the whole new one, never a part; a failure removes the temporary file
     (ours) and is raised as an OSError naming `path`, not the temporary name."""
     path = Path(path)
+    _clean_dead_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -25,3 +27,25 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
             tmp.unlink(missing_ok=True)
         raise OSError(e.errno, e.strerror, str(path)) from None
     return path
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_dead_temporaries(path: Path) -> None:
+    """Remove `.<name>.<pid>.partial` files beside `path` left by killed writers of the same file."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.partial$")
+    with contextlib.suppress(OSError):
+        for p in path.parent.iterdir():
+            m = pattern.match(p.name)
+            if m and int(m[1]) != os.getpid() and not pid_alive(int(m[1])) and p.is_file() and not p.is_symlink():
+                with contextlib.suppress(OSError):
+                    p.unlink()

@@ -19,7 +19,7 @@ import zarr
 
 from conftest import tree_digest
 from parallelverse.errors import StoreError
-from parallelverse.store import lock_store, open_store, open_universe, read_store
+from parallelverse.store import lock_store, open_universe, read_store
 
 ROOT = Path(__file__).resolve().parents[1]
 GEN = ["generate", "--seed-window", "2020-01", "--context", "200", "--horizon", "20", "--n-paths", "24",
@@ -190,6 +190,36 @@ def test_leftovers_of_killed_writers_are_cleaned(store, run_cli):
     beside.mkdir()
     assert run_cli(*GEN, "--out", store).exit_code == 0
     assert not [p for p in store.parent.rglob("*") if p.name.endswith(".partial")]
+
+
+def test_skeleton_killed_while_writing_its_first_metadata_is_cleaned(tmp_path, run_cli):
+    # killed inside zarr's atomic write of the new store's first zarr.json: the skeleton holds only
+    # zarr's temporary file; a directory of the same name pattern holding anything else is not ours
+    out = tmp_path / "new.zarr"
+    dead = tmp_path / f".{out.name}.999999.partial"
+    dead.mkdir()
+    (dead / "zarr.2b86c12b23fd49f9b1de53a4b1e62758.partial").write_bytes(b"{")
+    foreign = tmp_path / f".{out.name}.999998.partial"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert run_cli(*GEN, "--out", out).exit_code == 0
+    assert not dead.exists()
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_whole_file_writes_clean_temporaries_of_killed_writers(tmp_path):
+    from parallelverse.files import write_text_atomic
+
+    page = tmp_path / "report.html"
+    dead = tmp_path / ".report.html.999999.partial"   # a writer killed before its rename
+    dead.write_text("<html>half")
+    other = tmp_path / ".other.html.999999.partial"   # another file's: not this write's business
+    other.write_text("x")
+    alive = tmp_path / f".report.html.{os.getppid()}.partial"  # a live process's: left alone
+    alive.write_text("busy")
+    write_text_atomic(page, "<html>whole</html>")
+    assert page.read_text() == "<html>whole</html>"
+    assert not dead.exists() and other.exists() and alive.exists()
 
 
 # ---- contained strategy code ------------------------------------------------------------------------

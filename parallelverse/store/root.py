@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from parallelverse.files import pid_alive
 from parallelverse.errors import StoreError
 from parallelverse.store.history import FORMAT, FORMAT_FAMILY, describe_identity, read_split, store_identity, write_history
 from parallelverse.store.lock import StoreLock, lock_store
@@ -188,7 +189,7 @@ def _create(path: Path, split: SeedSplit, identity: dict, replace: bool) -> Stor
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
             os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_ours(old)
         else:
             try:
                 os.replace(tmp, path)  # onto nothing, or onto an empty directory
@@ -216,20 +217,34 @@ def _clean_beside(path: Path) -> None:
         if not m or m["name"] != path.name or not p.is_dir():
             continue
         pid = int(m["pid"] or m["old"])
-        if pid != os.getpid() and _alive(pid):
+        if pid != os.getpid() and pid_alive(pid):
             continue
-        if (p / "zarr.json").exists() or not any(p.iterdir()):  # a store being built (or swapped out) when killed
-            shutil.rmtree(p, ignore_errors=True)
+        if _ours(p):  # a store being built (or swapped out) when killed
+            _remove_ours(p)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+def _ours(p: Path) -> bool:
+    """A directory we may delete: a store skeleton (zarr.json), or one holding nothing but zarr's temporary
+    `*.partial` files (killed while writing the first zarr.json), or empty. Anything else is left alone."""
+    if (p / "zarr.json").exists():
         return True
-    return True
+    return all(e.is_file() and e.name.endswith(".partial") for e in p.iterdir())
+
+
+def _remove_ours(p: Path) -> None:
+    """Delete a store directory with its zarr.json last, so that a removal killed halfway still looks like
+    ours to the next run's `_ours` and is finished then, not left behind for good."""
+    for e in p.iterdir():
+        if e.name != "zarr.json":
+            if e.is_dir() and not e.is_symlink():
+                shutil.rmtree(e, ignore_errors=True)
+            else:
+                e.unlink(missing_ok=True)
+    (p / "zarr.json").unlink(missing_ok=True)
+    try:
+        p.rmdir()
+    except OSError:
+        pass
 
 
 def _locked(path: Path) -> Store:
