@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from parallelverse.bars import invariant_violations
+from parallelverse.generators.bootstrap import VOL_REGIME_SD as BOOTSTRAP_VOL_REGIME_SD
+from parallelverse.generators.drift import PRIOR_SD
 from parallelverse.store import read_paths
 from parallelverse.train.data import make_windows, normalise_window
 from parallelverse.train.loop import TrainConfig, train
@@ -96,6 +98,16 @@ def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
     declared = json.loads((out / "parallelverse.json").read_text())
     assert declared["representation"] == "logret" and g.attrs["fitted"]["normalisation"]["representation"] == "logret"
     assert (declared["train_start"], declared["train_end"]) == ("2018-01-02", "2019-12-31")
+    # a trained checkpoint's universes carry the drift's and the volatility regime's uncertainty by default
+    assert (declared["drift_prior_sd"], declared["vol_regime_sd"]) == (PRIOR_SD, BOOTSTRAP_VOL_REGIME_SD) != (0, 0)
+    fitted = g.attrs["fitted"]
+    assert fitted["drift_prior_sd"] == PRIOR_SD and fitted["vol_regime"]["sd"] == BOOTSTRAP_VOL_REGIME_SD
+    off = run_cli("generate", "--data", data, "--seed-window", "2020-01", "--context", 200, "--generators", "kronos",
+                  "--model", out, "--n-paths", 10, "--horizon", 20, "--out", store, "--set", "kronos.drift_prior_sd=0",
+                  "--set", "kronos.vol_regime_sd=0")
+    assert off.exit_code == 0, off.output
+    fitted = zarr.open_group(str(store), mode="r")["universes/kronos-model-T1-dp0-vr0"].attrs["fitted"]
+    assert fitted["uncertainty"] == "none" and fitted["drift_prior_sd"] == 0 and fitted["vol_regime"]["sd"] == 0
 
 
 @pytest.mark.parametrize("option, value, says", [

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from parallelverse.errors import TrainError
+from parallelverse.generators.kronos import TRAINED_DRIFT_PRIOR_SD, TRAINED_VOL_REGIME_SD
 from parallelverse.generators.kronos import representation as rep
 from parallelverse.generators.kronos.load import save_module
 from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer
@@ -261,6 +262,8 @@ def _train(train_w, val_w, out, size, cfg, init, stages, meta, progress) -> dict
              "renorm_every": meta.get("renorm_every", 0),
              # logret has no level to lose, so the window may slide by half (half the cache rebuilds of a quarter)
              "window_slide": (meta["lookback"] + meta["predict"]) // 2 if kind == "logret" else 0,
+             # estimation uncertainty of the drift and the volatility regime, on by default (generators/kronos)
+             "drift_prior_sd": TRAINED_DRIFT_PRIOR_SD, "vol_regime_sd": TRAINED_VOL_REGIME_SD,
              "train_start": meta.get("train_start"),
              "train_end": meta.get("train_end")}, indent=2))
     state = torch.load(out / "state.pt", weights_only=False) if (out / "state.pt").exists() else {}

@@ -20,7 +20,9 @@ them, so every window the model sees is distributed like a training window; for 
 checkpoints this removes the pull back to the context's mean (labelled `-rnN`; slower: each
 block re-encodes every path). `reanchor_drift=true` remains as a cruder, labelled mitigation.
 
-Drift and regime (opt-in, or declared by a checkpoint's parallelverse.json): a model fitted
+Drift and regime (declared by a checkpoint's parallelverse.json, and on in every checkpoint
+`parallelverse train` writes, the shipped one included; official checkpoints declare none, and
+`--set kronos.drift_prior_sd=0 --set kronos.vol_regime_sd=0` turns them off): a model fitted
 on a few thousand windows has no more idea of next year's drift than a GARCH has, and
 its paths carry whatever drift it learned (the shipped model: about +30%/yr above what
 followed on the held-out 2020-2022 windows). `drift_prior_sd=S` replaces it: each path
@@ -28,7 +30,7 @@ keeps the model's moves around the model's own median drift (estimated once per 
 from PILOT_PATHS pilot paths, so chunking does not matter) and gets its own drift from the
 posterior under the equity-premium prior of generators/drift.py; `vol_regime_sd=S` puts
 each path in its own volatility regime as for GARCH and the bootstrap (generators/regime.py).
-Both are labelled (`-dpS`, `-vrS`) and recorded.
+Set explicitly, both are labelled (`-dpS`, `-vrS`); either way the values used are recorded.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ import pandas as pd
 
 from parallelverse.bars import PathBatch
 from parallelverse.errors import GeneratorError
-from parallelverse.generators.drift import bars_per_year, check_prior_sd, drift_posterior
+from parallelverse.generators.bootstrap import VOL_REGIME_SD as BOOTSTRAP_VOL_REGIME_SD
+from parallelverse.generators.drift import PRIOR_SD, bars_per_year, check_prior_sd, drift_posterior
 from parallelverse.generators.kronos import representation as rep
 from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, path_regimes, place_paths
 from parallelverse.inputs import check_sampling
@@ -59,6 +62,12 @@ DEFAULT_MODEL = str(SHIPPED_MODEL)
 _LOADED: dict = {}
 MAX_CONTEXT_LIMIT = 100_000  # tokens: far past any Kronos checkpoint (512; 2,048 for mini)
 PILOT_PATHS = 64  # paths that estimate the model's own median drift when the drift prior replaces it
+# What `parallelverse train` declares in a checkpoint's parallelverse.json, so that a model's universes carry
+# the estimation uncertainty path luck needs (issue 14) as GARCH's and the bootstrap's do: the drift prior of
+# generators/drift.py, and the bootstrap's regime sd, since a Kronos path's own 252-bar volatility varies about
+# as little as a resampled one's (log sd about 0.09 against 0.38 on real pre-2020 markets; regime.py).
+TRAINED_DRIFT_PRIOR_SD = PRIOR_SD
+TRAINED_VOL_REGIME_SD = BOOTSTRAP_VOL_REGIME_SD
 
 
 @dataclass(frozen=True)
