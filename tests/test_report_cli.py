@@ -57,6 +57,7 @@ def test_report_terminal_and_json_agree(stressed, run_cli):
     v = r["verdict"]["skill"]
     assert v["label"] == "Not testable" and v["reason"] in re.sub(r"[│\s]+", " ", text)  # the panel wraps it
     assert "p" not in v  # nothing was tested: no combined p to misread
+    assert {t["role"] for t in r["skill"]["tests"]} == {"reference"}  # and no null "decides"
     assert r["cost_sensitivity"]["rows"][0]["multiple"] == 0.0
 
 

@@ -131,11 +131,13 @@ def skill_section(strat: Strategy, split: SeedSplit, costs: Costs, n_null: int, 
     c = decision.combined
     combined = None if c is None else CombinedP(c.rule, c.p, list(c.ci), list(c.nulls), c.attained_by,
                                                 c.paths_to_decide, c.detectable_effect, POWER)
-    return Skill(tuple(_test_result(t) for t in tests), combined, ALPHA), decision
+    testable = decision.state != "Not testable"
+    return Skill(tuple(_test_result(t, testable) for t in tests), combined, ALPHA), decision
 
 
-def _test_result(t: NullTest) -> NullTestResult:
-    role = "decides" if t.name in DECIDING_NULLS else "robustness"
+def _test_result(t: NullTest, testable: bool = True) -> NullTestResult:
+    # with no timing decision to test nothing decides: every null is shown for reference only
+    role = "reference" if not testable else "decides" if t.name in DECIDING_NULLS else "robustness"
     if not t.available:
         return NullTestResult(t.name, role, False, t.real, None, None, 0, None, None, False, 0, None,
                               t.reason, [])

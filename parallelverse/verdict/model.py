@@ -37,7 +37,7 @@ def to_json(obj):
 @dataclass(frozen=True)
 class NullTestResult:
     name: str  # permutation, bootstrap, garch, random-entry
-    role: str  # "decides" (combined into the verdict) or "robustness" (shown, never decides)
+    role: str  # "decides" (combined into the verdict), "robustness" (shown, never decides) or "reference" (Not testable)
     available: bool  # False: the null could not be built here (see `unavailable_because`)
     real: float  # best-of-grid statistic on the real history
     p: float | None  # (1 + b) / (B + 1); None when unavailable
