@@ -108,3 +108,27 @@ def test_html_report_renders_in_headless_chromium(stressed, run_cli, tmp_path):
     subprocess.run([browser, *flags, "--window-size=1280,1000", f"--screenshot={shot}", html.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.stat().st_size > 20_000
+
+
+@pytest.mark.parametrize("horizon", [1, 10, 21])
+def test_short_horizons_report_without_errors_or_warnings(horizon, run_cli, tmp_path):
+    # fewer bars than the stylized facts (20), the 20-bar sums or the 20 ACF lags need: those are not measured,
+    # and nothing fails or prints a numpy warning
+    import warnings
+
+    store, page = tmp_path / "s.zarr", tmp_path / "r.html"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = run_cli("generate", "--seed-window", "2019-12", "--context", 200, "--horizon", horizon, "--n-paths", 24,
+                    "--chunk-paths", 8, "--out", store)
+        assert g.exit_code == 0, g.output
+        s = run_cli("stress", ROOT / "strategies" / "sma_crossover.py", "--store", store)
+        assert s.exit_code == 0, s.output
+        r = run_cli("report", store, "--n-null", 19, "--html", page, "--json")
+        assert r.exit_code == 0, r.output
+    v = json.loads(r.stdout)
+    for u in v["universes"].values():
+        facts = u["fidelity"]["stylized_facts"]
+        measured = [k for k, f in facts.items() if f["real"] is not None]
+        assert (measured == []) == (horizon < 20)
+    assert page.read_text().count('<img class="plot"') >= 4

@@ -112,7 +112,8 @@ def _print(s: dict) -> None:
                           f"{_fmt(m, row['q05'])} .. {_fmt(m, row['q95'])}", "-" if pct is None or pct != pct else f"{pct:.1f}")
         out.print(table)
     if s["real"] is None:
-        out.print("No real future after the cut in the data: only synthetic results.")
+        out.print("The real future after the cut has fewer than 2 bars in the data, too few for a real result: only "
+                  "synthetic results.", soft_wrap=True)
     if s["skipped_incomplete"]:
         err.print(f"skipped incomplete universes: {', '.join(s['skipped_incomplete'])}", soft_wrap=True)
     out.print(f"results in {s['store']}/results/{s['strategy']}", soft_wrap=True)

@@ -79,9 +79,10 @@ def _universe_plots(name: str, p: UniversePlots, real: dict, real_close: np.ndar
     out.append(_img(_png(fig), f"{name}: histograms of the main metrics with the real value"))
     fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
     for ax, key in zip(axes, ("r", "abs_r")):
-        lags = np.arange(1, 21)
-        ax.bar(lags - 0.2, p.acf[key]["real"], width=0.4, color=REAL, label="real context")
-        ax.bar(lags + 0.2, p.acf[key]["synthetic_median"], width=0.4, color=BAND, label="synthetic median")
+        for values, shift, color, label in ((p.acf[key]["real"], -0.2, REAL, "real context"),
+                                            (p.acf[key]["synthetic_median"], 0.2, BAND, "synthetic median")):
+            # lags up to 20, fewer on paths shorter than 21 bars
+            ax.bar(np.arange(1, len(values) + 1) + shift, values, width=0.4, color=color, label=label)
         ax.axhline(0, color="#444", lw=0.6)
         ax.set_title(f"ACF of {'r' if key == 'r' else '|r|'}", fontsize=9)
         ax.legend(fontsize=7)
