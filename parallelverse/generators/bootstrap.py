@@ -117,7 +117,9 @@ class FittedBootstrap:
         n = self.rel.shape[1]
         idx = self.indices(path_rngs(seed, self.spec.name + "-drift", start, stop), n)
         m, se, pm, ps = self.drift()
-        boot = self.rel[3][idx].mean(axis=0)
+        # a running sum down each path's column is one fixed order whatever the number of paths; numpy's mean
+        # sums a single column pairwise but many columns row by row (--chunk-paths 1 differed in the last bit)
+        boot = np.cumsum(self.rel[3][idx], axis=0)[-1] / n
         return pm + (boot - m) * (ps / se if se > 0 else 1.0)
 
     def indices(self, rngs: list[np.random.Generator], horizon_bars: int) -> np.ndarray:
