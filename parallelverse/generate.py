@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 from parallelverse import inputs, store
 from parallelverse.bars import PathBatch, invariant_violations
 from parallelverse.errors import GeneratorError, ParallelverseError
-from parallelverse.generators import DEFAULT_GENERATORS, MODEL_GENERATORS, Generator, make_generator, params_of
+from parallelverse.generators import DEFAULT_GENERATORS, MODEL_GENERATORS, Generator, make_generator, model_digest, params_of
 from parallelverse.market import find_unadjusted_splits, load_market, splits_error
 from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
 
@@ -211,7 +211,8 @@ def _write_universes(plan: Plan, st: store.Store, progress: ProgressFn | None, c
     req, split = plan.request, plan.split
     reports = []
     for gen_name, gen in plan.generators:
-        spec = store.UniverseSpec(gen.name, gen_name, params_of(gen), req.seed, req.n_paths, req.chunk_paths)
+        spec = store.UniverseSpec(gen.name, gen_name, params_of(gen), req.seed, req.n_paths, req.chunk_paths,
+                                  model_digest(gen))
         t0 = time.perf_counter()
         writer = st.prepare_universe(spec, split.horizon_time)
         pending = writer.pending

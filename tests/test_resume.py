@@ -75,3 +75,21 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     written = {u["name"]: u["chunks_written"] for u in json.loads(resumed.stdout)["universes"]}
     assert set(written) == {"garch-gjr-t", "bootstrap"}
     assert sum(written.values()) == 60 - n_done
+
+
+def test_a_replaced_model_is_not_resumed_into_the_old_universe(tiny_kronos, tmp_path, run_cli):
+    # the universe records its weights' digest: rerunning after the checkpoint changed must not mix two models
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_kronos, model)
+    args = ["generate", "--seed-window", "2020-01", "--context", "200", "--horizon", "8", "--n-paths", "4",
+            "--generators", "kronos", "--model", model, "--device", "cpu", "--out", tmp_path / "k.zarr"]
+    assert run_cli(*args).exit_code == 0
+    digest = zarr.open_group(str(tmp_path / "k.zarr"), mode="r")["universes/kronos-model-T1"].attrs["spec"]["model_digest"]
+    assert len(digest) == 64
+    assert run_cli(*args).exit_code == 0  # the same model: nothing to do
+    cfg = model / "predictor" / "config.json"
+    cfg.write_text(cfg.read_text().replace("{", '{"edited": 1, ', 1))
+    result = run_cli(*args)
+    assert result.exit_code == 2 and "model_digest" in result.stderr and "rerun with the options" in result.stderr

@@ -28,7 +28,7 @@ from parallelverse.files import write_text_atomic
 from parallelverse.jsonsafe import strict_json
 from parallelverse.calibrate.scores import facts_inside, first_bar_scores, score_horizon
 from parallelverse.errors import CalibrateError, WindowError
-from parallelverse.generators import MODEL_GENERATORS, Generator, make_generator, params_of
+from parallelverse.generators import MODEL_GENERATORS, Generator, make_generator, model_digest, params_of
 from parallelverse.generators.training_span import TrainingSpan, training_span
 from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
 
@@ -132,21 +132,6 @@ def _specs(req: CalibrateRequest) -> list[tuple[str, Generator]]:
     return specs
 
 
-def _model_digest(spec) -> str | None:
-    """sha256 of a local model's weights (a replaced checkpoint must not reuse old cells); the id for Hub models."""
-    model = getattr(spec, "model", None)
-    if not model:
-        return None
-    p = Path(str(model))
-    if not p.is_dir():
-        return str(model)
-    h = hashlib.sha256()
-    for f in sorted(p.rglob("*")):
-        if f.is_file() and f.suffix in (".safetensors", ".json", ".bin"):
-            h.update(str(f.relative_to(p)).encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
-
 
 def _cell_key(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -182,7 +167,7 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
         if hasattr(g, "prepare"):
             g.prepare()
     spans = {g.name: training_span(g) for _, g in specs}
-    digests = {g.name: _model_digest(g) for _, g in specs}
+    digests = {g.name: model_digest(g) for _, g in specs}
     cells = []
     for symbol in symbols:
         data = market.select(symbol)

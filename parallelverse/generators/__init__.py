@@ -13,10 +13,31 @@ from parallelverse.market import Ohlcv
 
 GENERATORS = {"garch": Garch, "bootstrap": Bootstrap, "chronos": Chronos, "kronos": Kronos}
 MODEL_GENERATORS = ("chronos", "kronos")  # take --model and --temperature
-# Kronos is not a default: on held-out windows (42 of the 66 cells 2020-01 .. 2022-07) the shipped model passes
-# coverage, tails, first-bar gap and 252-bar CRPS, but its 63-bar CRPS is above GARCH's (0.0986 vs 0.0943) and the
-# 60 s headline timing is not shown. See README, "Why Kronos is not a default generator". `--generators kronos` runs it.
+# Kronos is not a default: on the 66 held-out cells (2020-01 .. 2022-07) the shipped model's final-price CRPS is above
+# GARCH's at 63 and 252 bars and its 252-bar tails miss; see README, "Why Kronos is not a default generator".
+# `--generators kronos` runs it.
 DEFAULT_GENERATORS = ("garch", "bootstrap")
+
+
+def model_digest(generator: Generator) -> str | None:
+    """What identifies a model generator's weights: sha256 over a local model directory's weight and config files
+    (a replaced checkpoint must not resume a universe or reuse a calibration cell made with the old one), the id
+    for a Hub model, None for generators without a model."""
+    import hashlib
+    from pathlib import Path
+
+    model = getattr(generator, "model", None)
+    if not model:
+        return None
+    p = Path(str(model))
+    if not p.is_dir():
+        return str(model)
+    h = hashlib.sha256()
+    for f in sorted(p.rglob("*")):
+        if f.is_file() and f.suffix in (".safetensors", ".json", ".bin"):
+            h.update(str(f.relative_to(p)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def make_generator(name: str, params: dict | None = None) -> Generator:
@@ -33,5 +54,5 @@ def sample_paths(generator: Generator, context: Ohlcv, horizon_bars: int, n_path
 
 __all__ = [
     "GENERATORS", "DEFAULT_GENERATORS", "MODEL_GENERATORS", "Bootstrap", "Chronos", "Kronos", "Fitted", "Garch", "Generator",
-    "make_generator", "params_of", "sample_paths",
+    "make_generator", "model_digest", "params_of", "sample_paths",
 ]

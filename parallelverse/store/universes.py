@@ -54,6 +54,7 @@ class UniverseSpec:
     seed: int
     n_paths: int
     chunk_paths: int
+    model_digest: str | None = None  # model generators: their weights (generators.model_digest)
 
     @property
     def n_chunks(self) -> int:
@@ -63,13 +64,28 @@ class UniverseSpec:
         return k * self.chunk_paths, min(self.n_paths, (k + 1) * self.chunk_paths)
 
     def record(self) -> dict:
-        return {
+        out = {
             "generator": self.generator,
             "params": self.params,
             "seed": self.seed,
             "n_paths": self.n_paths,
             "chunk_paths": self.chunk_paths,
         }
+        if self.model_digest is not None:
+            out["model_digest"] = self.model_digest
+        return out
+
+
+def _differences(found: dict | None, want: dict) -> str:
+    """'seed 0 (this run: 7), model_digest 1a2b... (this run: 9f8e...)': what differs between two spec records."""
+    found = found if isinstance(found, dict) else {}
+    flat = lambda d: {**{k: v for k, v in d.items() if k != "params"},  # noqa: E731
+                      **{f"params.{k}": v for k, v in (d.get("params") or {}).items()}}
+    a, b = flat(found), flat(want)
+    short = lambda v: f"{v[:12]}..." if isinstance(v, str) and len(v) == 64 else repr(v)  # noqa: E731
+    diffs = [f"{k} {short(a.get(k)) if k in a else '(not recorded)'} (this run: {short(b.get(k)) if k in b else 'none'})"
+             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) or (k in a) != (k in b)]
+    return ", ".join(diffs) or "other settings"
 
 
 def _fix(name: str) -> str:
@@ -203,10 +219,8 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
     g = root[key]
     found = g.attrs.get("spec")
     if found != spec.record():
-        raise StoreError(
-            f"universe {spec.name!r} in this store was made with {found}; this run asks for {spec.record()}; "
-            "use another --out or --overwrite"
-        )
+        raise StoreError(f"universe {spec.name!r} in this store was made with {_differences(found, spec.record())}; "
+                         "rerun with the options that made it to resume, or use another --out or --overwrite")
     _repair_time(g, horizon_time)
     pending, damaged = _chunks_to_write(g, spec)
     complete = bool(g.attrs.get("complete", False))
