@@ -8,6 +8,22 @@ import re
 from pathlib import Path
 
 
+# The first bytes of every page parallelverse writes (report, calibration): an existing file is only replaced when it
+# starts like this, so `--html` pointed at a strategy, a data file or a store's zarr.json is refused, not overwritten.
+PAGE_HEAD = "<!doctype html><html><head><meta charset='utf-8'><meta name='generator' content='parallelverse'>"
+_OLDER_PAGE_HEAD = "<!doctype html><html><head><meta charset='utf-8'><title>parallelverse "  # before the generator tag
+
+
+def is_our_page(path: str | Path) -> bool:
+    """Whether the existing file at `path` is a page parallelverse wrote."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(PAGE_HEAD)).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return head.startswith(PAGE_HEAD) or head.startswith(_OLDER_PAGE_HEAD)
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write `text` to a temporary file beside `path`, flush it to disk, then rename it over `path`.
 

@@ -76,7 +76,10 @@ class UniverseReport:
 
 
 def default_out(symbol: str, window_spec: str) -> Path:
-    return Path(f"{symbol}_{re.sub(r'[^0-9A-Za-z-]+', '_', window_spec)}.zarr")
+    """<SYMBOL>_<WINDOW>.zarr in the working directory: a plain file name whatever the symbol holds
+    (`BRK/B` or `../x` must not reach another directory)."""
+    safe = re.sub(r"[^0-9A-Za-z._-]+", "_", symbol).lstrip(".") or "data"
+    return Path(f"{safe}_{re.sub(r'[^0-9A-Za-z-]+', '_', window_spec)}.zarr")
 
 
 def plan_generate(req: GenerateRequest) -> Plan:

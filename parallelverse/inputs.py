@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parallelverse.errors import InputError
+from parallelverse.files import is_our_page
 
 MIN_CONTEXT_BARS = 100  # below this GARCH fits and block-length estimates are unreliable
 
@@ -177,6 +178,9 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
             raise InputError(f"{option} {str(path)!r} is an existing file, not a directory; {fix}")
         if kind == "file" and target.is_dir():
             raise InputError(f"{option} {str(path)!r} is a directory; pass a file name, e.g. {option} report.html")
+        if kind == "file" and not is_our_page(target):  # only a page we wrote is replaced
+            raise InputError(f"{option} {str(path)!r} exists and is not a page parallelverse wrote; {fix} "
+                             "(it is left as it is)")
     base = existing_ancestor(target.parent)
     if not base.is_dir():
         raise InputError(f"{option} {str(path)!r}: {str(base)!r} {_reason(errno.ENOTDIR)}; {fix}")

@@ -374,3 +374,38 @@ def test_damaged_metadata_is_one_line_and_generate_rebuilds_the_universe(made, s
             assert got[key] == want[key], key
     (store / "history" / "zarr.json").write_text("{not json")
     assert "the history of store" in one_line(run_cli("stress", SMA, "--store", store))
+
+
+# ---- outputs never land on what the user made -------------------------------------------------------
+
+def test_default_store_name_stays_in_the_working_directory():
+    from parallelverse.generate import default_out
+
+    for symbol in ("BRK/B", "../evil", "/etc/x", "..", "a\\b"):
+        p = default_out(symbol, "2020-01")
+        assert p.parent == Path(".") and not p.name.startswith(".") and "/" not in p.name, (symbol, p)
+    assert default_out("AAPL", "2020-01") == Path("AAPL_2020-01.zarr")
+
+
+def test_html_never_replaces_a_file_parallelverse_did_not_write(store, run_cli, tmp_path):
+    victim = tmp_path / "mine.py"
+    victim.write_text("precious = 1\n")
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    before = tree_digest(store)
+    for target in (victim, store / "zarr.json"):
+        line = one_line(run_cli("report", store, "--n-null", 19, "--html", target))
+        assert "exists and is not a page parallelverse wrote" in line
+    assert victim.read_text() == "precious = 1\n" and tree_digest(store) == before
+    page = tmp_path / "page.html"
+    for _ in range(2):  # a page we wrote is replaced
+        assert run_cli("report", store, "--n-null", 19, "--html", page).exit_code == 0
+    assert "exists and is not a page" in one_line(run_cli("calibrate", "--html", victim))
+
+
+def test_overwrite_refuses_a_store_holding_the_users_files(store, run_cli):
+    (store / "my_notes.txt").write_text("keep me")
+    (store / "universes" / "mine").mkdir()
+    before = tree_digest(store)
+    line = one_line(run_cli(*GEN, "--out", store, "--overwrite", "--seed", "9"))
+    assert "holds files parallelverse did not write (my_notes.txt, universes/mine)" in line
+    assert tree_digest(store) == before and (store / "my_notes.txt").read_text() == "keep me"

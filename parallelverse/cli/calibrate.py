@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 
 from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
-from parallelverse.cli.options import CLUSTER_HELP, merge_sets
+from parallelverse.cli.options import CLUSTER_HELP, OutputPath, merge_sets
 
 # CLI option name -> CalibrateRequest field (one to one)
 _FIELDS = {
@@ -47,7 +47,8 @@ def _horizons(text: str) -> tuple[int, ...]:
 @click.option("--include-in-sample", "include_in_sample", is_flag=True, default=None,
               help="Also score cells whose horizon overlaps a model's training data.")
 @click.option("--scenario", type=click.Path(dir_okay=False), help="TOML scenario with a [calibrate] table; options here override it.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML page.")
+@click.option("--html", "html_path", type=OutputPath("--html", kind="file"),
+              help="Also write a self-contained HTML page (checked before the work starts).")
 @click.option("--cluster", help=CLUSTER_HELP + " Replaces --workers.")
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON on stdout.")
 @click.pass_context

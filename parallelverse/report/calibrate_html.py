@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parallelverse.files import write_text_atomic
+from parallelverse.files import PAGE_HEAD, write_text_atomic
 from parallelverse.report.html import CHECK, CSS, _fig, _img, _png
 
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
@@ -134,7 +134,7 @@ def render_calibrate_html(cal, doc: dict) -> str:
             parts += [_pit_plot(cal, h), _coverage_plot(cal, h), _skill_plot(cal, h),
                       "<h3>By regime (terciles of the context's volatility)</h3>", _regimes(cal, h)]
     body = "\n".join(parts)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>parallelverse calibration</title>"
+    return (f"{PAGE_HEAD}<title>parallelverse calibration</title>"
             f"<style>{CSS}</style></head><body>{body}{CHECK}</body></html>")
 
 

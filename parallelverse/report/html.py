@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parallelverse.files import write_text_atomic
+from parallelverse.files import PAGE_HEAD, write_text_atomic
 from parallelverse.verdict.model import Calibration, Fidelity, UniversePlots, UniverseResult, Verdict
 from parallelverse.verdict.words import detail_lines, headline
 
@@ -194,7 +194,7 @@ def render_html(r: Verdict) -> str:
     for u, d in r.universes.items():
         parts += _universe_section(u, d, r)
     body = "\n".join(parts)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>parallelverse report: {html.escape(r.strategy)}</title>"
+    return (f"{PAGE_HEAD}<title>parallelverse report: {html.escape(r.strategy)}</title>"
             f"<style>{CSS}</style></head><body>{body}{CHECK}</body></html>")
 
 

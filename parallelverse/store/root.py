@@ -151,6 +151,11 @@ def open_store(path: str | Path, split: SeedSplit, overwrite: bool = False) -> S
         raise StoreError(f"{str(path)!r} was made by an older parallelverse (without chunk checksums); "
                          "regenerate it with --overwrite, or choose another --out")
     if kind in ("store", "old") and overwrite:
+        foreign = _foreign_entries(path)
+        if foreign:
+            raise StoreError(f"{str(path)!r} holds files parallelverse did not write ({', '.join(foreign[:3])}"
+                             f"{', ...' if len(foreign) > 3 else ''}); move them out before --overwrite, or choose "
+                             "another --out")
         old_lock = lock_store(path)  # never replace a store another process is writing
         try:
             return _create(path, split, identity, replace=True)
@@ -203,6 +208,25 @@ def _create(path: Path, split: SeedSplit, identity: dict, replace: bool) -> Stor
         raise
     lock.path = path
     return Store(path, zarr.open_group(str(path), mode="r+"), lock)
+
+
+_TOP = {"zarr.json", "history", "universes", "results"}
+
+
+def _foreign_entries(path: Path) -> list[str]:
+    """Entries of a store that are not parallelverse's: at the top anything but its groups, and inside
+    history/, universes/ and results/ anything but zarr groups/arrays (directories with zarr.json) and our
+    temporaries. --overwrite deletes the whole directory, so it must hold nothing of the user's."""
+    def ours(p: Path) -> bool:
+        return p.name == "zarr.json" or p.name.endswith(".partial") or ".old-" in p.name \
+            or (p.is_dir() and not p.is_symlink() and (p / "zarr.json").exists())
+
+    out = [e.name for e in sorted(path.iterdir()) if e.name not in _TOP or e.is_symlink()]
+    for group in ("history", "universes", "results"):
+        g = path / group
+        if g.is_dir() and not g.is_symlink():
+            out += [f"{group}/{e.name}" for e in sorted(g.iterdir()) if not ours(e)]
+    return out
 
 
 _BESIDE = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.partial|old-(?P<old>\d+))$")
