@@ -138,9 +138,13 @@ def extend_calendar(time: np.ndarray, n: int) -> np.ndarray:
     step = int(np.median(np.diff(time[-min(len(time), 500):]))) if len(time) > 1 else 86_400 * 10**9
     last = pd.Timestamp(time[-1])
     day = 86_400 * 10**9
-    if 0.8 * day <= step <= 4 * day:  # daily bars: trading days are weekdays
-        days = pd.bdate_range(last.normalize() + pd.Timedelta(days=1), periods=n)
-        out = days + (last - last.normalize())
-    else:
-        out = last + pd.to_timedelta(np.arange(1, n + 1) * step, unit="ns")
-    return np.asarray(pd.DatetimeIndex(out).as_unit("ns").asi8, dtype=np.int64)
+    try:
+        if 0.8 * day <= step <= 4 * day:  # daily bars: trading days are weekdays
+            days = pd.bdate_range(last.normalize() + pd.Timedelta(days=1), periods=n)
+            out = days + (last - last.normalize())
+        else:
+            out = last + pd.to_timedelta(np.arange(1, n + 1) * step, unit="ns")
+        return np.asarray(pd.DatetimeIndex(out).as_unit("ns").asi8, dtype=np.int64)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
+        raise WindowError(f"a horizon of {n:,} bars after {last.date()} runs past {pd.Timestamp.max.date()}, the last "
+                          "date a timestamp holds; use a shorter --horizon") from None

@@ -202,6 +202,17 @@ case("brackets_in_window", ["generate", "--seed-window", "[red]2020"], ["--seed-
 case("brackets_in_bad_value", ["generate", "--seed-window", "2020-01", "--n-paths", "[red]5"], ["--n-paths '[red]5'"])
 case("brackets_in_data_file", ["data", "--data", "[x].csv"], ["[x].csv", "separated by semicolons"], {"[x].csv": semicolon})
 
+# --- calibrate lists and sizes; a horizon past the timestamp range ----------------------------------------------
+C = ["calibrate", "--windows", "2019-01:2019-02", "--n-paths", "24", "--out", "cal"]
+case("calibrate_horizon_empty_item", C + ["--horizon", "21,,63"], ["--horizon '21,,63'", "separated by commas"])
+case("calibrate_horizon_too_long", C + ["--horizon", "1000000"], ["--horizon 1000000", "more than 100,000"])
+case("calibrate_symbols_repeated", C + ["--symbols", "AAPL,aapl"], ["repeats a symbol", "count twice"])
+case("calibrate_symbols_empty", C + ["--symbols", ""], ["--symbols ''", "empty item"])
+case("calibrate_generators_empty_item", C + ["--generators", "garch,,bootstrap"], ["'garch,,bootstrap'", "empty item"])
+case("calibrate_workers_huge", C + ["--workers", "1000"], ["--workers 1000", "from 1 to 256"])
+case("generate_horizon_past_2262", ["generate", "--seed-window", "2019-12", "--horizon", "100000"],
+     ["runs past 2262-04-11", "shorter --horizon"])
+
 # --- scenario files ------------------------------------------------------------------------------------------
 S = ["generate", "--scenario", "s.toml"]
 HEAD = 'seed_window = "2020-01"\ngenerators = ["garch"]\n'

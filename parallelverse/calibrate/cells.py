@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from parallelverse.files import write_text_atomic
+from parallelverse.inputs import HORIZON_BARS
 from parallelverse.jsonsafe import strict_json
 from parallelverse.calibrate.scores import facts_inside, first_bar_scores, score_horizon
 from parallelverse.errors import CalibrateError, WindowError
@@ -137,6 +138,9 @@ def _cell_key(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+MAX_WORKERS = 256  # local worker processes; more is a typo (a cluster is --cluster)
+
+
 def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
     """Validate everything (nothing is written); raise a one-line ParallelverseError on the first problem."""
     from parallelverse.market import load_market
@@ -149,9 +153,14 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
         raise CalibrateError(f"--horizon {','.join(map(str, req.horizons))} must be bar counts >= 1, e.g. 21,63,252")
     if len(set(req.horizons)) != len(req.horizons):
         raise CalibrateError(f"--horizon {','.join(map(str, req.horizons))} repeats a horizon; list each once")
+    if max(req.horizons) > HORIZON_BARS.hi:
+        raise CalibrateError(f"--horizon {max(req.horizons)} is more than {HORIZON_BARS.hi:,} bars; use a shorter horizon")
+    if req.symbols is not None and len({s.lower() for s in req.symbols}) != len(req.symbols):
+        raise CalibrateError(f"--symbols {','.join(req.symbols)} repeats a symbol (its cells would count twice); "
+                             "list each once")
     workers = req.workers if req.workers is not None else min(2, os.cpu_count() or 1)
-    if workers < 1:
-        raise CalibrateError(f"--workers {workers} must be at least 1")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise CalibrateError(f"--workers {workers} must be from 1 to {MAX_WORKERS}")
     if not req.generators:
         raise CalibrateError("no generators chosen; pass e.g. --generators garch,bootstrap")
     out = Path(req.out)

@@ -22,7 +22,7 @@ def _horizons(text: str) -> tuple[int, ...]:
     from parallelverse.errors import CalibrateError
 
     try:
-        hs = tuple(int(x) for x in str(text).split(",") if x.strip())
+        hs = tuple(int(x) for x in str(text).split(","))  # an empty item is a typo, not "skip"
     except ValueError:
         raise CalibrateError(f"--horizon {text!r} should be bar counts separated by commas, e.g. 21,63,252") from None
     if not hs:
@@ -67,7 +67,9 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
         if value is None or ctx.get_parameter_source(opt) == ParameterSource.DEFAULT and scenario:
             continue
         if opt in ("generators", "symbols"):
-            value = tuple(g.strip() for g in value.split(",") if g.strip())
+            raw, value = value, tuple(g.strip() for g in value.split(","))
+            if not all(value):  # "garch,,bootstrap", "" or "AAPL,": a typo, not "skip" (nor "all")
+                raise CalibrateError(f"--{opt} {raw!r} has an empty item; list names separated by single commas")
             if opt == "symbols" and [v.lower() for v in value] == ["all"]:
                 value = None
         if opt == "horizon":
