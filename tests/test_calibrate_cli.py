@@ -113,7 +113,7 @@ def test_scenario_calibrate_table(tmp_path, run_cli):
     (["--horizon", "21,21"], "repeats a horizon"),
     (["--symbols", "ZZZZ"], "unknown symbol 'ZZZZ'"),
     (["--n-paths", "1"], "--n-paths 1 must be at least 2"),
-    (["--workers", "0"], "--workers 0 must be at least 1"),
+    (["--workers", "0"], "--workers 0 must be from 1 to 256"),
     (["--generators", "nope"], "unknown generator 'nope'"),
     (["--set", "bootstrap.block_bars=5"], "not among the generators"),
     (["--windows", "2023-09:2023-09"], "realized bars"),
