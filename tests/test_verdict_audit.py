@@ -75,3 +75,17 @@ def test_audit_refuses_unknown_universes_and_non_finite_edges(small_store, run_c
     r = run_cli("audit", small_store, "--edge", "nan")
     assert r.exit_code == 2 and "--edge nan is not a finite number" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_no_rate_without_a_test_and_fewer_plants_than_asked_are_said(tmp_path, run_cli):
+    # 10-bar paths: no null can be built on a plant, so no rate (not 0/0 = nan%) and no verdict counted as "no skill"
+    store = tmp_path / "short.zarr"
+    assert run_cli("generate", "--seed-window", "2019-12", "--context", 200, "--horizon", 10, "--n-paths", 6,
+                   "--generators", "bootstrap", "--out", store).exit_code == 0
+    term = run_cli("audit", store, "--n-plant", 8, "--n-null", 19)
+    assert term.exit_code == 0 and "nan" not in term.stdout and "n/a (0 plants)" in term.stdout
+    assert "bootstrap has 6 paths: 6 plants, not 8" in term.stderr
+    js = json.loads(run_cli("audit", store, "--n-plant", 8, "--n-null", 19, "--json").stdout)
+    assert js["plants"] == {"bootstrap": 6}
+    verdict = next(r for r in js["rows"] if r["test"] == "verdict")
+    assert verdict["power"]["n"] == 0 and verdict["false_positive"]["n"] == 0

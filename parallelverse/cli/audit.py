@@ -38,14 +38,22 @@ def audit(store, universes, n_plant, n_null, edge_sharpe, seed, as_json):
     if as_json:
         print_json(to_json(result))
         return
-    t = Table(title=f"Skill-test audit: {n_plant} planted futures per universe, B = {n_null}, alpha {result.alpha:g}; "
+    t = Table(title=f"Skill-test audit: up to {n_plant} planted futures per universe, B = {n_null}, alpha {result.alpha:g}; "
                     f"known edge {edge_sharpe:g} Sharpe/yr (95% Clopper-Pearson intervals)")
     for c in ("universe", "test", "role", "false positives", "power"):
         t.add_column(c, justify="left" if c in ("universe", "test", "role") else "right")
     for r in result.rows:
-        fp, pw = r.false_positive, r.power
-        t.add_row(r.universe, r.test, r.role, f"{fp.k}/{fp.n} = {fp.rate:.0%} [{fp.ci[0]:.0%}, {fp.ci[1]:.0%}]",
-                  f"{pw.k}/{pw.n} = {pw.rate:.0%} [{pw.ci[0]:.0%}, {pw.ci[1]:.0%}]")
+        t.add_row(r.universe, r.test, r.role, _rate(r.false_positive), _rate(r.power))
     out.print(t)
+    for u, m in result.plants.items():
+        if m < n_plant:
+            err.print(f"{u} has {m} paths: {m} plants, not {n_plant}", soft_wrap=True)
     for name, n in result.unavailable.items():
         err.print(f"{name} null unavailable on {n} plant(s); the others decided there", soft_wrap=True)
+
+
+def _rate(r) -> str:
+    """'k/n = rate [lo, hi]', or why there is no rate (the test could not run on any plant)."""
+    if not r.n:
+        return "n/a (0 plants)"
+    return f"{r.k}/{r.n} = {r.rate:.0%} [{r.ci[0]:.0%}, {r.ci[1]:.0%}]"

@@ -61,6 +61,7 @@ class Audit:
     alpha: float
     rows: list[AuditRow] = field(default_factory=list)
     unavailable: dict[str, int] = field(default_factory=dict)  # null -> plants where it could not be built
+    plants: dict[str, int] = field(default_factory=dict)  # universe -> plants run (n_plant, or fewer paths)
 
 
 def _rate(k: int, n: int) -> Rate:
@@ -107,8 +108,9 @@ def run_audit(store: str | Path, universes: list[str] | None = None, n_plant: in
     for u in names:
         universe = st.universe(u)
         m = min(n_plant, universe.n_paths)
+        audit.plants[u] = m
         hits = {(kind, t): 0 for kind in ("zero", "edge") for t in (*nulls, "verdict")}
-        avail = {(kind, t): 0 for kind in ("zero", "edge") for t in nulls}
+        avail = {(kind, t): 0 for kind in ("zero", "edge") for t in (*nulls, "verdict")}
         for k in range(m):
             batch = universe.read(k, k + 1)
             fields = {f: getattr(batch, f)[:, 0] for f in ("open", "high", "low", "close", "volume")}
@@ -127,12 +129,13 @@ def run_audit(store: str | Path, universes: list[str] | None = None, n_plant: in
                         hits[(kind, t.name)] += int(t.p.p <= ALPHA)
                     else:
                         audit.unavailable[t.name] = audit.unavailable.get(t.name, 0) + 1
-                hits[(kind, "verdict")] += int(decide_skill(tests, None, ALPHA).state == "Skill")
+                if any(t.available and t.name in DECIDING for t in tests):  # else no verdict could be reached
+                    avail[(kind, "verdict")] += 1
+                    hits[(kind, "verdict")] += int(decide_skill(tests, None, ALPHA).state == "Skill")
             if progress:
                 progress(u, k + 1, m)
         for t in (*nulls, "verdict"):
             role = "verdict" if t == "verdict" else "decides" if t in DECIDING else "robustness"
-            nz = m if t == "verdict" else avail[("zero", t)]
-            ne = m if t == "verdict" else avail[("edge", t)]
-            audit.rows.append(AuditRow(u, t, role, _rate(hits[("zero", t)], nz), _rate(hits[("edge", t)], ne)))
+            audit.rows.append(AuditRow(u, t, role, _rate(hits[("zero", t)], avail[("zero", t)]),
+                                       _rate(hits[("edge", t)], avail[("edge", t)])))
     return audit
