@@ -104,9 +104,11 @@ def check_sampling(generator: str, temperature, top_k, top_p) -> None:
     TOP_P.check(top_p, f"{generator} top_p={top_p}")
 
 # Ready for stress, report, train and calibrate: apply as `type=Checked(inputs.FEES_BPS)` in their CLI modules.
-FEES_BPS = Bound("--fees", float, "1", lo=0.0, hi=10_000.0, meaning="bps of traded notional")
-SLIPPAGE_BPS = Bound("--slippage", float, "2", lo=0.0, hi=10_000.0, meaning="bps of the fill price")
-INIT_CASH = Bound("--init-cash", float, "100000", lo=0.0, lo_open=True, hi=1e15)
+# costs above 10% of notional per trade are not a market; a book below 1 currency unit trades below the
+# backtester's absolute tolerance (1e-12, vectorbt's) and silently stops trading
+FEES_BPS = Bound("--fees", float, "1", lo=0.0, hi=1_000.0, meaning="bps of traded notional")
+SLIPPAGE_BPS = Bound("--slippage", float, "2", lo=0.0, hi=1_000.0, meaning="bps of the fill price")
+INIT_CASH = Bound("--init-cash", float, "100000", lo=1.0, hi=1e15, meaning="currency units")
 N_NULL = Bound("--n-null", int, "1000", lo=19, hi=1_000_000, meaning="paths per null market; p >= 1/(B+1)")
 N_PLANT = Bound("--n-plant", int, "60", lo=2, hi=10_000, meaning="planted futures per universe")
 EDGE_SHARPE = Bound("--edge", float, "1.5", lo=0.0, hi=100.0, meaning="planted edge, annualised Sharpe")

@@ -306,7 +306,7 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.parametrize("args", [
     ["--fees", "nan"], ["--fees", "inf"], ["--fees", "-1"], ["--slippage", "nan"], ["--slippage", "-inf"],
-    ["--init-cash", "nan"], ["--init-cash", "0"], ["--init-cash", "inf"], ["--timeout", "nan"], ["--timeout", "0"],
+    ["--init-cash", "nan"], ["--init-cash", "0"], ["--init-cash", "1e-12"], ["--fees", "10000"], ["--slippage", "5000"], ["--init-cash", "inf"], ["--timeout", "nan"], ["--timeout", "0"],
     ["--max-memory", "nan"], ["--max-memory", "-1"],
 ], ids=lambda a: " ".join(a))
 def test_stress_refuses_non_finite_or_out_of_range_costs_and_limits(store, run_cli, args):

@@ -121,7 +121,8 @@ def excess_metrics(metrics: np.ndarray, bh: np.ndarray, values: np.ndarray, bh_v
     out = {f"excess_{m}": metrics[METRICS.index(m)] - bh[METRICS.index(m)] for m in EXCESS}
     def rets(v):
         prev = np.vstack([np.full((1, v.shape[1]), costs.init_cash), v[:-1]])
-        return (v - prev) / prev
+        with np.errstate(divide="ignore", invalid="ignore"):  # a book wiped out by costs: NaN, not a warning
+            return (v - prev) / prev
     d = rets(values) - rets(bh_values)
     sd = d.std(axis=0, ddof=1) if len(d) > 1 else np.full(d.shape[1], np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -36,6 +36,10 @@ import numpy as np
 from parallelverse.bars import PathBatch
 from parallelverse.errors import ParallelverseError
 
+# |exposure| at most this: a 10x short already loses the whole book on a +10% bar; beyond it the equity goes
+# negative (shorts are not capped by cash, as in vectorbt) and every metric is nonsense
+MAX_EXPOSURE = 10.0
+
 
 class StrategyError(ParallelverseError):
     """The strategy file could not be loaded, or its output is unusable."""
@@ -119,8 +123,9 @@ class Strategy:
             )
         if a.dtype == bool:
             a = a.astype(np.float64)
-        if not np.issubdtype(a.dtype, np.number):
-            raise StrategyError(f"{where}: positions returned dtype {a.dtype}; return numbers (fractions of equity) ({label})")
+        if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+            raise StrategyError(f"{where}: positions returned dtype {a.dtype}; return real numbers (fractions of equity) "
+                                f"({label})")
         a = np.ascontiguousarray(a, dtype=np.float64)
         bad = ~np.isfinite(a[check_from:])
         if bad.any():
@@ -128,6 +133,13 @@ class Strategy:
             raise StrategyError(
                 f"{where}: positions returned {a[check_from + t, j]} at bar {check_from + t}, path {j} ({label}); "
                 "exposures must be finite — return 0 for flat, or raise `warmup` if indicators are not ready"
+            )
+        big = np.abs(a[check_from:]) > MAX_EXPOSURE
+        if big.any():
+            t, j = (int(x[0]) for x in np.nonzero(big))
+            raise StrategyError(
+                f"{where}: positions returned {a[check_from + t, j]:g} at bar {check_from + t}, path {j} ({label}); "
+                f"exposures are fractions of equity from -{MAX_EXPOSURE:g} to {MAX_EXPOSURE:g} (1 = fully long)"
             )
         return Output(a, None)
 
