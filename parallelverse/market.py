@@ -46,6 +46,7 @@ ALIASES = {
 ADJUSTED_CLOSE = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close", "adjusted")
 PRICE_FIELDS = ("open", "high", "low", "close")
 FIELDS = PRICE_FIELDS + ("volume",)
+MAX_PRICE = 1e15  # prices above this (no asset trades there) overflow equity x shares and the metrics
 
 
 @dataclass(frozen=True)
@@ -257,8 +258,12 @@ def _where(source: str, csv: bool, row: int) -> str:
 
 def _map_columns(raw: pd.DataFrame, source: str) -> dict[str, str]:
     by_lower: dict[str, str] = {}
+    known = {n for names in ALIASES.values() for n in names} | set(ADJUSTED_CLOSE)
     for col in raw.columns:
-        by_lower.setdefault(str(col).strip().lower(), str(col))
+        key = str(col).strip().lower()
+        if key in by_lower and key in known:  # `close` and `Close`: which one is meant is not ours to guess
+            raise DataError(f"{source}: columns {by_lower[key]!r} and {str(col)!r} differ only in case; keep one")
+        by_lower.setdefault(key, str(col))
     mapping: dict[str, str] = {}
     for field, names in ALIASES.items():
         found = [by_lower[n] for n in names if n in by_lower]
@@ -410,6 +415,8 @@ def _check_values(df: pd.DataFrame, where) -> None:
     for f, x in zip(PRICE_FIELDS, (o, h, lo, c)):
         checks.append((~np.isfinite(x), lambda r, f=f, x=x: f"{f} is {x[r]}; prices must be finite — fix or drop the row"))
         checks.append((np.isfinite(x) & (x <= 0), lambda r, f=f, x=x: f"{f} is {x[r]}; prices must be > 0 — fix or drop the row"))
+        checks.append((np.isfinite(x) & (x > MAX_PRICE), lambda r, f=f, x=x: (
+            f"{f} is {x[r]:g}; prices above {MAX_PRICE:g} overflow the backtest's arithmetic — rescale the series")))
     checks += [
         (~np.isfinite(v), lambda r: f"volume is {v[r]}; volume must be finite — use 0 for no trades or drop the row"),
         (v < 0, lambda r: f"volume is {v[r]}; volume must be >= 0 — fix or drop the row"),

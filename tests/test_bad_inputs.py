@@ -165,6 +165,12 @@ case("decimal_comma_quoted", D + ["t.csv"], ["t.csv line 2", "is not a number", 
      {"t.csv": csv_text(tiny_frame(), decimal=",", quoting=1)})
 case("decimal_comma_unquoted", D + ["t.csv"], ["more fields than the header", "decimal commas"],
      {"t.csv": b"Date,Open,High,Low,Close\n2020-01-02,41,5,42,0,41,0,41,7\n2020-01-03,41,7,42,2,41,1,41,9\n"})
+_huge = tiny_frame()
+_huge[["Open", "High", "Low", "Close"]] *= 1e300
+case("prices_overflow", D + ["t.csv"], ["t.csv line 2", "prices above 1e+15", "rescale the series"],
+     {"t.csv": csv_text(_huge)})
+case("close_twice_in_two_cases", D + ["t.csv"], ["t.csv", "'Close' and 'close' differ only in case", "keep one"],
+     {"t.csv": csv_text(tiny_frame().assign(close=lambda f: f["Close"] * 2))})
 case("xlsx_named_csv", D + ["t.csv"], ["t.csv", "Excel .xlsx", "save it from Excel as CSV"], {"t.csv": xlsx_bytes()})
 case("xls_named_csv", D + ["t.csv"], ["Excel .xls workbook"], {"t.csv": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64})
 case("gzip_named_csv", D + ["t.csv"], ["gzip-compressed", "rename it to t.csv.gz"], {"t.csv": gzip.compress(GOOD)})
