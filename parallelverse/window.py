@@ -101,6 +101,12 @@ def split_at_window(data: Ohlcv, window: SeedWindow, context_bars: int, horizon_
     inside = np.flatnonzero((dates >= window.start) & (dates < window.end))
     span = f"{data.symbol} in {data.source} runs {first.date()} to {last.date()}"
     if len(inside) == 0:
+        if window.start > first and window.start <= last:  # inside the data's span: a holiday or weekend
+            before = dates[dates < window.start][-1].date()
+            after = dates[dates >= window.end][0].date() if (dates >= window.end).any() else None
+            raise WindowError(f"seed window {window.spec!r} has no bars (no trading then?): {data.symbol} has bars on "
+                              f"{before}{f' and {after}' if after else ''}; choose a window that holds a bar, e.g. "
+                              f"--seed-window {before}")
         raise WindowError(
             f"seed window {window.spec!r} has no bars: {span}; choose a window inside that range"
         )
