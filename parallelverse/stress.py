@@ -96,6 +96,7 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
             f"{strategy.path}: warmup = {strategy.warmup} bars but the store has {split.context_end} bars of context; "
             f"regenerate with --context {strategy.warmup} or more, or lower warmup"
         )
+    _refuse_another_strategys_results(strategy, st)
     costs = replace(req.costs, periods_per_year=periods_per_year(split.history.time))
     names, skipped = st.choose_universes(req.universes)
 
@@ -119,6 +120,20 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
                                   tuple(strategy.configs), costs.record(), tuple(names), tuple(METRICS),
                                   req.lookahead_check))
     return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts)
+
+
+def _refuse_another_strategys_results(strategy: Strategy, st: Store) -> None:
+    """Results are stored by the strategy's `name`: rerunning a strategy (edited or moved) replaces its own, but
+    another file that happens to carry the same name must not silently replace them."""
+    if strategy.name not in st.result_names():
+        return
+    made = st.root[f"results/{strategy.name}"].attrs.asdict()
+    other_file = made.get("strategy_file") not in (None, str(strategy.path.resolve()))
+    if other_file and made.get("strategy_sha256") != strategy.sha256:
+        raise StrategyError(
+            f"{strategy.path}: results {strategy.name!r} in {str(st.path)!r} were made by another file, "
+            f"{made['strategy_file']}; give this strategy its own name (name = \"...\" in the file), or remove "
+            f"those results first ({str(st.path / 'results' / strategy.name)!r})")
 
 
 def _lookahead(strategy: Strategy, st: Store, split: SeedSplit, names: list[str], real: PathBatch | None,

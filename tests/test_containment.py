@@ -409,3 +409,16 @@ def test_overwrite_refuses_a_store_holding_the_users_files(store, run_cli):
     line = one_line(run_cli(*GEN, "--out", store, "--overwrite", "--seed", "9"))
     assert "holds files parallelverse did not write (my_notes.txt, universes/mine)" in line
     assert tree_digest(store) == before and (store / "my_notes.txt").read_text() == "keep me"
+
+
+def test_another_file_with_the_same_name_does_not_replace_results(store, run_cli, tmp_path):
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    before = tree_digest(store)
+    impostor = tmp_path / "impostor.py"
+    impostor.write_text("name = 'sma_crossover'\ndef positions(bars):\n    return bars.close * 0\n")
+    line = one_line(run_cli("stress", impostor, "--store", store))
+    assert "results 'sma_crossover'" in line and "were made by another file" in line and str(SMA.resolve()) in line
+    assert tree_digest(store) == before
+    moved = tmp_path / "sma_crossover.py"  # the same strategy from another place replaces its own results
+    moved.write_text(SMA.read_text())
+    assert run_cli("stress", moved, "--store", store).exit_code == 0
