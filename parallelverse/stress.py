@@ -96,7 +96,6 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
             f"{strategy.path}: warmup = {strategy.warmup} bars but the store has {split.context_end} bars of context; "
             f"regenerate with --context {strategy.warmup} or more, or lower warmup"
         )
-    _refuse_another_strategys_results(strategy, st)
     costs = replace(req.costs, periods_per_year=periods_per_year(split.history.time))
     names, skipped = st.choose_universes(req.universes)
 
@@ -116,6 +115,7 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
             run_one = (_run_universe if cluster is None
                        else functools.partial(_run_universe_on_cluster, cluster, store, req.limits))
             writer.write_universe(name, run_one(strategy, u, split, costs, req.batch_paths, progress))
+        _refuse_another_strategys_results(strategy, st)  # here, so that the strategy's own errors come first
         writer.commit(ResultsMeta(strategy.name, str(strategy.path.resolve()), strategy.sha256, strategy.warmup,
                                   tuple(strategy.configs), costs.record(), tuple(names), tuple(METRICS),
                                   req.lookahead_check))

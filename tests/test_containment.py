@@ -416,7 +416,9 @@ def test_another_file_with_the_same_name_does_not_replace_results(store, run_cli
     before = tree_digest(store)
     impostor = tmp_path / "impostor.py"
     impostor.write_text("name = 'sma_crossover'\ndef positions(bars):\n    return bars.close * 0\n")
-    line = one_line(run_cli("stress", impostor, "--store", store))
+    result = run_cli("stress", impostor, "--store", store)  # refused when it would replace them (after its run)
+    line = result.stderr.strip().splitlines()[-1]
+    assert result.exit_code == 2 and line.startswith("error: ")
     assert "results 'sma_crossover'" in line and "were made by another file" in line and str(SMA.resolve()) in line
     assert tree_digest(store) == before
     moved = tmp_path / "sma_crossover.py"  # the same strategy from another place replaces its own results
