@@ -60,6 +60,7 @@ class StressRun:
     costs: Costs
     seconds: float
     n_paths: dict  # universe -> paths run
+    replaced: str | None = None  # another file whose results under the same name this run replaced
 
 
 ProgressFn = Callable[[str, int, int], None]
@@ -115,25 +116,21 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
             run_one = (_run_universe if cluster is None
                        else functools.partial(_run_universe_on_cluster, cluster, store, req.limits))
             writer.write_universe(name, run_one(strategy, u, split, costs, req.batch_paths, progress))
-        _refuse_another_strategys_results(strategy, st)  # here, so that the strategy's own errors come first
+        replaced = _replaced_file(strategy, st)
         writer.commit(ResultsMeta(strategy.name, str(strategy.path.resolve()), strategy.sha256, strategy.warmup,
                                   tuple(strategy.configs), costs.record(), tuple(names), tuple(METRICS),
                                   req.lookahead_check))
-    return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts)
+    return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts, replaced)
 
 
-def _refuse_another_strategys_results(strategy: Strategy, st: Store) -> None:
-    """Results are stored by the strategy's `name`: rerunning a strategy (edited or moved) replaces its own, but
-    another file that happens to carry the same name must not silently replace them."""
+def _replaced_file(strategy: Strategy, st: Store) -> str | None:
+    """The other file whose results under this strategy's `name` this run replaces (said, never silent): None when
+    there are none, or they came from this file or from the same code elsewhere."""
     if strategy.name not in st.result_names():
-        return
+        return None
     made = st.root[f"results/{strategy.name}"].attrs.asdict()
     other_file = made.get("strategy_file") not in (None, str(strategy.path.resolve()))
-    if other_file and made.get("strategy_sha256") != strategy.sha256:
-        raise StrategyError(
-            f"{strategy.path}: results {strategy.name!r} in {str(st.path)!r} were made by another file, "
-            f"{made['strategy_file']}; give this strategy its own name (name = \"...\" in the file), or remove "
-            f"those results first ({str(st.path / 'results' / strategy.name)!r})")
+    return made.get("strategy_file") if other_file and made.get("strategy_sha256") != strategy.sha256 else None
 
 
 def _lookahead(strategy: Strategy, st: Store, split: SeedSplit, names: list[str], real: PathBatch | None,

@@ -6,6 +6,7 @@ was there before (the store's tree digest) exactly as it was.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -411,16 +412,16 @@ def test_overwrite_refuses_a_store_holding_the_users_files(store, run_cli):
     assert tree_digest(store) == before and (store / "my_notes.txt").read_text() == "keep me"
 
 
-def test_another_file_with_the_same_name_does_not_replace_results(store, run_cli, tmp_path):
+def test_another_file_with_the_same_name_says_it_replaced_results(store, run_cli, tmp_path):
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
-    before = tree_digest(store)
     impostor = tmp_path / "impostor.py"
     impostor.write_text("name = 'sma_crossover'\ndef positions(bars):\n    return bars.close * 0\n")
-    result = run_cli("stress", impostor, "--store", store)  # refused when it would replace them (after its run)
-    line = result.stderr.strip().splitlines()[-1]
-    assert result.exit_code == 2 and line.startswith("error: ")
-    assert "results 'sma_crossover'" in line and "were made by another file" in line and str(SMA.resolve()) in line
-    assert tree_digest(store) == before
-    moved = tmp_path / "sma_crossover.py"  # the same strategy from another place replaces its own results
+    result = run_cli("stress", impostor, "--store", store, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["replaced_results_of"] == str(SMA.resolve())
+    assert f"replaced the results named 'sma_crossover' that {SMA.resolve()} had made" in result.stderr
+    moved = tmp_path / "sma_crossover.py"  # the same code from another place: nothing to say
     moved.write_text(SMA.read_text())
-    assert run_cli("stress", moved, "--store", store).exit_code == 0
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    again = run_cli("stress", moved, "--store", store)
+    assert again.exit_code == 0 and "replaced the results" not in again.stderr

@@ -60,7 +60,11 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
     with maybe_connect(cluster and parse_cluster(cluster)) as client, ProgressReporter(enabled=not as_json) as progress:
         run = run_stress(req, progress, client)
     summary = summarize(run.store, run.strategy.name)
-    summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped)})
+    summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped),
+                    "replaced_results_of": run.replaced})
+    if run.replaced:  # on stderr, with --json too
+        err.print(f"replaced the results named {run.strategy.name!r} that {run.replaced} had made (another file with "
+                  "the same name; give one of them its own `name` to keep both)", soft_wrap=True)
     verdict = None
     if summary["real"] is not None:  # the verdict panel, composed here from the verdict stage (users like it)
         from parallelverse.verdict.build import build_verdict
