@@ -126,6 +126,8 @@ def test_short_horizons_report_without_errors_or_warnings(horizon, run_cli, tmp_
         assert s.exit_code == 0, s.output
         r = run_cli("report", store, "--n-null", 19, "--html", page, "--json")
         assert r.exit_code == 0, r.output
+        term = run_cli("report", store, "--n-null", 19)
+        assert term.exit_code == 0 and not re.search(r"\bnan\b", term.stdout, re.I), term.stdout
     v = json.loads(r.stdout)
     for u in v["universes"].values():
         facts = u["fidelity"]["stylized_facts"]

@@ -174,9 +174,10 @@ def _sharpe_stats(res: Results, configs, selected, costs) -> tuple[SharpeStats, 
     trial_sr = np.array([x.mean() / x.std(ddof=1) if x.std(ddof=1) > 0 else np.nan for x in rets])
     pbo, spa, logits = None, None, None
     if len(configs) >= 2:
-        cscv = pbo_mod.cscv(rets.T)
-        logits = cscv.pop("logits")
-        pbo = PBO(**cscv)
+        if np.isfinite(trial_sr).sum() >= 2:  # PBO ranks configurations: flat ones (never invested) have no rank
+            cscv = pbo_mod.cscv(rets.T)
+            logits = cscv.pop("logits")
+            pbo = PBO(**cscv)
         spa = _spa(rets, _returns(res.real.bh_equity[0], costs.init_cash))
     return SharpeStats(PSR(**psr(r)), DSR(**dsr(r, trial_sr)), min_track_record(r), pbo, spa), logits
 

@@ -60,5 +60,9 @@ def detail_lines(r: Verdict) -> list[str]:
     if r.verdict.generators_disagree:
         out.append(r.verdict.generators_disagree)
     if v.label == "Not testable" and r.sharpe_stats is not None:
-        out.append("PSR and DSR here describe the market's own drift over the horizon, not a strategy decision")
+        psr = r.sharpe_stats.psr.psr
+        if psr is None or not math.isfinite(psr):  # flat all the way: no returns to describe
+            out.append("PSR and DSR are not defined here: the strategy held no position, so its returns are all zero")
+        else:
+            out.append("PSR and DSR here describe the market's own drift over the horizon, not a strategy decision")
     return out
