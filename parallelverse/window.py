@@ -21,7 +21,7 @@ import pandas as pd
 from parallelverse.errors import WindowError
 from parallelverse.inputs import MIN_CONTEXT_BARS  # the --context bound lives with the other option bounds
 from parallelverse.market import Ohlcv
-_PART = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+_PART = re.compile(r"^([0-9]{4})(?:-([0-9]{2}))?(?:-([0-9]{2}))?$")  # ASCII digits only (int() reads full-width ones)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ def _period(text: str, whole: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def parse_seed_window(spec: str) -> SeedWindow:
-    spec = str(spec).strip()
+    # one spelling per window (the store's identity records it): "2020-01 : 2020-02" is 2020-01:2020-02
+    spec = re.sub(r"\s*:\s*", ":", str(spec).strip())
     if ":" in spec:
         left, _, right = spec.partition(":")
         start, _ = _period(left, spec)

@@ -73,3 +73,10 @@ def test_intraday_calendar_uses_median_spacing():
     t = pd.date_range("2024-01-02 09:30", periods=50, freq="5min").as_unit("ns").asi8
     nxt = extend_calendar(t, 3)
     assert list(pd.DatetimeIndex(nxt).strftime("%H:%M")) == ["13:40", "13:45", "13:50"]
+
+
+def test_one_spelling_per_window():
+    # the store's identity records the window's text: a spaced spelling is the same window, full-width digits are not a year
+    assert parse_seed_window(" 2019-06 : 2020-01 ").spec == "2019-06:2020-01" == parse_seed_window("2019-06:2020-01").spec
+    with pytest.raises(WindowError, match="is not YYYY"):
+        parse_seed_window("２０２０-01")
