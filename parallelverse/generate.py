@@ -75,6 +75,16 @@ class UniverseReport:
     fitted: dict
 
 
+def check_distinct(gens) -> None:
+    """Every universe once: a generator listed twice, or temperatures that round to one label, would write one
+    universe twice."""
+    names = [g.name for _, g in gens]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise GeneratorError(f"universe {twice[0]!r} would be made twice (a generator listed twice, or temperatures "
+                             "or parameters that give the same label); list each once")
+
+
 def default_out(symbol: str, window_spec: str) -> Path:
     """<SYMBOL>_<WINDOW>.zarr in the working directory: a plain file name whatever the symbol holds
     (`BRK/B` or `../x` must not reach another directory)."""
@@ -97,9 +107,7 @@ def plan_generate(req: GenerateRequest) -> Plan:
             f"({', '.join(req.generators)}); add it to --generators or drop its parameters"
         )
     gens = tuple(_specs(req))
-    names = [g.name for _, g in gens]
-    if len(set(names)) != len(names):
-        raise GeneratorError(f"generators {', '.join(req.generators)} repeat a universe; list each once")
+    check_distinct(gens)
     window = parse_seed_window(req.seed_window)
     data = load_market(req.data).select(req.symbol)
     split = split_at_window(data, window, req.context_bars, req.horizon_bars)

@@ -216,6 +216,8 @@ case("calibrate_symbols_repeated", C + ["--symbols", "AAPL,aapl"], ["repeats a s
 case("calibrate_symbols_empty", C + ["--symbols", ""], ["--symbols ''", "empty item"])
 case("calibrate_generators_empty_item", C + ["--generators", "garch,,bootstrap"], ["'garch,,bootstrap'", "empty item"])
 case("calibrate_workers_huge", C + ["--workers", "1000"], ["--workers 1000", "from 1 to 256"])
+case("generator_twice", ["generate", "--seed-window", "2020-01", "--generators", "garch,garch"],
+     ["universe 'garch-gjr-t' would be made twice", "list each once"])
 case("seed_window_on_a_holiday", ["generate", "--seed-window", "2019-12-25"],
      ["has no bars (no trading then?)", "bars on 2019-12-24 and 2019-12-26", "--seed-window 2019-12-24"])
 case("generate_horizon_past_2262", ["generate", "--seed-window", "2019-12", "--horizon", "100000"],

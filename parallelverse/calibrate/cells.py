@@ -115,7 +115,7 @@ def window_specs(windows: str, every: str) -> tuple[list[str], int]:
 
 def _specs(req: CalibrateRequest) -> list[tuple[str, Generator]]:
     """(family, spec) pairs with generate's semantics, plus the reference GARCH when it is missing."""
-    from parallelverse.generate import GenerateRequest, _specs as generate_specs
+    from parallelverse.generate import GenerateRequest, _specs as generate_specs, check_distinct
 
     unused = set(req.generator_params) - set(req.generators)
     if unused:
@@ -127,9 +127,7 @@ def _specs(req: CalibrateRequest) -> list[tuple[str, Generator]]:
     ref = make_generator(REFERENCE)
     if ref.name not in {g.name for _, g in specs}:
         specs.append((REFERENCE, ref))
-    names = [g.name for _, g in specs]
-    if len(set(names)) != len(names):
-        raise CalibrateError(f"generators {', '.join(req.generators)} repeat a universe; list each once")
+    check_distinct(specs)
     return specs
 
 
