@@ -97,8 +97,9 @@ def _parse(path: Path) -> tuple[dict, dict]:
             raise ScenarioError(f"{path}: unknown key {key!r}; known keys: {known}")
         target, types = KEYS[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            quote = " (quote it: a TOML date is not text)" if str in types and hasattr(value, "isoformat") else ""
             raise ScenarioError(
-                f"{path}: {key} = {value!r} should be a {' or '.join(t.__name__ for t in types)}"
+                f"{path}: {key} = {value!r} should be a {' or '.join(t.__name__ for t in types)}{quote}"
             )
         if key == "generators":
             if not value or not all(isinstance(v, str) for v in value):

@@ -130,7 +130,7 @@ case("regime_sd_negative", G + ["--set", "garch.vol_regime_sd=-0.1", "--generato
 case("vol_scale_huge", G + ["--set", "garch.vol_scale=1e308", "--generators", "garch"],
      ["garch vol_scale=1e+308", "must be in (0, 10]"])
 case("kronos_temperature_text", G + ["--set", "kronos.temperature=abc", "--generators", "kronos"],
-     ["kronos parameter temperature='abc'", "should be a float"])
+     ["kronos parameter temperature='abc'", "should be a number, e.g. 0.5"])
 case("kronos_temperature_tiny", G + ["--set", "kronos.temperature=1e-308", "--generators", "kronos"],
      ["kronos temperature=1e-308", "out of range", "from 0.01 to 100"])
 case("kronos_max_context_negative", G + ["--set", "kronos.max_context=-1", "--generators", "kronos"],
@@ -216,6 +216,10 @@ case("calibrate_symbols_repeated", C + ["--symbols", "AAPL,aapl"], ["repeats a s
 case("calibrate_symbols_empty", C + ["--symbols", ""], ["--symbols ''", "empty item"])
 case("calibrate_generators_empty_item", C + ["--generators", "garch,,bootstrap"], ["'garch,,bootstrap'", "empty item"])
 case("calibrate_workers_huge", C + ["--workers", "1000"], ["--workers 1000", "from 1 to 256"])
+case("set_bool_spelled_python", ["generate", "--seed-window", "2020-01", "--set", "garch.fhs=True"],
+     ["garch parameter fhs='True' should be true or false (default false)"])
+case("set_twice", ["generate", "--seed-window", "2020-01", "--set", "garch.vol=egarch", "--set", "garch.vol=garch"],
+     ["--set garch.vol is given twice ('egarch' and 'garch')", "keep one"])
 case("generator_twice", ["generate", "--seed-window", "2020-01", "--generators", "garch,garch"],
      ["universe 'garch-gjr-t' would be made twice", "list each once"])
 case("seed_window_on_a_holiday", ["generate", "--seed-window", "2019-12-25"],
@@ -242,6 +246,8 @@ for name, body, needles in [
     ("bool_for_int", 'n_paths = true\n', ["n_paths = True should be a int"]),
 ]:
     case(f"scenario_{name}", S, ["s.toml", *needles], {"s.toml": (HEAD + body).encode()})
+case("scenario_date_unquoted", S, ["s.toml", "seed_window = datetime.date(2020, 1, 31) should be a str", "quote it"],
+     {"s.toml": b'seed_window = 2020-01-31\ngenerators = ["garch"]\n'})
 case("scenario_not_utf8", S, ["s.toml", "not UTF-8"], {"s.toml": (HEAD + 'description = "café"\n').encode("latin-1")})
 case("scenario_bad_toml", S, ["s.toml", "not valid TOML"], {"s.toml": b'seed_window = "2020-01\n'})
 case("scenario_missing", ["generate", "--scenario", "nope.toml"], ["nope.toml", "does not exist"])

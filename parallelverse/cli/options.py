@@ -98,6 +98,8 @@ def parse_sets(items: tuple[str, ...]) -> dict:
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw.strip()  # bare words are strings
+        if name in params.get(gen, {}) and params[gen][name] != value:  # which one was meant is not ours to guess
+            raise GeneratorError(f"--set {gen}.{name} is given twice ({params[gen][name]!r} and {value!r}); keep one")
         params.setdefault(gen, {})[name] = value
     return params
 
