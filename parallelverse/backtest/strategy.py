@@ -189,6 +189,9 @@ def load_strategy(path: str | Path, limits=None) -> Strategy:
     path = Path(path)
     if not path.is_file():
         raise StrategyError(f"strategy file {str(path)!r} does not exist; see strategies/ for examples")
+    if path.suffix != ".py":  # Python imports only .py files
+        raise StrategyError(f"strategy file {str(path)!r} is not a .py file; a strategy is Python code defining "
+                            "positions(bars) (see strategies/), saved with a .py name")
     if limits is not None:
         from parallelverse.backtest.sandbox import StrategyProcess
 

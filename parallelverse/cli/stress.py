@@ -51,8 +51,12 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
     from parallelverse.distributed import maybe_connect, parse_cluster
     from parallelverse.stress import StressRequest, run_stress, summarize
 
+    if store is not None and not store.strip():
+        from parallelverse.errors import StoreError
+
+        raise StoreError("--store is empty; pass the store `generate` wrote, e.g. --store AAPL_2020-01.zarr")
     req = StressRequest(
-        strategy=strategy_file, store=store or _default_store(),
+        strategy=strategy_file, store=store if store is not None else _default_store(),
         costs=Costs(fees_bps=fees, slippage_bps=slippage, fill=fill, init_cash=init_cash),
         universes=tuple(universes) or None, lookahead_check=not no_lookahead_check,
         limits=Limits(timeout_s, int(max_memory_gb * 2**30)),
