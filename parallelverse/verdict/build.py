@@ -29,7 +29,7 @@ import numpy as np
 from parallelverse.backtest.engine import Costs, backtest, best_config, buy_and_hold, decide, metric_rows
 from parallelverse.backtest.strategy import Strategy, find_strategy
 from parallelverse.bars import real_bars, with_warmup
-from parallelverse.errors import StoreError
+from parallelverse.errors import InputError, StoreError
 from parallelverse.store import Results, Store, read_store
 from parallelverse.verdict import pbo as pbo_mod
 from parallelverse.verdict.fidelity import acf_by_lag, fidelity
@@ -86,6 +86,7 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
     has_real = res.real is not None
     selected = best_config(res.real.metrics["sharpe"][:, 0] if has_real else None)  # as stress shows it
 
+    _check_null_size(n_null, strat.warmup + realized_end - context_end, limits)
     skill, decision = skill_section(strat, split, costs, n_null, seed, statistic, auto_paths, max_null_paths)
     sharpe_stats, pbo_logits = _sharpe_stats(res, configs, selected, costs) if has_real else (None, None)
     universes, universe_plots = {}, {}
@@ -110,6 +111,18 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
         cost_sensitivity=_costs(strat, split, costs, selected) if has_real else None,
         verdict=_conclusion(decision, path_luck, statistic), plots=plots,
     )
+
+
+def _check_null_size(n_null: int, bars: int, limits) -> None:
+    """A null market's paths go to the strategy in one call: refuse, before any work, a --n-null whose bars alone
+    exceed what that call may allocate (--max-memory), instead of the strategy process dying late."""
+    cap = getattr(limits, "max_memory_bytes", None)
+    need = n_null * bars * 6 * 8  # OHLCV + time, float64 / int64
+    if cap is not None and need > cap:
+        fits = max(19, int(cap // (bars * 6 * 8)))
+        raise InputError(f"--n-null {n_null:,} puts {need / 2**30:.1f} GB of bars into one call of the strategy, "
+                           f"more than --max-memory {cap / 2**30:g} GB; use --n-null {fits:,} or fewer, or raise "
+                           "--max-memory")
 
 
 def skill_section(strat: Strategy, split: SeedSplit, costs: Costs, n_null: int, seed: int, statistic: str,
