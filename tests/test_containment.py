@@ -425,3 +425,9 @@ def test_another_file_with_the_same_name_says_it_replaced_results(store, run_cli
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
     again = run_cli("stress", moved, "--store", store)
     assert again.exit_code == 0 and "replaced the results" not in again.stderr
+
+
+def test_a_null_too_big_for_the_strategys_memory_is_refused_up_front(store, run_cli):
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    line = one_line(run_cli("report", store, "--n-null", 1_000_000))
+    assert "--n-null 1,000,000 puts" in line and "--max-memory 4 GB" in line and "or fewer" in line

@@ -115,14 +115,14 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
 
 def _check_null_size(n_null: int, bars: int, limits) -> None:
     """A null market's paths go to the strategy in one call: refuse, before any work, a --n-null whose bars alone
-    exceed what that call may allocate (--max-memory), instead of the strategy process dying late."""
+    exceed a quarter of what that call may allocate (--max-memory), instead of the strategy process dying late."""
     cap = getattr(limits, "max_memory_bytes", None)
     need = n_null * bars * 6 * 8  # OHLCV + time, float64 / int64
-    if cap is not None and need > cap:
-        fits = max(19, int(cap // (bars * 6 * 8)))
-        raise InputError(f"--n-null {n_null:,} puts {need / 2**30:.1f} GB of bars into one call of the strategy, "
-                           f"more than --max-memory {cap / 2**30:g} GB; use --n-null {fits:,} or fewer, or raise "
-                           "--max-memory")
+    if cap is not None and need > cap / 4:  # the rest of the allowance is for the strategy's own arrays
+        fits = max(19, int(cap / 4 // (bars * 6 * 8)))
+        raise InputError(f"--n-null {n_null:,} puts {need / 2**30:.1f} GB of bars into one call of the strategy, more "
+                         f"than a quarter of --max-memory {cap / 2**30:g} GB (the rest is for the strategy's own arrays); "
+                         f"use --n-null {fits:,} or fewer, or raise --max-memory")
 
 
 def skill_section(strat: Strategy, split: SeedSplit, costs: Costs, n_null: int, seed: int, statistic: str,
