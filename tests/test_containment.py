@@ -431,3 +431,12 @@ def test_a_null_too_big_for_the_strategys_memory_is_refused_up_front(store, run_
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
     line = one_line(run_cli("report", store, "--n-null", 1_000_000))
     assert "--n-null 1,000,000 puts" in line and "--max-memory 4 GB" in line and "or fewer" in line
+
+
+def test_report_names_universes_the_results_do_not_cover(store, run_cli):
+    assert run_cli("stress", SMA, "--store", store, "--universe", "garch-gjr-t").exit_code == 0
+    term = run_cli("report", store, "--n-null", 19)
+    assert term.exit_code == 0
+    assert "not in this verdict: bootstrap-fixed-mean" in " ".join(term.stdout.replace("│", " ").split())
+    js = json.loads(run_cli("report", store, "--n-null", 19, "--json").stdout)
+    assert js["universes_without_results"] == ["bootstrap-fixed-mean"]

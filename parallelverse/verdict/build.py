@@ -110,6 +110,7 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
         skill=skill, sharpe_stats=sharpe_stats, universes=universes, path_luck=path_luck,
         cost_sensitivity=_costs(strat, split, costs, selected) if has_real else None,
         verdict=_conclusion(decision, path_luck, statistic), plots=plots,
+        universes_without_results=tuple(u for u in st.choose_universes(None)[0] if u not in meta.universes),
     )
 
 

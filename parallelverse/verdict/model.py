@@ -304,6 +304,9 @@ class Verdict:
     cost_sensitivity: CostSensitivity | None
     verdict: Conclusion
     plots: Plots = field(default=None, metadata=NOT_JSON)
+    # complete universes of the store that this strategy's results do not cover (stressed with --universe, or
+    # made or finished after `stress` ran)
+    universes_without_results: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return to_json(self)

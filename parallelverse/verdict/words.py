@@ -59,6 +59,9 @@ def detail_lines(r: Verdict) -> list[str]:
                    f"{d.label}{unc}{excl}")
     if r.verdict.generators_disagree:
         out.append(r.verdict.generators_disagree)
+    if r.universes_without_results:
+        out.append(f"not in this verdict: {', '.join(r.universes_without_results)} (complete in the store, but not in "
+                   f"the results `stress` wrote for {r.strategy}; rerun stress to include it)")
     if v.label == "Not testable" and r.sharpe_stats is not None:
         psr = r.sharpe_stats.psr.psr
         if psr is None or not math.isfinite(psr):  # flat all the way: no returns to describe
