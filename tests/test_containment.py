@@ -440,3 +440,24 @@ def test_report_names_universes_the_results_do_not_cover(store, run_cli):
     assert "not in this verdict: bootstrap-fixed-mean" in " ".join(term.stdout.replace("│", " ").split())
     js = json.loads(run_cli("report", store, "--n-null", 19, "--json").stdout)
     assert js["universes_without_results"] == ["bootstrap-fixed-mean"]
+
+
+def test_processes_a_strategy_starts_are_stopped_with_it(store, run_cli, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    spawner = tmp_path / "spawner.py"
+    spawner.write_text(
+        "import subprocess\n"
+        f"_p = subprocess.Popen(['sleep', '300'])\nopen({str(pid_file)!r}, 'w').write(str(_p.pid))\n"
+        "def positions(bars):\n    return bars.close * 0 + 1\n")
+    assert run_cli("stress", spawner, "--store", store).exit_code == 0
+    pid = int(pid_file.read_text())
+    for _ in range(50):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break  # gone
+        if state == "Z":  # killed, waiting for init to reap it
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the strategy's subprocess {pid} outlived stress")

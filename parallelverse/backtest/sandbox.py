@@ -13,7 +13,8 @@ answers `call(bars, config, ...)` requests over a pipe. The child
   at the fork + `limits.max_memory_bytes`), so unbounded allocation is a MemoryError;
 - ignores SIGINT: Ctrl-C interrupts the parent, which kills the child -- even one
   stuck inside a numba loop, which never looks at Python's signal flag;
-- dies with its parent (PR_SET_PDEATHSIG), and holds none of the parent's store locks.
+- dies with its parent (PR_SET_PDEATHSIG), and holds none of the parent's store locks;
+- leads its own process group: stopping it kills whatever the strategy started too.
 
 Why fork: the child starts in milliseconds with every module the parent imported
 (numpy, numba, the kernels), which makes a process per run cheap; it touches nothing
@@ -80,10 +81,15 @@ class StrategyProcess:
         if self._pid == 0:  # the child: never returns into the caller's stack
             code = 1
             try:
+                _own_group()
                 self._conn.close()
                 code = _serve(child, self.path, limits, parent)
             finally:
                 _REAL_EXIT(code)
+        try:  # set on both sides of the fork, so the group exists whichever runs first
+            os.setpgid(self._pid, self._pid)
+        except OSError:
+            pass
         child.close()
         reply = self._receive("loading the strategy", limits.timeout_s)
         if reply[0] == "error":
@@ -124,10 +130,7 @@ class StrategyProcess:
             self._conn.close()
         except OSError:
             pass
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(pid)
         try:
             os.waitpid(pid, 0)
         except ChildProcessError:
@@ -169,6 +172,7 @@ class StrategyProcess:
 
     def _reap(self) -> str:
         pid, self._pid = self._pid, None
+        _kill_group(pid)  # what the strategy started dies with it (before the reap: the pid cannot be reused yet)
         try:
             _, status = os.waitpid(pid, 0)
         except ChildProcessError:
@@ -179,6 +183,28 @@ class StrategyProcess:
             hint = " (killed: out of memory?)" if sig == signal.SIGKILL else ""
             return f"was killed by {name}{hint}"
         return f"exited with code {os.WEXITSTATUS(status)}"
+
+
+def _own_group() -> None:
+    """The child leads its own process group, so that stopping it also stops whatever the strategy started."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the child and every process in its group (a strategy's subprocesses); the child alone if the
+    group is not there."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+        return
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _arrays(bars: PathBatch) -> list[np.ndarray]:
