@@ -149,6 +149,8 @@ STRATEGY_ERRORS = {
     "leverage_50": ("import numpy as np\ndef positions(bars):\n    return np.full(bars.close.shape, -50.0)\n",
                     ["returned -50 at bar 0, path 0", "from -10 to 10"]),
     "complex": ("def positions(bars):\n    return bars.close * 0 + 1j\n", ["dtype complex128", "real numbers"]),
+    "keyboard_interrupt": ("def positions(bars):\n    raise KeyboardInterrupt\n",
+                           ["strat.py:2: KeyboardInterrupt raised by the strategy", "positions ("]),
     "warmup_too_long": ("warmup = 1000\ndef positions(bars):\n    return bars.close * 0\n", ["warmup = 1000 bars but the store has 400"]),
     "bad_params": ("params = {'n': 3}\ndef positions(bars, n=1):\n    return bars.close * 0\n", ["params must be a dict of non-empty lists"]),
 }

@@ -245,6 +245,9 @@ def _serve(conn: Connection, path: Path, limits: Limits, parent: int) -> int:
     except StrategyError as exc:
         conn.send(("error", str(exc)))
         return 0
+    except KeyboardInterrupt as exc:
+        conn.send(("error", _raised_interrupt(exc, path, "while importing the strategy")))
+        return 0
     bars = None
     while True:
         try:
@@ -263,6 +266,8 @@ def _serve(conn: Connection, path: Path, limits: Limits, parent: int) -> int:
             reply = ("ok", s.call(bars, config, label, check_from))
         except StrategyError as exc:
             reply = ("error", str(exc))
+        except KeyboardInterrupt as exc:  # SIGINT is ignored here: the strategy raised it itself
+            reply = ("error", _raised_interrupt(exc, path, f"positions ({label})"))
         finally:
             signal.alarm(0)
         try:
@@ -270,6 +275,13 @@ def _serve(conn: Connection, path: Path, limits: Limits, parent: int) -> int:
         except MemoryError:
             conn.send(("error", f"{path}: positions' output does not fit in --max-memory {limits.describe_memory()} "
                                 f"({label}); use less memory or raise --max-memory"))
+
+
+def _raised_interrupt(exc: BaseException, path: Path, where: str) -> str:
+    from parallelverse.backtest.strategy import _exception_site
+
+    return (f"{_exception_site(exc, path)}: KeyboardInterrupt raised by the strategy ({where}); a strategy must "
+            "return its exposures, not raise KeyboardInterrupt")
 
 
 def _address_space() -> int:
