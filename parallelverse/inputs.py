@@ -153,6 +153,7 @@ def _reason(code: int) -> str:
         errno.EROFS: "is on a read-only file system",
         errno.EACCES: "is not writable (permission denied)",
         errno.ENOTDIR: "is not a directory",
+        errno.ENOSPC: "is on a virtual file system with no storage (like /sys or /proc)",
     }.get(code, os.strerror(code))
 
 
@@ -195,11 +196,16 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
 def writable_error(directory: Path) -> int:
     """0 if a file can be created in `directory`, else the errno that would stop it."""
     try:
-        if os.statvfs(directory).f_flag & os.ST_RDONLY:
-            return errno.EROFS
+        st = os.statvfs(directory)
     except (OSError, AttributeError):
-        pass
-    return 0 if os.access(directory, os.W_OK | os.X_OK) else errno.EACCES
+        st = None
+    if st is not None and st.f_flag & os.ST_RDONLY:
+        return errno.EROFS
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return errno.EACCES
+    if st is not None and st.f_blocks == 0 and Path(directory).resolve().parts[1:2] in (("sys",), ("proc",)):
+        return errno.ENOSPC  # a kernel's view, not storage
+    return 0
 
 
 def tree_bytes(path: Path) -> int:

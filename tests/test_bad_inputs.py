@@ -220,6 +220,9 @@ case("set_bool_spelled_python", ["generate", "--seed-window", "2020-01", "--set"
      ["garch parameter fhs='True' should be true or false (default false)"])
 case("set_twice", ["generate", "--seed-window", "2020-01", "--set", "garch.vol=egarch", "--set", "garch.vol=garch"],
      ["--set garch.vol is given twice ('egarch' and 'garch')", "keep one"])
+if os.path.isdir("/sys/kernel"):
+    case("out_in_sysfs", ["generate", "--seed-window", "2020-01", "--out", "/sys/kernel/x.zarr"],
+         ["'/sys/kernel'", "virtual file system"])
 case("generator_twice", ["generate", "--seed-window", "2020-01", "--generators", "garch,garch"],
      ["universe 'garch-gjr-t' would be made twice", "list each once"])
 case("seed_window_on_a_holiday", ["generate", "--seed-window", "2019-12-25"],
