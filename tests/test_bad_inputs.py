@@ -215,6 +215,8 @@ case("calibrate_horizon_too_long", C + ["--horizon", "1000000"], ["--horizon 100
 case("calibrate_symbols_repeated", C + ["--symbols", "AAPL,aapl"], ["repeats a symbol", "count twice"])
 case("calibrate_symbols_empty", C + ["--symbols", ""], ["--symbols ''", "empty item"])
 case("calibrate_generators_empty_item", C + ["--generators", "garch,,bootstrap"], ["'garch,,bootstrap'", "empty item"])
+case("calibrate_out_empty", ["calibrate", "--windows", "2019-01:2019-02", "--out", ""], ["--out is empty"])
+case("calibrate_html_empty", C + ["--html", ""], ["--html is empty"])
 case("calibrate_workers_huge", C + ["--workers", "1000"], ["--workers 1000", "from 1 to 256"])
 case("set_bool_spelled_python", ["generate", "--seed-window", "2020-01", "--set", "garch.fhs=True"],
      ["garch parameter fhs='True' should be true or false (default false)"])

@@ -161,6 +161,8 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
         raise CalibrateError(f"--workers {workers} must be from 1 to {MAX_WORKERS}")
     if not req.generators:
         raise CalibrateError("no generators chosen; pass e.g. --generators garch,bootstrap")
+    if not str(req.out).strip():
+        raise CalibrateError("--out is empty; pass a directory for the cell results, e.g. --out calibration")
     out = Path(req.out)
     if out.exists() and not out.is_dir():
         raise CalibrateError(f"--out {req.out!r} is a file; give a directory for the cell results")
