@@ -202,7 +202,16 @@ def load_market(path: str | Path | None = None) -> Market:
         raise DataError(f"{path.name}: could not be read ({first}); check that it is a valid CSV or Parquet file") from None
     if kind == "csv":
         _check_csv_shape(raw, path.name)
+        _symbols_as_text(raw, path)
     return _validate(raw, path.name, csv=kind == "csv", default_symbol=path.stem.split(".")[0])
+
+
+def _symbols_as_text(raw: pd.DataFrame, path: Path) -> None:
+    """Re-read a CSV's symbol column as plain text: pandas' guessing would read the ticker NA (or None, null)
+    as missing, 0700 as 700 and 1E5 as 100000.0."""
+    for col in raw.columns:
+        if str(col).strip().lower() in ALIASES["symbol"]:
+            raw[col] = pd.read_csv(path, usecols=[col], dtype=str, keep_default_na=False, encoding="utf-8")[col]
 
 
 # Leading bytes of files that are not CSV text, whatever their name says.

@@ -412,6 +412,27 @@ def test_overwrite_refuses_a_store_holding_the_users_files(store, run_cli):
     assert tree_digest(store) == before and (store / "my_notes.txt").read_text() == "keep me"
 
 
+def test_overwrite_finds_the_users_files_at_any_depth(store, run_cli):
+    """A user's file deep inside a universe, an array's chunk directory or a results group is found too."""
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    universe = next(p for p in (store / "universes").iterdir())
+    plants = [universe / "notes.txt", store / "history" / "close" / "mine.csv",
+              store / "history" / "close" / "c" / "backup", next((store / "results").iterdir()) / "my.ipynb"]
+    for plant in plants:
+        plant.write_text("keep me")
+        before = tree_digest(store)
+        line = one_line(run_cli(*GEN, "--out", store, "--overwrite", "--seed", "9"))
+        assert f"holds files parallelverse did not write ({plant.relative_to(store)})" in line
+        assert tree_digest(store) == before
+        plant.unlink()
+    link = store / "universes" / universe.name / "c"
+    assert not link.exists()  # a group has no chunk directory; a link there is still not ours
+    link.symlink_to(store.parent)
+    assert "did not write (universes/" in one_line(run_cli(*GEN, "--out", store, "--overwrite", "--seed", "9"))
+    link.unlink()
+    assert run_cli(*GEN, "--out", store, "--overwrite", "--seed", "9").exit_code == 0
+
+
 def test_another_file_with_the_same_name_says_it_replaced_results(store, run_cli, tmp_path):
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
     impostor = tmp_path / "impostor.py"

@@ -49,6 +49,18 @@ def test_parquet_multi_symbol_with_ticker_alias(tmp_path, market):
         m.select()
 
 
+def test_csv_symbols_are_read_as_written(tmp_path, aapl_frame):
+    """Tickers that look like missing values or numbers stay themselves: NA (Nasdaq's NA), 0700 (Tencent), 1E5."""
+    path = tmp_path / "odd.csv"
+    pd.concat([aapl_frame.assign(Symbol=sym) for sym in ("NA", "0700", "1E5", "None")]).to_csv(path, index=False)
+    m = load_market(path)
+    assert m.symbols == ["NA", "0700", "1E5", "None"]
+    np.testing.assert_array_equal(m.select("0700").close, aapl_frame["Close"].to_numpy())
+    (tmp_path / "blank.csv").write_text(path.read_text().replace(",0700\n", ",\n", 1))
+    with pytest.raises(DataError, match=r"row \d+: empty symbol in column 'Symbol'"):
+        load_market(tmp_path / "blank.csv")
+
+
 def test_missing_volume_is_allowed(tmp_path, aapl_frame):
     path = tmp_path / "novol.csv"
     aapl_frame.drop(columns="Volume").to_csv(path, index=False)

@@ -18,6 +18,7 @@ swapped in, so the old one is gone only once the new one exists.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -214,18 +215,57 @@ _TOP = {"zarr.json", "history", "universes", "results"}
 
 
 def _foreign_entries(path: Path) -> list[str]:
-    """Entries of a store that are not parallelverse's: at the top anything but its groups, and inside
-    history/, universes/ and results/ anything but zarr groups/arrays (directories with zarr.json) and our
-    temporaries. --overwrite deletes the whole directory, so it must hold nothing of the user's."""
-    def ours(p: Path) -> bool:
-        return p.name == "zarr.json" or p.name.endswith(".partial") or ".old-" in p.name \
-            or (p.is_dir() and not p.is_symlink() and (p / "zarr.json").exists())
+    """Everything in a store that parallelverse did not write, at any depth: --overwrite deletes the whole
+    directory, so it must hold nothing of the user's.
 
-    out = [e.name for e in sorted(path.iterdir()) if e.name not in _TOP or e.is_symlink()]
-    for group in ("history", "universes", "results"):
-        g = path / group
-        if g.is_dir() and not g.is_symlink():
-            out += [f"{group}/{e.name}" for e in sorted(g.iterdir()) if not ours(e)]
+    What we write is a zarr tree: node directories (with `zarr.json`) holding `zarr.json`, child nodes and,
+    for arrays, a chunk directory `c/` of numbered files and directories; plus our temporaries (zarr's
+    `*.partial` files, `.<name>.<pid>.partial` and `.<name>.old-<pid>` nodes), which are walked like nodes.
+    At the top only the history, universes and results groups. Symbolic links are never ours."""
+    out: list[str] = []
+
+    def temporary(name: str) -> bool:
+        return name.startswith(".") and (name.endswith(".partial") or ".old-" in name)
+
+    def chunks(d: str, rel: str) -> None:
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_symlink():
+                    out.append(f"{rel}/{e.name}")
+                elif e.is_dir():
+                    if e.name.isdigit():
+                        chunks(e.path, f"{rel}/{e.name}")
+                    else:
+                        out.append(f"{rel}/{e.name}")
+                elif not (e.is_file() and (e.name.isdigit() or e.name.endswith(".partial"))):
+                    out.append(f"{rel}/{e.name}")
+
+    def node(d: str, rel: str, top: bool = False) -> None:
+        is_array = False
+        try:
+            is_array = json.loads(Path(d, "zarr.json").read_text()).get("node_type") == "array"
+        except (OSError, ValueError, AttributeError):
+            pass
+        with os.scandir(d) as it:
+            for e in sorted(it, key=lambda e: e.name):
+                name = f"{rel}{e.name}"
+                if e.is_symlink():
+                    out.append(name)
+                elif e.is_file():
+                    if not (e.name == "zarr.json" or e.name.endswith(".partial")):
+                        out.append(name)
+                elif not e.is_dir():
+                    out.append(name)
+                elif e.name == "c" and is_array:
+                    chunks(e.path, name)
+                elif top and e.name not in _TOP and not temporary(e.name):
+                    out.append(name)
+                elif os.path.exists(os.path.join(e.path, "zarr.json")) or temporary(e.name):
+                    node(e.path, f"{name}/")
+                else:
+                    out.append(name)
+
+    node(str(path), "", top=True)
     return out
 
 
