@@ -57,7 +57,7 @@ def test_csv_symbols_are_read_as_written(tmp_path, aapl_frame):
     assert m.symbols == ["NA", "0700", "1E5", "None"]
     np.testing.assert_array_equal(m.select("0700").close, aapl_frame["Close"].to_numpy())
     (tmp_path / "blank.csv").write_text(path.read_text().replace(",0700\n", ",\n", 1))
-    with pytest.raises(DataError, match=r"row \d+: empty symbol in column 'Symbol'"):
+    with pytest.raises(DataError, match=r"blank.csv line 758: empty symbol in column 'Symbol'"):
         load_market(tmp_path / "blank.csv")
 
 
