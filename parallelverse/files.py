@@ -29,7 +29,7 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
     Readers see the old file or the whole new one, never a part; a failure removes the temporary file
     (ours) and is raised as an OSError naming `path`, not the temporary name."""
-    path = Path(path)
+    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)  # write through a link
     _clean_dead_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:

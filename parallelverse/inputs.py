@@ -167,7 +167,8 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
     if str(path).strip() == "":
         raise InputError(f"{option} is empty; pass a path, e.g. {option} {'AAPL_2020-01.zarr' if kind == 'dir' else 'report.html'}")
     path = Path(path)
-    target = Path(os.path.abspath(path))
+    # A page is written through a symbolic link (the link stays, what it names is checked and replaced).
+    target = Path(os.path.realpath(path) if kind == "file" else os.path.abspath(path))
     fix = f"choose another {option}"
     cwd = Path.cwd().resolve()
     resolved = target.resolve()

@@ -20,6 +20,7 @@ import zarr
 
 from conftest import tree_digest
 from parallelverse.errors import StoreError
+from parallelverse.files import PAGE_HEAD
 from parallelverse.store import lock_store, open_universe, read_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -401,6 +402,31 @@ def test_html_never_replaces_a_file_parallelverse_did_not_write(store, run_cli, 
     for _ in range(2):  # a page we wrote is replaced
         assert run_cli("report", store, "--n-null", 19, "--html", page).exit_code == 0
     assert "exists and is not a page" in one_line(run_cli("calibrate", "--html", victim))
+
+
+def test_symbolic_links_are_written_through_and_kept(store, run_cli, tmp_path):
+    """A store or a page reached through a link is read, resumed and replaced where the link points; the link
+    stays a link. A link to a file that is not our page is refused like the file itself."""
+    link = tmp_path / "latest.zarr"
+    link.symlink_to(store)
+    assert run_cli(*GEN, "--out", link).exit_code == 0  # the same run: nothing to do, resumed through the link
+    assert run_cli(*GEN, "--out", link, "--overwrite", "--seed", "9").exit_code == 0
+    assert run_cli("stress", SMA, "--store", link).exit_code == 0
+    assert run_cli("report", link, "--n-null", 19, "--json").exit_code == 0
+    assert link.is_symlink() and json.loads((store / "zarr.json").read_text())["attributes"]["identity"]
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for name, target in (("page.html", pages / "real.html"), ("dangling.html", pages / "missing.html")):
+        (tmp_path / name).symlink_to(target)
+        for _ in range(2):
+            result = run_cli("report", store, "--n-null", 19, "--html", tmp_path / name)
+            assert result.exit_code == 0, result.output
+        assert (tmp_path / name).is_symlink() and target.read_text().startswith(PAGE_HEAD)
+    mine = tmp_path / "mine.txt"
+    mine.write_text("precious")
+    (tmp_path / "to-mine.html").symlink_to(mine)
+    line = one_line(run_cli("report", store, "--n-null", 19, "--html", tmp_path / "to-mine.html"))
+    assert "exists and is not a page parallelverse wrote" in line and mine.read_text() == "precious"
 
 
 def test_overwrite_refuses_a_store_holding_the_users_files(store, run_cli):

@@ -111,6 +111,12 @@ class Store:
             raise StoreError(f"store {str(self.path)!r} was opened for reading; open it with read_store(path, write=True)")
 
 
+def _follow(path: Path) -> Path:
+    """A symbolic link to an existing directory is the directory it names: a store is read, resumed and
+    replaced there, and the link is left as it is. A dangling link is not followed (it is refused as foreign)."""
+    return Path(os.path.realpath(path)) if path.is_symlink() and path.is_dir() else path
+
+
 def _kind(path: Path) -> str:
     """"store" (this format), "old" (an older parallelverse format), "empty" (an empty directory) or "foreign"."""
     if path.is_symlink() or not path.is_dir():
@@ -140,7 +146,7 @@ def open_store(path: str | Path, split: SeedSplit, overwrite: bool = False) -> S
     `overwrite`, which replaces it -- only if it is a parallelverse store. Call this
     only after every input has been validated: nothing is touched before.
     """
-    path = Path(path)
+    path = _follow(Path(path))
     identity = store_identity(split)
     _refuse_protected(path)
     kind = _kind(path) if (path.exists() or path.is_symlink()) else "none"
@@ -341,7 +347,7 @@ def _clean_inside(path: Path) -> None:
 
 def read_store(path: str | Path, write: bool = False) -> Store:
     """An existing store, for the stages after generate; `write=True` (stress) takes its writer lock."""
-    path = Path(path)
+    path = _follow(Path(path))
     if not path.exists():
         raise StoreError(f"store {str(path)!r} does not exist; create it with `parallelverse generate --seed-window ...`")
     kind = _kind(path)
@@ -369,7 +375,8 @@ def _open_existing(path: Path) -> zarr.Group:
 
 def open_universe(path: str | Path, name: str) -> Universe:
     """A complete universe for reading; incomplete ones are refused."""
-    root = _open_existing(Path(path)) if Path(path).exists() else None
+    path = _follow(Path(path))
+    root = _open_existing(path) if path.exists() else None
     if root is None:
         raise StoreError(f"store {str(path)!r} does not exist; create it with `parallelverse generate`")
     names = list_universes(root)
