@@ -78,14 +78,24 @@ def test_audit_refuses_unknown_universes_and_non_finite_edges(small_store, run_c
 
 
 def test_no_rate_without_a_test_and_fewer_plants_than_asked_are_said(tmp_path, run_cli):
-    # 10-bar paths: no null can be built on a plant, so no rate (not 0/0 = nan%) and no verdict counted as "no skill"
+    # 30-bar paths: the GARCH null needs 100 bars, so it has no rate (not 0/0 = nan%); the others decide
     store = tmp_path / "short.zarr"
-    assert run_cli("generate", "--seed-window", "2019-12", "--context", 200, "--horizon", 10, "--n-paths", 6,
+    assert run_cli("generate", "--seed-window", "2019-12", "--context", 200, "--horizon", 30, "--n-paths", 6,
                    "--generators", "bootstrap", "--out", store).exit_code == 0
     term = run_cli("audit", store, "--n-plant", 8, "--n-null", 19)
     assert term.exit_code == 0 and "nan" not in term.stdout and "n/a (0 plants)" in term.stdout
     assert "bootstrap has 6 paths: 6 plants, not 8" in term.stderr
     js = json.loads(run_cli("audit", store, "--n-plant", 8, "--n-null", 19, "--json").stdout)
     assert js["plants"] == {"bootstrap": 6}
-    verdict = next(r for r in js["rows"] if r["test"] == "verdict")
-    assert verdict["power"]["n"] == 0 and verdict["false_positive"]["n"] == 0
+    rows = {r["test"]: r for r in js["rows"]}
+    assert rows["garch"]["power"]["n"] == 0 and rows["garch"]["false_positive"]["n"] == 0
+    assert rows["verdict"]["power"]["n"] == 6 and rows["verdict"]["false_positive"]["n"] == 6
+
+
+def test_a_horizon_too_short_for_any_test_is_refused_up_front(tmp_path, run_cli):
+    store = tmp_path / "short.zarr"
+    assert run_cli("generate", "--seed-window", "2019-12", "--context", 200, "--horizon", 10, "--n-paths", 6,
+                   "--generators", "bootstrap", "--out", store).exit_code == 0
+    r = run_cli("audit", store, "--n-null", 19)
+    assert r.exit_code != 0 and len(r.stderr.strip().splitlines()) == 1
+    assert "has a 10-bar horizon; the skill tests need at least 20 bars" in r.stderr and "--horizon 20" in r.stderr

@@ -27,7 +27,8 @@ from parallelverse.backtest.strategy import Strategy
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 from parallelverse.store import read_store
-from parallelverse.verdict.skill import DECIDING, ROBUSTNESS, decide_skill, skill_tests
+from parallelverse.errors import InputError
+from parallelverse.verdict.skill import DECIDING, MIN_REAL_BARS, ROBUSTNESS, decide_skill, skill_tests
 from parallelverse.verdict.stats import clopper_pearson
 from parallelverse.window import SeedSplit
 
@@ -101,6 +102,10 @@ def run_audit(store: str | Path, universes: list[str] | None = None, n_plant: in
               edge_sharpe: float = 1.5, seed: int = 0, progress=None) -> Audit:
     st = read_store(Path(store))
     split = st.split()
+    if split.horizon_bars < MIN_REAL_BARS:  # every test would be 'not testable': say so before the work
+        raise InputError(f"store {str(store)!r} has a {split.horizon_bars}-bar horizon; the skill tests need at least "
+                         f"{MIN_REAL_BARS} bars, so there is nothing to audit; generate with --horizon {MIN_REAL_BARS} "
+                         "or more")
     names, _ = st.choose_universes(universes)
     costs = Costs(fees_bps=0.0, slippage_bps=0.0, fill="close")  # the plant trades at the close it decides on
     nulls = DECIDING + ROBUSTNESS
