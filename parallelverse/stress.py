@@ -61,6 +61,7 @@ class StressRun:
     seconds: float
     n_paths: dict  # universe -> paths run
     replaced: str | None = None  # another file whose results under the same name this run replaced
+    max_long: float = 0.0  # the largest long exposure the strategy asked for on the real history (> 1: capped by cash)
 
 
 ProgressFn = Callable[[str, int, int], None]
@@ -104,10 +105,11 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
     if req.lookahead_check:
         _lookahead(strategy, st, split, names, real, costs.fill)
 
-    counts = {}
+    counts, max_long = {}, 0.0
     with st.results_writer(strategy.name) as writer:
         if real is not None:
             grid = run_grid(strategy, real, costs, "real history", keep_equity=True)
+            max_long = grid.max_long
             writer.write_real(RealResults(1, {**grid.metrics, **grid.bh}, None, np.stack([e[:, 0] for e in grid.equity]),
                                           grid.bh_equity[:, 0][None, :], split.history.time[split.context_end:split.realized_end]))
         for name in names:
@@ -120,7 +122,8 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
         writer.commit(ResultsMeta(strategy.name, str(strategy.path.resolve()), strategy.sha256, strategy.warmup,
                                   tuple(strategy.configs), costs.record(), tuple(names), tuple(METRICS),
                                   req.lookahead_check))
-    return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts, replaced)
+    return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts, replaced,
+                     max_long)
 
 
 def _replaced_file(strategy: Strategy, st: Store) -> str | None:

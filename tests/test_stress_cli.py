@@ -147,7 +147,9 @@ STRATEGY_ERRORS = {
     ),
     "inf": ("import numpy as np\ndef positions(bars):\n    return np.full(bars.close.shape, np.inf)\n", ["returned inf at bar 0"]),
     "leverage_50": ("import numpy as np\ndef positions(bars):\n    return np.full(bars.close.shape, -50.0)\n",
-                    ["returned -50 at bar 0, path 0", "from -10 to 10"]),
+                    ["returned -50.0 at bar 0, path 0", "from -10 to 10"]),
+    "leverage_just_over": ("import numpy as np\ndef positions(bars):\n    return np.full(bars.close.shape, -10.0000001)\n",
+                           ["returned -10.0000001 at bar 0"]),
     "complex": ("def positions(bars):\n    return bars.close * 0 + 1j\n", ["dtype complex128", "real numbers"]),
     "keyboard_interrupt": ("def positions(bars):\n    raise KeyboardInterrupt\n",
                            ["strat.py:2: KeyboardInterrupt raised by the strategy", "positions ("]),
@@ -163,6 +165,16 @@ def test_strategy_errors_are_one_line(case, store, run_cli, tmp_path):
     path.write_text(body)
     result = run_cli("stress", path, "--store", store)
     _one_line_error(result, *needles)
+
+
+def test_a_long_above_1_is_said_to_be_filled_up_to_the_cash(store, run_cli, tmp_path):
+    path = tmp_path / "lever.py"
+    path.write_text("import numpy as np\ndef positions(bars):\n    return np.full(bars.close.shape, 2.5)\n")
+    result = run_cli("stress", path, "--store", store, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["max_long_exposure"] == 2.5
+    assert "positions asked for up to 2.5x long on the real history" in result.stderr and "no borrowing" in result.stderr
+    quiet = run_cli("stress", SMA, "--store", store, "--json")
+    assert quiet.exit_code == 0 and json.loads(quiet.stdout)["max_long_exposure"] == 1.0 and "no borrowing" not in quiet.stderr
 
 
 def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):

@@ -151,6 +151,7 @@ class GridResult:
     bh: dict[str, np.ndarray]  # bh_<metric> -> (1, n_paths): buy-and-hold on the same paths
     equity: tuple[np.ndarray, ...]  # per configuration (horizon, n_paths), when asked for; else ()
     bh_equity: np.ndarray  # (horizon, n_paths)
+    max_long: float = 0.0  # the largest long exposure asked for (traded bars); above 1 it is filled up to the cash
 
 
 def run_grid(strategy: Strategy, bars: PathBatch, costs: Costs, label: str, keep_equity: bool = False) -> GridResult:
@@ -160,14 +161,19 @@ def run_grid(strategy: Strategy, bars: PathBatch, costs: Costs, label: str, keep
     """
     warmup = strategy.warmup
     bh, bh_values = buy_and_hold(bars, warmup, costs)
-    rows, equity = [], []
+    rows, equity, max_long = [], [], 0.0
+    first = first_decision_bar(warmup, costs.fill)
     for config in strategy.configs:
-        metrics, values = backtest(decide(strategy, bars, config, costs.fill, label), bars, warmup, costs)
+        out = decide(strategy, bars, config, costs.fill, label)
+        if out.target is not None and out.target[first:].size:
+            max_long = max(max_long, float(out.target[first:].max()))
+        metrics, values = backtest(out, bars, warmup, costs)
         rows.append(metric_rows(metrics, values, bh, bh_values, costs))
         if keep_equity:
             equity.append(values)
     stacked = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
-    return GridResult(stacked, {f"bh_{m}": bh[k][None, :] for k, m in enumerate(METRICS)}, tuple(equity), bh_values)
+    return GridResult(stacked, {f"bh_{m}": bh[k][None, :] for k, m in enumerate(METRICS)}, tuple(equity), bh_values,
+                      max_long)
 
 
 def best_config(real_sharpe: np.ndarray | None) -> int:

@@ -138,8 +138,9 @@ class Strategy:
         if big.any():
             t, j = (int(x[0]) for x in np.nonzero(big))
             raise StrategyError(
-                f"{where}: positions returned {a[check_from + t, j]:g} at bar {check_from + t}, path {j} ({label}); "
-                f"exposures are fractions of equity from -{MAX_EXPOSURE:g} to {MAX_EXPOSURE:g} (1 = fully long)"
+                f"{where}: positions returned {float(a[check_from + t, j])!r} at bar {check_from + t}, path {j} "
+                f"({label}); exposures are fractions of equity from -{MAX_EXPOSURE:g} to {MAX_EXPOSURE:g} (1 = fully "
+                "long; a long above 1 is filled only up to the cash, with no borrowing)"
             )
         return Output(a, None)
 

@@ -65,7 +65,11 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
         run = run_stress(req, progress, client)
     summary = summarize(run.store, run.strategy.name)
     summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped),
-                    "replaced_results_of": run.replaced})
+                    "replaced_results_of": run.replaced, "max_long_exposure": run.max_long})
+    if run.max_long > 1 + 1e-9:  # said, never silent: on stderr, with --json too
+        err.print(f"positions asked for up to {run.max_long:.4g}x long on the real history; longs are bought with the "
+                  "cash there is (no borrowing, as in vectorbt), so they were filled at about 1x: return at most 1 "
+                  "to see the exposure you get", soft_wrap=True)
     if run.replaced:  # on stderr, with --json too
         err.print(f"replaced the results named {run.strategy.name!r} that {run.replaced} had made (another file with "
                   "the same name; give one of them its own `name` to keep both)", soft_wrap=True)
