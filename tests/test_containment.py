@@ -478,6 +478,10 @@ def test_a_null_too_big_for_the_strategys_memory_is_refused_up_front(store, run_
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
     line = one_line(run_cli("report", store, "--n-null", 1_000_000))
     assert "--n-null 1,000,000 puts" in line and "--max-memory 4 GB" in line and "or fewer" in line
+    bars = int(line.split("use --n-null ")[1].split(" ")[0].replace(",", ""))  # the most that fit
+    assert bars == int(4 * 2**30 / 4 // ((200 + 20) * 48))  # sma_crossover warmup 200 + the 20-bar horizon, 48 B a bar
+    small = one_line(run_cli("report", store, "--n-null", 9_999, "--max-memory", "0.125"))
+    assert f"puts {9_999 * 220 * 48 / 1e6:.1f} MB of bars" in small  # never '0.0 GB'
 
 
 def test_report_names_universes_the_results_do_not_cover(store, run_cli):

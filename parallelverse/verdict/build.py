@@ -30,6 +30,7 @@ from parallelverse.backtest.engine import Costs, backtest, best_config, buy_and_
 from parallelverse.backtest.strategy import Strategy, find_strategy
 from parallelverse.bars import real_bars, with_warmup
 from parallelverse.errors import InputError, StoreError
+from parallelverse.inputs import fmt_bytes
 from parallelverse.store import Results, Store, read_store
 from parallelverse.verdict import pbo as pbo_mod
 from parallelverse.verdict.fidelity import acf_by_lag, fidelity
@@ -87,6 +88,9 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
     selected = best_config(res.real.metrics["sharpe"][:, 0] if has_real else None)  # as stress shows it
 
     _check_null_size(n_null, strat.warmup + realized_end - context_end, limits)
+    fits = _null_paths_that_fit(strat.warmup + realized_end - context_end, limits)
+    if fits is not None:  # --auto-paths never grows a null past what one call of the strategy may hold
+        max_null_paths = max(n_null, min(max_null_paths, fits))
     skill, decision = skill_section(strat, split, costs, n_null, seed, statistic, auto_paths, max_null_paths)
     sharpe_stats, pbo_logits = _sharpe_stats(res, configs, selected, costs) if has_real else (None, None)
     universes, universe_plots = {}, {}
@@ -114,16 +118,23 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
     )
 
 
+def _null_paths_that_fit(bars: int, limits) -> int | None:
+    """How many null paths of `bars` bars fit in a quarter of what one call of the strategy may allocate
+    (--max-memory; the rest is for the strategy's own arrays); None without a cap."""
+    cap = getattr(limits, "max_memory_bytes", None)
+    return None if cap is None else int(cap / 4 // (bars * 6 * 8))  # OHLCV + time, float64 / int64
+
+
 def _check_null_size(n_null: int, bars: int, limits) -> None:
     """A null market's paths go to the strategy in one call: refuse, before any work, a --n-null whose bars alone
     exceed a quarter of what that call may allocate (--max-memory), instead of the strategy process dying late."""
-    cap = getattr(limits, "max_memory_bytes", None)
-    need = n_null * bars * 6 * 8  # OHLCV + time, float64 / int64
-    if cap is not None and need > cap / 4:  # the rest of the allowance is for the strategy's own arrays
-        fits = max(19, int(cap / 4 // (bars * 6 * 8)))
-        raise InputError(f"--n-null {n_null:,} puts {need / 2**30:.1f} GB of bars into one call of the strategy, more "
-                         f"than a quarter of --max-memory {cap / 2**30:g} GB (the rest is for the strategy's own arrays); "
-                         f"use --n-null {fits:,} or fewer, or raise --max-memory")
+    fits = _null_paths_that_fit(bars, limits)
+    if fits is not None and n_null > fits:
+        cap = limits.max_memory_bytes
+        raise InputError(f"--n-null {n_null:,} puts {fmt_bytes(n_null * bars * 6 * 8)} of bars into one call of the "
+                         f"strategy, more than a quarter of --max-memory {cap / 2**30:g} GB ({fmt_bytes(cap / 4)}; the "
+                         f"rest is for the strategy's own arrays); use --n-null {max(19, fits):,} or fewer, or raise "
+                         "--max-memory")
 
 
 def skill_section(strat: Strategy, split: SeedSplit, costs: Costs, n_null: int, seed: int, statistic: str,
