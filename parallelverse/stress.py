@@ -241,11 +241,22 @@ def percentile_of(real: float, synthetic: np.ndarray) -> float:
 
 def summarize(store: str | Path, strategy: str) -> dict:
     """Per universe and metric: real value, synthetic quantiles, real percentile (JSON-safe)."""
-    res = read_store(store).results(strategy)
+    st = read_store(store)
+    split = st.split()
+    res = st.results(strategy)
     meta = res.meta
     configs = list(meta.configs)
     has_real = res.real is not None
-    selected = best_config(res.real.metrics["sharpe"][:, 0] if has_real else None)
+    real_sharpe = res.real.metrics["sharpe"][:, 0] if has_real else None
+    selected = best_config(real_sharpe)
+    if len(configs) == 1:
+        selection = "only configuration"
+    elif not has_real:
+        selection = "the first configuration: no real result to choose by"
+    elif not np.isfinite(real_sharpe).any():
+        selection = "the first configuration: no configuration has a Sharpe on the real history"
+    else:
+        selection = "best Sharpe on the real history"
     first = next(iter(res.universes.values())) if res.universes else res.real
     metric_names = list(meta.metrics) + [k for k in first.metrics if k.startswith(("excess_", "information"))]
     real = {m: float(res.real.metrics[m][selected, 0]) for m in metric_names} if has_real else {}
@@ -267,8 +278,10 @@ def summarize(store: str | Path, strategy: str) -> dict:
         "strategy_sha256": meta.strategy_sha256,
         "n_configs": len(configs),
         "selected_config": configs[selected],
-        "selection": "best Sharpe on the real history" if len(configs) > 1 else "only configuration",
+        "selection": selection,
         "costs": meta.costs,
+        "horizon_bars": split.horizon_bars,
+        "realized_bars": split.realized_end - split.context_end,
         "warmup": meta.warmup,
         "real": real or None,
         "universes": universes,

@@ -177,6 +177,20 @@ def test_a_long_above_1_is_said_to_be_filled_up_to_the_cash(store, run_cli, tmp_
     assert quiet.exit_code == 0 and json.loads(quiet.stdout)["max_long_exposure"] == 1.0 and "no borrowing" not in quiet.stderr
 
 
+@pytest.mark.parametrize("window,horizon,why", [
+    ("2020-01", 1, "the store's horizon is 1 bar (generate with --horizon 2 or more for one)"),
+    ("2023-09", 30, "the data holds 0 bars after the cut"),  # the bundled data ends on 2023-09-21
+])
+def test_without_a_real_result_the_reason_and_the_shown_configuration_are_said(window, horizon, why, run_cli, tmp_path):
+    store = tmp_path / "s.zarr"
+    assert run_cli("generate", "--seed-window", window, "--horizon", horizon, "--n-paths", 8,
+                   "--generators", "bootstrap", "--out", store).exit_code == 0
+    result = run_cli("stress", SMA, "--store", store)
+    text = " ".join(result.stdout.split())
+    assert result.exit_code == 0 and f"No real result: a backtest needs at least 2 bars and {why}" in text
+    assert "(the first configuration: no real result to choose by)" in text and "best Sharpe" not in text
+
+
 def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _one_line_error(run_cli("stress", SMA), "pass --store STORE (found none")

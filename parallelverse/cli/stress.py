@@ -124,8 +124,10 @@ def _print(s: dict) -> None:
                           f"{_fmt(m, row['q05'])} .. {_fmt(m, row['q95'])}", "-" if pct is None or pct != pct else f"{pct:.1f}")
         out.print(table)
     if s["real"] is None:
-        out.print("The real future after the cut has fewer than 2 bars in the data, too few for a real result: only "
-                  "synthetic results.", soft_wrap=True)
+        why = (f"the store's horizon is {s['horizon_bars']} bar (generate with --horizon 2 or more for one)"
+               if s["horizon_bars"] < 2 else
+               f"the data holds {s['realized_bars']} bar{'' if s['realized_bars'] == 1 else 's'} after the cut")
+        out.print(f"No real result: a backtest needs at least 2 bars and {why}; only synthetic results.", soft_wrap=True)
     if s["skipped_incomplete"]:
         err.print(f"skipped incomplete universes: {', '.join(s['skipped_incomplete'])}", soft_wrap=True)
     out.print(f"results in {s['store']}/results/{s['strategy']}", soft_wrap=True)
