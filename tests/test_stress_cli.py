@@ -189,6 +189,9 @@ def test_without_a_real_result_the_reason_and_the_shown_configuration_are_said(w
     text = " ".join(result.stdout.split())
     assert result.exit_code == 0 and f"No real result: a backtest needs at least 2 bars and {why}" in text
     assert "(the first configuration: no real result to choose by)" in text and "best Sharpe" not in text
+    report = " ".join(run_cli("report", store, "--n-null", 19).stdout.split())
+    assert "Not testable" in report and "Skill:" not in report  # no table of headers only
+    assert "Calibration on the realized future: not measured" in report
 
 
 def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):

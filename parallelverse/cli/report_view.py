@@ -8,6 +8,7 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from parallelverse.verdict.model import Verdict
 from parallelverse.verdict.words import detail_lines, headline
@@ -111,6 +112,9 @@ def _fidelity(r: Verdict) -> list[Table]:
             calib.add_row(u, f"{_pct(c.coverage_50)} / {_pct(c.coverage_90)}", _f(c.pit_final, "{:.2f}"),
                           _f(c.crps_vs_garch, "{:.2f}"),
                           " / ".join(_f(vf[k].qlike, "{:.2f}") for k in ("generator", "ewma", "har_rv")))
+    if calib.row_count == 0:  # a table of headers says nothing; say why instead
+        return [facts, Text(f"Calibration on the realized future: not measured ({r.realized_bars} real bar"
+                            f"{'' if r.realized_bars == 1 else 's'} after the cut; it needs at least 2)")]
     return [facts, calib]
 
 
@@ -130,5 +134,6 @@ def _costs(r: Verdict) -> Table | None:
 
 def print_report(r: Verdict, console: Console) -> None:
     console.print(verdict_panel(r))
-    parts = [_nulls(r), _luck(r), _sharpe(r), *_fidelity(r), _costs(r)]
+    nulls = _nulls(r) if r.skill.tests else None  # Not testable: the panel above says why
+    parts = [nulls, _luck(r), _sharpe(r), *_fidelity(r), _costs(r)]
     console.print(Group(*[p for p in parts if p is not None]))
