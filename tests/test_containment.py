@@ -493,13 +493,20 @@ def test_report_names_universes_the_results_do_not_cover(store, run_cli):
     assert js["universes_without_results"] == ["bootstrap-fixed-mean"]
 
 
-def test_processes_a_strategy_starts_are_stopped_with_it(store, run_cli, tmp_path):
+SPAWNS = {
+    "child": "_p = subprocess.Popen(['sleep', '300'])\nopen(PID, 'w').write(str(_p.pid))\n",
+    "own_session": "_p = subprocess.Popen(['sleep', '300'], start_new_session=True)\nopen(PID, 'w').write(str(_p.pid))\n",
+    # a daemon: its parent (sh) exits at once, so it is orphaned, in a session of its own
+    "orphaned_daemon": "subprocess.run(['sh', '-c', f'setsid sleep 300 > /dev/null 2>&1 & echo $! > {PID}'])\n",
+}
+
+
+@pytest.mark.parametrize("how", sorted(SPAWNS))
+def test_processes_a_strategy_starts_are_stopped_with_it(how, store, run_cli, tmp_path):
     pid_file = tmp_path / "child.pid"
     spawner = tmp_path / "spawner.py"
-    spawner.write_text(
-        "import subprocess\n"
-        f"_p = subprocess.Popen(['sleep', '300'])\nopen({str(pid_file)!r}, 'w').write(str(_p.pid))\n"
-        "def positions(bars):\n    return bars.close * 0 + 1\n")
+    spawner.write_text(f"import subprocess\nPID = {str(pid_file)!r}\n" + SPAWNS[how] +
+                       "def positions(bars):\n    return bars.close * 0 + 1\n")
     assert run_cli("stress", spawner, "--store", store).exit_code == 0
     pid = int(pid_file.read_text())
     for _ in range(50):

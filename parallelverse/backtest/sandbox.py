@@ -185,17 +185,70 @@ class StrategyProcess:
         return f"exited with code {os.WEXITSTATUS(status)}"
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+
+
 def _own_group() -> None:
-    """The child leads its own process group, so that stopping it also stops whatever the strategy started."""
+    """The child leads its own process group, so that stopping it also stops whatever the strategy started; and
+    (Linux) it is a subreaper, so that a process the strategy started in a session of its own (setsid, a
+    double-forked daemon) stays its descendant, where `_kill_group` finds it, instead of passing to init."""
     try:
         os.setpgid(0, 0)
     except OSError:
         pass
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    except (OSError, AttributeError):
+        pass
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return set()
+    for e in entries:
+        try:
+            with open(f"/proc/{e}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(e))
+    found, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            if c not in found:
+                found.add(c)
+                todo.append(c)
+    return found
 
 
 def _kill_group(pid: int) -> None:
-    """SIGKILL the child and every process in its group (a strategy's subprocesses); the child alone if the
-    group is not there."""
+    """SIGKILL the child, every process in its group and every descendant (a strategy's subprocesses, also those
+    that left the group); the child alone if nothing else is there. Descendants are stopped before anything is
+    killed, so none forks or is orphaned away meanwhile."""
+    try:
+        os.kill(pid, signal.SIGSTOP)  # the child first: it forks nothing more while its tree is walked
+    except ProcessLookupError:
+        pass
+    stopped: set[int] = set()
+    for _ in range(8):  # until no new descendant appears (each round stops the ones found)
+        new = _descendants(pid) - stopped
+        if not new:
+            break
+        for d in new:
+            try:
+                os.kill(d, signal.SIGSTOP)
+            except (ProcessLookupError, PermissionError):
+                pass
+        stopped |= new
+    for d in stopped:
+        try:
+            os.kill(d, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     try:
         os.killpg(pid, signal.SIGKILL)
         return
