@@ -87,8 +87,11 @@ def check_distinct(gens) -> None:
 
 def default_out(symbol: str, window_spec: str) -> Path:
     """<SYMBOL>_<WINDOW>.zarr in the working directory: a plain file name whatever the symbol holds
-    (`BRK/B` or `../x` must not reach another directory)."""
-    safe = re.sub(r"[^0-9A-Za-z._-]+", "_", symbol).lstrip(".") or "data"
+    (`BRK/B` or `../x` must not reach another directory). Letters of any script are kept; the name never starts
+    with '.' or '-' (hidden, or read as an option by the next command) and is at most 100 bytes (UTF-8), well
+    inside file systems' 255-byte limit."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in symbol)
+    safe = re.sub(r"_+", "_", safe).lstrip(".-").encode()[:100].decode("utf-8", "ignore") or "data"
     return Path(f"{safe}_{re.sub(r'[^0-9A-Za-z-]+', '_', window_spec)}.zarr")
 
 

@@ -387,6 +387,11 @@ def test_default_store_name_stays_in_the_working_directory():
         p = default_out(symbol, "2020-01")
         assert p.parent == Path(".") and not p.name.startswith(".") and "/" not in p.name, (symbol, p)
     assert default_out("AAPL", "2020-01") == Path("AAPL_2020-01.zarr")
+    assert default_out("-x", "2020-01") == Path("x_2020-01.zarr")  # never read as an option
+    assert default_out("日本", "2020-01") == Path("日本_2020-01.zarr")
+    assert default_out("BRK/B", "2020-01") == Path("BRK_B_2020-01.zarr")
+    assert len(default_out("株" * 300, "2020-01").name.encode()) <= 120  # not 'file name too long'
+    assert default_out("株" * 300, "2020-01").name == "株" * 33 + "_2020-01.zarr"
 
 
 def test_html_never_replaces_a_file_parallelverse_did_not_write(store, run_cli, tmp_path):
