@@ -11,6 +11,7 @@ A leaf module (standard library only) so `--help` stays instant.
 from __future__ import annotations
 
 import errno
+import json
 import math
 import os
 import shutil
@@ -166,6 +167,7 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
     read-only or not writable. Returns the path as given."""
     if str(path).strip() == "":
         raise InputError(f"{option} is empty; pass a path, e.g. {option} {'AAPL_2020-01.zarr' if kind == 'dir' else 'report.html'}")
+    check_outside_stores(path, option, kind)
     path = Path(path)
     # A page is written through a symbolic link (the link stays, what it names is checked and replaced).
     target = Path(os.path.realpath(path) if kind == "file" else os.path.abspath(path))
@@ -192,6 +194,35 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
     if code:
         raise InputError(f"{option} {str(path)!r}: {str(base)!r} {_reason(code)}; {fix}")
     return path
+
+
+def check_outside_stores(path: str | Path, option: str, kind: str) -> None:
+    """Refuse an output name with control characters, and one inside a parallelverse store (it would become a
+    file the store does not know, which a later --overwrite refuses to delete)."""
+    example = "out.zarr" if kind == "dir" else "report.html"
+    bad = next((c for c in str(path) if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise InputError(f"{option} {str(path)!r} holds a control character ({bad!r}); choose a plain name, "
+                         f"e.g. {option} {example}")
+    store = _store_above(Path(os.path.abspath(path)))
+    if store is not None:
+        raise InputError(f"{option} {str(path)!r} is inside the parallelverse store {str(store)!r}; write it beside "
+                         f"the store, e.g. {option} {store.parent / example}")
+
+
+def _store_above(target: Path) -> Path | None:
+    """The parallelverse store that holds `target` (strictly above it), if any."""
+    from parallelverse.store.history import FORMAT_FAMILY
+
+    for parent in Path(os.path.realpath(target)).parents:
+        try:
+            meta = json.loads((parent / "zarr.json").read_text())
+        except (OSError, ValueError):
+            continue
+        fmt = meta.get("attributes", {}).get("format") if isinstance(meta, dict) else None
+        if isinstance(fmt, str) and fmt.startswith(FORMAT_FAMILY):
+            return parent
+    return None
 
 
 def writable_error(directory: Path) -> int:

@@ -399,9 +399,15 @@ def test_html_never_replaces_a_file_parallelverse_did_not_write(store, run_cli, 
     victim.write_text("precious = 1\n")
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
     before = tree_digest(store)
-    for target in (victim, store / "zarr.json"):
+    line = one_line(run_cli("report", store, "--n-null", 19, "--html", victim))
+    assert "exists and is not a page parallelverse wrote" in line
+    for target in (store / "zarr.json", store / "history" / "page.html", store / "new" / "page.html"):
         line = one_line(run_cli("report", store, "--n-null", 19, "--html", target))
-        assert "exists and is not a page parallelverse wrote" in line
+        assert f"is inside the parallelverse store {str(store)!r}; write it beside the store" in line
+    for out in (store / "results" / "cells", store / "calibration"):
+        assert "is inside the parallelverse store" in one_line(run_cli("calibrate", "--out", out))
+    assert "holds a control character ('\\n')" in one_line(run_cli("report", store, "--html", tmp_path / "a\nb.html"))
+    assert not (tmp_path / "a\nb.html").exists()
     assert victim.read_text() == "precious = 1\n" and tree_digest(store) == before
     page = tmp_path / "page.html"
     for _ in range(2):  # a page we wrote is replaced

@@ -198,6 +198,8 @@ def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _one_line_error(run_cli("stress", SMA), "pass --store STORE (found none")
     _one_line_error(run_cli("stress", tmp_path / "nope.py", "--store", tmp_path / "x.zarr"), "'", "does not exist")
+    _one_line_error(run_cli("stress", "/dev/null", "--store", tmp_path / "x.zarr"), "'/dev/null' is not a regular file")
+    _one_line_error(run_cli("stress", tmp_path, "--store", tmp_path / "x.zarr"), "is a directory")
     _one_line_error(run_cli("stress", SMA, "--store", ""), "--store is empty")
     txt = tmp_path / "strat.txt"
     txt.write_text(SMA.read_text())

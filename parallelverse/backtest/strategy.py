@@ -188,8 +188,12 @@ def load_strategy(path: str | Path, limits=None) -> Strategy:
     limits: a `sandbox.Limits` to run the file in its own process (then call `close()`
     when done); None runs it in this process."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise StrategyError(f"strategy file {str(path)!r} does not exist; see strategies/ for examples")
+    if not path.is_file():
+        what = "a directory" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise StrategyError(f"strategy file {str(path)!r} is {what}; pass a .py file defining positions(bars) "
+                            "(see strategies/)")
     if path.suffix != ".py":  # Python imports only .py files
         raise StrategyError(f"strategy file {str(path)!r} is not a .py file; a strategy is Python code defining "
                             "positions(bars) (see strategies/), saved with a .py name")
