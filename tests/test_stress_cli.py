@@ -192,6 +192,9 @@ def test_without_a_real_result_the_reason_and_the_shown_configuration_are_said(w
     report = " ".join(run_cli("report", store, "--n-null", 19).stdout.split())
     assert "Not testable" in report and "Skill:" not in report  # no table of headers only
     assert "Calibration on the realized future: not measured" in report
+    assert run_cli("report", store, "--n-null", 19, "--html", tmp_path / "r.html").exit_code == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "No null test was run" in page and "not measured (it needs at least 2 real bars" in page
 
 
 def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):

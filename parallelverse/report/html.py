@@ -162,9 +162,13 @@ def render_html(r: Verdict) -> str:
     parts.extend(f"{html.escape(line)}<br>" for line in detail_lines(r))
     parts.append("</div>")
     parts.append("<h2>Skill: null tests</h2>")
-    parts.append("<p>Deciding nulls are combined by Simes' rule; random entry is a robustness check. "
-                 "Intervals are the Monte Carlo error of p (finite null paths).</p>")
-    parts.append(_table([[t.name, t.role, _n(t.real), _n(t.null_median), _n(t.p, "{:.4f}"),
+    if not r.skill.tests:  # Not testable before any null: the verdict above says why
+        n = r.realized_bars
+        parts.append(f"<p>No null test was run ({n} real bar{'' if n == 1 else 's'} after the cut).</p>")
+    else:
+        parts.append("<p>Deciding nulls are combined by Simes' rule; random entry is a robustness check. "
+                     "Intervals are the Monte Carlo error of p (finite null paths).</p>")
+    parts.append("" if not r.skill.tests else _table([[t.name, t.role, _n(t.real), _n(t.null_median), _n(t.p, "{:.4f}"),
                           f"{t.mc_interval[0]:.4f} .. {t.mc_interval[1]:.4f}" if t.available else "-",
                           f"{t.n_paths:,}", ("yes" if t.decided else f"no (~{t.paths_to_decide:,})") if t.available
                           else f"unavailable: {t.unavailable_because}", _n(t.detectable_effect, "{:.2f}")]
@@ -225,6 +229,8 @@ def _fidelity_rows(f: Fidelity) -> list[list[str]]:
                  ["PIT of the final close", _n(cal.pit_final, "{:.2f}")],
                  ["CRPS final log price (vs GARCH)", f"{_n(cal.crps_final_log_price, '{:.4f}')} ({_n(cal.crps_vs_garch, '{:.2f}')})"]]
         rows += [[f"vol forecast {k}: QLIKE / MSE log", f"{_n(x.qlike)} / {_n(x.mse_log)}"] for k, x in cal.vol_forecast.items()]
+    else:
+        rows.append(["calibration on the realized future", "not measured (it needs at least 2 real bars after the cut)"])
     return rows
 
 
