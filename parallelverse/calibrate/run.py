@@ -43,8 +43,6 @@ def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None, clust
     stored = {c.key: read_cell(c) for c in cells}
     todo = [c for c in cells if stored[c.key] is None]
     (plan.out / "cells").mkdir(parents=True, exist_ok=True)
-    for tmp in (plan.out / "cells").glob(".*.tmp"):  # left by a killed run
-        tmp.unlink(missing_ok=True)
     done = len(cells) - len(todo)
     if progress:
         progress("cells", done, len(cells))
