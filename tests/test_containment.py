@@ -152,7 +152,7 @@ def test_overwrite_replaces_only_stores_parallelverse_made(tmp_path, run_cli, mo
 def test_names_that_would_escape_or_wipe_results_are_refused(store, run_cli, tmp_path):
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
     before = tree_digest(store)
-    for bad in ("", ".", "..", "../x", "a/b", ".hidden", "x\\y"):
+    for bad in ("", ".", "..", "../x", "a/b", ".hidden", "x\\y", "zarr.json", "ZARR.JSON"):
         f = tmp_path / "bad_name.py"
         f.write_text(f"name = {bad!r}\ndef positions(bars):\n    return bars.close * 0\n")
         line = one_line(run_cli("stress", f, "--store", store))

@@ -1,7 +1,8 @@
 """Names that become paths in the store (universe and strategy names): one rule, checked before any write.
 
 A name is one path component: not empty, no '/' or '\\', not '.' or '..', not starting
-with '.' (the store's own temporary entries start with '.'), no control characters.
+with '.' (the store's own temporary entries start with '.'), no control characters, not zarr.json
+(the metadata file beside every group).
 So `results/<strategy>` is always one strategy's group and never the results of
 every strategy, the store itself or a path outside it.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from parallelverse.errors import StoreError
 
+RESERVED = ("zarr.json",)  # the metadata file beside every group (any case: macOS folds it)
 MAX_NAME = 200  # bytes; file systems allow 255 per component, leaving room for temporary suffixes
 
 
@@ -25,6 +27,8 @@ def name_problem(name: object) -> str | None:
         return "starts with '.'"
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         return "contains a control character"
+    if name.lower() in RESERVED:
+        return "is reserved (zarr's metadata file name)"
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME:
         return f"is longer than {MAX_NAME} bytes"
     return None
