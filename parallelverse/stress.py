@@ -131,7 +131,12 @@ def _replaced_file(strategy: Strategy, st: Store) -> str | None:
     there are none, or they came from this file or from the same code elsewhere."""
     if strategy.name not in st.result_names():
         return None
-    made = st.root[f"results/{strategy.name}"].attrs.asdict()
+    try:
+        made = st.root[f"results/{strategy.name}"].attrs.asdict()
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception:  # damaged results: this run rewrites them, whoever made them
+        return None
     other_file = made.get("strategy_file") not in (None, str(strategy.path.resolve()))
     return made.get("strategy_file") if other_file and made.get("strategy_sha256") != strategy.sha256 else None
 

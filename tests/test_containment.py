@@ -149,6 +149,63 @@ def test_overwrite_replaces_only_stores_parallelverse_made(tmp_path, run_cli, mo
     assert zarr.open_group(str(fake), mode="r").attrs["format"] == "someone-else/1"
 
 
+def _edit_json(path: Path, edit) -> None:
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+
+
+METADATA_DAMAGE = {  # relative file, how it is damaged, what the one line names
+    "results_group_garbage": ("results/sma_crossover/zarr.json", lambda p: p.write_text("{"), "results for 'sma_crossover'"),
+    "configs_cut": ("results/sma_crossover/zarr.json",
+                    lambda p: _edit_json(p, lambda m: m["attributes"].__setitem__("configs", m["attributes"]["configs"][:1])),
+                    "1 configurations listed, 4 recorded"),
+    "configs_added": ("results/sma_crossover/zarr.json",
+                      lambda p: _edit_json(p, lambda m: m["attributes"]["configs"].append({"fast": 5, "slow": 9})),
+                      "5 configurations listed, 4 recorded"),
+    "complete_as_text": ("results/sma_crossover/zarr.json",
+                         lambda p: _edit_json(p, lambda m: m["attributes"].__setitem__("complete", "no")), "incomplete"),
+    "costs_text": ("results/sma_crossover/zarr.json",
+                   lambda p: _edit_json(p, lambda m: m["attributes"]["costs"].__setitem__("fees_bps", "x")),
+                   "costs.fees_bps = 'x'"),
+    "metric_deleted": ("results/sma_crossover/real/sharpe", None, "real history: sharpe is missing"),
+    "universe_garbage": ("universes/bootstrap-fixed-mean/zarr.json", lambda p: p.write_text("{"),
+                         "universe 'bootstrap-fixed-mean'"),
+    "universe_shrunk": ("universes/bootstrap-fixed-mean/close/zarr.json",
+                        lambda p: _edit_json(p, lambda m: m.__setitem__("shape", [m["shape"][0], 20])),
+                        "close has shape (20, 20) in chunks of 4 paths; its spec says 24 paths"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(METADATA_DAMAGE))
+def test_edited_metadata_is_damage_named_in_one_line(case, store, run_cli):
+    """A damaged zarr.json names what is damaged and the fix; it never crashes, never hides the other strategies'
+    results, and an edited grid, shape or flag is never read as a smaller or different result."""
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    assert run_cli("stress", ROOT / "strategies" / "buy_and_hold.py", "--store", store,
+                   "--universe", "garch-gjr-t").exit_code == 0
+    rel, damage, named = METADATA_DAMAGE[case]
+    target = store / rel
+    if damage is None:
+        import shutil
+
+        shutil.rmtree(target)
+    else:
+        damage(target)
+    if rel.startswith("results/"):
+        line = one_line(run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 19))
+        assert named in line and "rerun" in line, line
+        other = run_cli("report", store, "--strategy", "buy_and_hold", "--n-null", 19, "--json")
+        assert other.exit_code == 0, other.output  # the other strategy's results are untouched and readable
+        assert run_cli("stress", SMA, "--store", store).exit_code == 0  # rewriting them repairs the store
+    else:
+        line = one_line(run_cli("stress", SMA, "--store", store, "--universe", "bootstrap-fixed-mean"))
+        assert named in line and "damaged" in line and "rerun the `parallelverse generate` command" in line, line
+        assert run_cli(*GEN, "--out", store).exit_code == 0  # the same generate command repairs it
+        assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    assert run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 19).exit_code == 0
+
+
 def test_names_that_would_escape_or_wipe_results_are_refused(store, run_cli, tmp_path):
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
     before = tree_digest(store)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import zarr
 
+from parallelverse.backtest.engine import Costs
 from parallelverse.errors import StoreError
 from parallelverse.generators import make_generator
 from parallelverse.store import (PathResults, RealResults, ResultsMeta, UniverseSpec, open_store, open_universe,
@@ -79,13 +80,13 @@ def test_resume_writes_only_missing_chunks_and_refuses_another_spec(split, tmp_p
 def _results(n_configs=2, n_paths=7, n_bars=30, seed=0):
     rng = np.random.default_rng(seed)
     metrics = {m: rng.normal(size=(n_configs, n_paths)) for m in ("sharpe", "total_return", "excess_sharpe")}
-    metrics["bh_sharpe"] = rng.normal(size=(1, n_paths))
+    metrics.update({f"bh_{m}": rng.normal(size=(1, n_paths)) for m in ("sharpe", "total_return")})
     return PathResults(n_paths, metrics, SPEC.record())
 
 
 def test_results_round_trip(split, tmp_path):
     st = open_store(tmp_path / "s.zarr", split)
-    meta = ResultsMeta("demo", "demo.py", "abc", 5, ({"n": 1}, {"n": 2}), {"fees_bps": 1.0, "fill": "open"},
+    meta = ResultsMeta("demo", "demo.py", "abc", 5, ({"n": 1}, {"n": 2}), Costs(fees_bps=1.0).record(),
                        ("bootstrap",), ("sharpe", "total_return"), True)
     one = _results(n_paths=1)
     real = RealResults(1, one.metrics, None, np.ones((2, 30)), np.ones((1, 30)) * 2, split.horizon_time)
@@ -107,7 +108,7 @@ def test_results_round_trip(split, tmp_path):
 
 def test_interrupted_results_leave_the_previous_ones(split, tmp_path):
     st = open_store(tmp_path / "s.zarr", split)
-    meta = ResultsMeta("demo", "demo.py", "old", 0, ({},), {}, ("bootstrap",), ("sharpe",), True)
+    meta = ResultsMeta("demo", "demo.py", "old", 0, ({},), Costs().record(), ("bootstrap",), ("sharpe",), True)
     with st.results_writer("demo") as w:
         w.write_universe("bootstrap", _results(n_configs=1))
         w.commit(meta)

@@ -74,8 +74,10 @@ class Results:
 
 
 def result_names(root: zarr.Group) -> list[str]:
-    have = sorted(n for n, _ in root["results"].groups()) if "results" in root else []
-    return [n for n in have if not n.startswith(".")]
+    """Strategies with results, from the directory listing: one damaged group never hides the others."""
+    from parallelverse.store.universes import node_names
+
+    return node_names(Path(root.store.root) / "results")
 
 
 def read_results(path: Path, strategy: str) -> Results:
@@ -89,7 +91,7 @@ def read_results(path: Path, strategy: str) -> Results:
         a = g.attrs.asdict()
     except Exception:
         raise StoreError(f"results for {strategy!r} in {str(path)!r} are damaged (unreadable metadata); {fix}") from None
-    if not a.get("complete", False):
+    if a.get("complete", False) is not True:
         raise StoreError(f"results for {strategy!r} in {str(path)!r} are incomplete; rerun `parallelverse stress`")
     where = f"results for {strategy!r} in {str(path)!r}"
     with damage_named(where, fix, verb="are"):
@@ -109,7 +111,32 @@ def _read(g: zarr.Group, a: dict, where: str, fix: str) -> Results:
     for name in meta.universes:
         u = g[name]
         universes[name] = PathResults(int(u.attrs["n_paths"]), _arrays(u, where, fix), u.attrs.get("spec"))
+    _check(meta, a, real, universes, where, fix)
     return Results(meta, real, universes)
+
+
+def _check(meta: ResultsMeta, a: dict, real: RealResults | None, universes: dict, where: str, fix: str) -> None:
+    """What the metadata says agrees with the arrays: one row per configuration, one column per path, every
+    metric there; costs are numbers. An edited zarr.json is damage, never a different grid."""
+    n = len(meta.configs)
+    if a.get("n_configs") != n or not all(isinstance(c, dict) for c in meta.configs):
+        raise StoreError(f"{where} are damaged ({n} configurations listed, {a.get('n_configs')!r} recorded); {fix}")
+    costs = meta.costs if isinstance(meta.costs, dict) else {}
+    for k in ("fees_bps", "slippage_bps", "init_cash", "periods_per_year"):
+        v = costs.get(k)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise StoreError(f"{where} are damaged (costs.{k} = {v!r}); {fix}")
+    if costs.get("fill") not in ("open", "close"):
+        raise StoreError(f"{where} are damaged (costs.fill = {costs.get('fill')!r}); {fix}")
+    need = set(meta.metrics) | {f"bh_{m}" for m in meta.metrics}
+    for label, res in ([("real history", real)] if real is not None else []) + list(universes.items()):
+        missing = sorted(need - set(res.metrics))
+        if missing:
+            raise StoreError(f"{where} are damaged ({label}: {missing[0]} is missing); {fix}")
+        for m, x in res.metrics.items():
+            want = (1 if m.startswith("bh_") else n, res.n_paths)
+            if x.shape != want:
+                raise StoreError(f"{where} are damaged ({label}: {m} has shape {x.shape}, not {want}); {fix}")
 
 
 def _arrays(g: zarr.Group, where: str, fix: str) -> dict[str, np.ndarray]:
@@ -125,7 +152,9 @@ class ResultsWriter:
     def __init__(self, root: zarr.Group, path: Path, strategy: str):
         check_name(strategy, "strategy name", "set `name` in the strategy file to a plain name, e.g. name = \"sma\"")
         self._root, self._path, self._strategy = root, path, strategy
-        root.require_group("results")
+        with damage_named(f"the results group of store {str(path)!r}",
+                          "regenerate the store (the same generate command with --overwrite)"):
+            root.require_group("results")
         self._tmp = path / "results" / f".{strategy}.{os.getpid()}.partial"
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._out = zarr.open_group(str(self._tmp), mode="w")

@@ -160,7 +160,24 @@ def universe_of(root: zarr.Group, name: str) -> Universe:
         close = g["close"]
         time = read_checked(g["time"], slice(None), where, _fix(name))
         attrs = Attrs(g.attrs.asdict())
+        _check_shapes(g, attrs, time, where, name)
     return Universe(name, close.shape[1], close.chunks[1], time, attrs, g)
+
+
+def _check_shapes(g: zarr.Group, attrs: Attrs, time: np.ndarray, where: str, name: str) -> None:
+    """The five fields agree with each other, with the time axis and with the spec (paths, chunking), and
+    `complete` is a real true/false: an edited zarr.json is damage, not a smaller universe."""
+    spec = attrs.get("spec")
+    if not isinstance(spec, dict):
+        raise StoreError(f"{where} is damaged (no spec); {_fix(name)}")
+    want = (len(time), spec.get("n_paths"))
+    for f in FIELDS:
+        a = g[f]
+        if a.shape != want or a.chunks[1] != spec.get("chunk_paths"):
+            raise StoreError(f"{where} is damaged ({f} has shape {a.shape} in chunks of {a.chunks[1]} paths; its spec "
+                             f"says {want[1]} paths of {want[0]} bars in chunks of {spec.get('chunk_paths')}); {_fix(name)}")
+    if not isinstance(attrs.get("complete", False), bool):
+        raise StoreError(f"{where} is damaged (complete = {attrs.get('complete')!r}); {_fix(name)}")
 
 
 @dataclass(frozen=True)
@@ -211,9 +228,11 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
     """Create universes/<name> (atomically, with its spec) or reopen it to resume or repair it."""
     check_name(spec.name, "universe name", "choose generator settings or a model directory name that make a plain name")
     key = f"universes/{spec.name}"
-    if key in root and not _metadata_readable(root, key):  # our own group, beyond use: rebuilt from the spec
-        shutil.rmtree(Path(root.store.root) / "universes" / spec.name)
-    if key not in root:
+    here = Path(root.store.root) / "universes" / spec.name
+    exists = lambda: (here / "zarr.json").is_file()  # noqa: E731 (the file, not zarr's parse of it)
+    if exists() and not _metadata_readable(root, key):  # our own group, beyond use: rebuilt from the spec
+        shutil.rmtree(here)
+    if not exists():
         _create(root, spec, horizon_time)
         return UniverseWriter(spec, tuple(range(spec.n_chunks)), False, {}, root[key])
     g = root[key]
@@ -231,10 +250,11 @@ def _metadata_readable(root: zarr.Group, key: str) -> bool:
     """The universe group's and its arrays' metadata (zarr.json) parse: the chunks can then be checked one by one."""
     try:
         g = root[key]
-        g.attrs.asdict()
+        spec = g.attrs.asdict()["spec"]
         for name in ("time", "chunk_done", *FIELDS):
             g[name].shape
-        return True
+        want = (g["time"].shape[0], spec["n_paths"])  # an edited shape is damage too: rebuilt, not resumed
+        return all(g[f].shape == want and g[f].chunks[1] == spec["chunk_paths"] for f in FIELDS)
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception:
@@ -243,7 +263,9 @@ def _metadata_readable(root: zarr.Group, key: str) -> bool:
 
 def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> None:
     """Build the universe's skeleton under a temporary name beside it and rename it into place."""
-    parent = root.require_group("universes")
+    with damage_named(f"the universes group of store {str(Path(root.store.root))!r}",
+                      "regenerate the store (the same generate command with --overwrite)"):
+        parent = root.require_group("universes")
     parent_dir = Path(root.store.root) / "universes"
     tmp = parent_dir / f".{spec.name}.{os.getpid()}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -287,9 +309,16 @@ def _chunks_to_write(g: zarr.Group, spec: UniverseSpec) -> tuple[tuple[int, ...]
 
 
 def list_universes(root: zarr.Group) -> list[str]:
-    if "universes" not in root:
+    """Universe names, from the directory listing: one damaged universe's metadata is found when that universe
+    is read, and never hides the others."""
+    return node_names(Path(root.store.root) / "universes")
+
+
+def node_names(d: Path) -> list[str]:
+    """The zarr nodes directly under directory `d` (sub-directories with a zarr.json), not our temporaries."""
+    if not d.is_dir():
         return []
-    return sorted(name for name, _ in root["universes"].groups() if not name.startswith("."))
+    return sorted(e.name for e in d.iterdir() if not e.name.startswith(".") and e.is_dir() and (e / "zarr.json").is_file())
 
 
 def read_paths(g, start: int = 0, stop: int | None = None) -> PathBatch:
