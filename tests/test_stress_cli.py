@@ -153,6 +153,36 @@ STRATEGY_ERRORS = {
     "complex": ("def positions(bars):\n    return bars.close * 0 + 1j\n", ["dtype complex128", "real numbers"]),
     "keyboard_interrupt": ("def positions(bars):\n    raise KeyboardInterrupt\n",
                            ["strat.py:2: KeyboardInterrupt raised by the strategy", "positions ("]),
+    "base_exception": ("class Stop(BaseException):\n    pass\ndef positions(bars):\n    raise Stop('halt')\n",
+                       ["strat.py:4: Stop: halt (in positions, real history"]),
+    "generator_exit": ("def positions(bars):\n    raise GeneratorExit\n", ["strat.py:2: GeneratorExit"]),
+    "positions_is_a_class": ("class positions:\n    def __init__(self, bars):\n        pass\n",
+                             ["positions is a type, not a function", "def positions(bars"]),
+    "positions_is_a_partial": ("import functools\ndef f(bars, k):\n    return bars.close * 0 + k\n"
+                               "positions = functools.partial(f, k=1)\n", ["positions is a partial, not a function"]),
+    "params_lambda": ("params = {'f': [lambda x: x]}\ndef positions(bars, f):\n    return bars.close * 0\n",
+                      ["params['f'] holds <function", "values must be finite numbers, text, booleans or None"]),
+    "params_bytes": ("params = {'n': [b'ab']}\ndef positions(bars, n):\n    return bars.close * 0\n", ["params['n'] holds b'ab'"]),
+    "params_nan": ("params = {'x': [1.0, float('nan')]}\ndef positions(bars, x):\n    return bars.close * 0\n",
+                   ["params['x'] holds nan"]),
+    "params_twice": ("params = {'n': [2, 3, 2.0]}\ndef positions(bars, n):\n    return bars.close * 0\n",
+                     ["params['n'] lists 2.0 twice"]),
+    "params_huge_grid": ("params = {'a': list(range(50)), 'b': list(range(50)), 'c': list(range(50))}\n"
+                         "def positions(bars, a, b, c):\n    return bars.close * 0\n",
+                         ["params expand to 125,000 configurations, more than 10,000"]),
+    "params_not_an_argument": ("params = {'fst': [2]}\ndef positions(bars, fast=1):\n    return bars.close * 0\n",
+                               ["unexpected keyword argument 'fst' (in positions, real history, config fst=2); every "
+                                "params key must be an argument of positions"]),
+    "nul_byte": ("def positions(bars):\n    return bars.close * 0  # \x00\n", ["strat.py: SyntaxError"]),
+    "returns_none": ("def positions(bars):\n    bars.close * 0\n", ["positions returned NoneType, not an array"]),
+    "returns_text": ("def positions(bars):\n    return 'long'\n", ["positions returned str, not an array"]),
+    "async_def": ("async def positions(bars):\n    return bars.close * 0\n",
+                  ["positions returned a coroutine", "not async def"]),
+    "timedelta": ("import numpy as np\ndef positions(bars):\n    return np.ones(bars.close.shape, 'timedelta64[D]')\n",
+                  ["dtype timedelta64[D]", "real numbers"]),
+    "masked": ("import numpy as np\nwarmup = 1\ndef positions(bars):\n"
+               "    return np.ma.masked_array(np.full(bars.close.shape, 3.0), mask=np.ones(bars.close.shape, bool))\n",
+               ["returned nan at bar"]),
     "warmup_too_long": ("warmup = 1000\ndef positions(bars):\n    return bars.close * 0\n", ["warmup = 1000 bars but the store has 400"]),
     "bad_params": ("params = {'n': 3}\ndef positions(bars, n=1):\n    return bars.close * 0\n", ["params must be a dict of non-empty lists"]),
 }
@@ -195,6 +225,30 @@ def test_without_a_real_result_the_reason_and_the_shown_configuration_are_said(w
     assert run_cli("report", store, "--n-null", 19, "--html", tmp_path / "r.html").exit_code == 0
     page = (tmp_path / "r.html").read_text()
     assert "No null test was run" in page and "not measured (it needs at least 2 real bars" in page
+
+
+def test_numpy_params_are_recorded_as_plain_values(store, run_cli, tmp_path):
+    path = tmp_path / "np_params.py"
+    path.write_text("import numpy as np\nparams = {'n': list(np.arange(2, 4)), 'w': [np.float32(0.5)]}\n"
+                    "def positions(bars, n, w):\n    return bars.close * 0 + w\n")
+    result = run_cli("stress", path, "--store", store, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["selected_config"] in ({"n": 2, "w": 0.5}, {"n": 3, "w": 0.5})
+
+
+def test_what_a_strategy_writes_to_file_descriptor_1_stays_out_of_json(store, run_cli, tmp_path):
+    """--json is stdout alone: a subprocess's output or os.write(1, ...) in the strategy goes to stderr."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "noisy.py"
+    path.write_text("import os, subprocess\nsubprocess.run(['echo', 'progress'])\n"
+                    "def positions(bars):\n    os.write(1, b'more progress\\n')\n    return bars.close * 0 + 1\n")
+    proc = subprocess.run([sys.executable, "-m", "parallelverse", "stress", str(path), "--store", str(store), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["strategy"] == "noisy"  # nothing before or after the JSON
+    assert "progress" in proc.stderr and "more progress" in proc.stderr
 
 
 def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):

@@ -100,7 +100,8 @@ class StrategyProcess:
         self.loaded: Loaded = reply[1]
 
     def call(self, bars: PathBatch, config: dict, label: str, check_from: int):
-        """positions(bars, **config) in the child, validated there: an Output, or StrategyError with one line."""
+        """positions(bars, **config) in the child, validated there: an Output, or StrategyError with one line.
+        `label` names the paths; the configuration is added to it in messages."""
         from parallelverse.backtest.strategy import StrategyError
 
         if self._pid is None:
@@ -114,7 +115,8 @@ class StrategyProcess:
             self._conn.send(("call", config, label, check_from))
         except (BrokenPipeError, ConnectionResetError, EOFError):
             pass  # the child died: _receive says how
-        reply = self._receive(f"positions ({label})", self.limits.timeout_s)
+        where = label + (", config " + " ".join(f"{k}={v}" for k, v in config.items()) if config else "")
+        reply = self._receive(f"positions ({where})", self.limits.timeout_s)
         if reply[0] == "error":
             raise StrategyError(reply[1])
         return reply[1]
@@ -283,7 +285,11 @@ def _serve(conn: Connection, path: Path, limits: Limits, parent: int) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the backstop alarm terminates
     _die_with_parent(parent)
-    sys.stdout = sys.stderr  # a print() in the strategy never mixes into --json output
+    sys.stdout = sys.stderr  # a print() in the strategy never mixes into --json output,
+    try:
+        os.dup2(2, 1)  # nor does a subprocess's or os.write(1, ...)'s: file descriptor 1 is stderr here too
+    except OSError:
+        pass
     if limits.max_memory_bytes is not None:
         cap = _address_space() + limits.max_memory_bytes
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import itertools
 import sys
 import traceback
@@ -79,8 +80,8 @@ class Strategy:
         bars before `check_from` are not traded, so NaN there is allowed.
         """
         label = f"{context}{', config ' + _fmt(config) if config else ''}"
-        if self.process is not None:
-            return self.process.call(bars, config, label, check_from)
+        if self.process is not None:  # the process's own Strategy adds the configuration to the label
+            return self.process.call(bars, config, context, check_from)
         try:
             out = self.fn(read_only(bars), **config)
         except SystemExit as exc:
@@ -95,7 +96,14 @@ class Strategy:
             if isinstance(exc, ValueError) and ("read-only" in first or "readonly" in first):
                 raise StrategyError(f"{site}: positions writes into its input bars ({first}; {label}); the bars are "
                                     "read-only: work on a copy, e.g. close = bars.close.copy()") from None
-            raise StrategyError(f"{site}: {type(exc).__name__}: {first} (in positions, {label})") from None
+            hint = ("; every params key must be an argument of positions"
+                    if isinstance(exc, TypeError) and "positions()" in first and "argument" in first else "")
+            raise StrategyError(f"{site}: {type(exc).__name__}: {first} (in positions, {label}){hint}") from None
+        except KeyboardInterrupt:
+            raise  # Ctrl-C, or the strategy's own (the sandbox names that one)
+        except BaseException as exc:  # GeneratorExit or a BaseException subclass of the strategy's
+            raise StrategyError(f"{_exception_site(exc, self.path)}: {type(exc).__name__}: {_first_line(exc)} (in "
+                                f"positions, {label}); a strategy must return its exposures") from None
         return self._validate(out, bars.shape, label, check_from)
 
     def close(self) -> None:
@@ -176,10 +184,26 @@ def _exception_site(exc: BaseException, path: Path) -> str:
 
 
 def _as_array(x, where: str, label: str) -> np.ndarray:
+    """An array of what positions returned: numpy arrays and what converts to one (pandas, lists); never a scalar,
+    None, a mapping, text or a coroutine, and masked values are NaN (never traded at their hidden values)."""
+    if inspect.iscoroutine(x) or inspect.isgenerator(x):
+        x.close()  # no 'never awaited' warning
+        raise StrategyError(f"{where}: positions returned a {type(x).__name__} ({label}); define it with a plain "
+                            "`def` that returns the array (not async def, not yield)")
+    scalar_like = not hasattr(x, "__array__") and (x is None or isinstance(x, (str, bytes, dict)) or np.ndim(x) == 0)
+    if scalar_like:
+        raise StrategyError(f"{where}: positions returned {type(x).__name__}, not an array ({label}); return one "
+                            "exposure per bar and path, e.g. np.ones_like(bars.close)")
     try:
-        return np.asarray(x)
+        if isinstance(x, np.ma.MaskedArray):
+            x = np.ma.filled(x.astype(np.float64), np.nan)
+        a = np.asarray(x)
     except Exception:
         raise StrategyError(f"{where}: positions returned {type(x).__name__}, not an array ({label})") from None
+    if a.dtype.kind not in "biuf":  # timedelta64, datetime64, object, text: not exposures
+        raise StrategyError(f"{where}: positions returned dtype {a.dtype}; return real numbers (fractions of equity) "
+                            f"({label})")
+    return a
 
 
 def load_strategy(path: str | Path, limits=None) -> Strategy:
@@ -211,7 +235,8 @@ def load_strategy(path: str | Path, limits=None) -> Strategy:
         sys.modules[module_name] = module  # numba and dataclasses look modules up by name
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise StrategyError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}; fix the strategy file") from None
+        at = f"{path}:{exc.lineno}" if exc.lineno else str(path)
+        raise StrategyError(f"{at}: SyntaxError: {exc.msg}; fix the strategy file") from None
     except SystemExit as exc:
         raise StrategyError(f"{_exception_site(exc, path)}: the strategy file exits while it is imported "
                             f"({exc.code!r}); remove the exit") from None
@@ -220,18 +245,59 @@ def load_strategy(path: str | Path, limits=None) -> Strategy:
     fn = getattr(module, "positions", None)
     if not callable(fn):
         raise StrategyError(f"{path}: defines no function `positions(bars, ...)`; add one that returns exposures (see README)")
+    if not hasattr(fn, "__code__"):  # a class, functools.partial, a builtin or numba dispatcher
+        fn = _plain_function(fn, path)
     name = getattr(module, "name", path.stem)
     if not isinstance(name, str) or not name or "/" in name:  # `stress` applies the store's full rule for names
         raise StrategyError(f"{path}: name = {name!r} must be a non-empty string without '/'")
     warmup = getattr(module, "warmup", 0)
     if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
         raise StrategyError(f"{path}: warmup = {warmup!r} must be a non-negative integer number of bars")
-    params = getattr(module, "params", {})
-    if not isinstance(params, dict) or not all(isinstance(v, (list, tuple)) and v for v in params.values()):
-        raise StrategyError(f"{path}: params must be a dict of non-empty lists, e.g. {{'fast': [10, 20], 'slow': [50, 100]}}")
+    params = _check_params(getattr(module, "params", {}), path)
     keys = list(params)
     configs = tuple(dict(zip(keys, combo)) for combo in itertools.product(*(params[k] for k in keys))) or ({},)
-    return Strategy(path, name, warmup, configs, hashlib.sha256(source).hexdigest(), fn, fn.__code__.co_firstlineno)
+    return Strategy(path, name, warmup, configs, hashlib.sha256(source).hexdigest(), fn,
+                    getattr(getattr(fn, "__code__", None), "co_firstlineno", 0))
+
+
+MAX_CONFIGS = 10_000  # every configuration runs on every path (and enters PBO/DSR); beyond this, narrow the grid
+
+
+def _plain_function(fn, path: Path):
+    """positions as something with code: a numba dispatcher's Python function is fine; a class or partial is not."""
+    inner = getattr(fn, "py_func", None)
+    if inner is not None and hasattr(inner, "__code__"):
+        return fn
+    raise StrategyError(f"{path}: positions is a {type(fn).__name__}, not a function; define it with "
+                        "`def positions(bars, ...):` (see README)")
+
+
+def _check_params(params, path: Path) -> dict:
+    """params as plain values that the results can record: a dict of non-empty lists of numbers, text, booleans
+    or None (numpy scalars become Python ones), no value twice in a list, at most MAX_CONFIGS combinations."""
+    if not isinstance(params, dict) or not all(isinstance(v, (list, tuple)) and v for v in params.values()):
+        raise StrategyError(f"{path}: params must be a dict of non-empty lists, e.g. {{'fast': [10, 20], 'slow': [50, 100]}}")
+    out = {}
+    for key, values in params.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise StrategyError(f"{path}: params key {key!r} must be the name of an argument of positions")
+        clean = []
+        for v in values:
+            if isinstance(v, np.generic) and v.dtype.kind in "biuf":
+                v = v.item()
+            ok = v is None or isinstance(v, (bool, int, str)) or (isinstance(v, float) and np.isfinite(v))
+            if not ok:
+                raise StrategyError(f"{path}: params[{key!r}] holds {v!r} ({type(v).__name__}); values must be finite "
+                                    "numbers, text, booleans or None (they are recorded with the results)")
+            if any((type(v) is bool) == (type(c) is bool) and v == c for c in clean):  # 2 and 2.0 alike; True not 1
+                raise StrategyError(f"{path}: params[{key!r}] lists {v!r} twice; list each value once")
+            clean.append(v)
+        out[key] = clean
+    n = int(np.prod([len(v) for v in out.values()], dtype=np.float64)) if out else 1
+    if n > MAX_CONFIGS:
+        raise StrategyError(f"{path}: params expand to {n:,} configurations, more than {MAX_CONFIGS:,} (each runs on "
+                            "every path); narrow the grid")
+    return out
 
 
 def check_lookahead(strategy: Strategy, bars: PathBatch, config: dict, context: str, rng: np.random.Generator,
