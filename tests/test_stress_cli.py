@@ -30,6 +30,7 @@ def _one_line_error(result, *needles):
     for n in needles:
         assert n in lines[0], lines[0]
     assert "Traceback" not in result.output and "numba" not in result.stderr
+    return lines[0]
 
 
 def test_sma_crossover_on_default_store(store, run_cli):
@@ -249,6 +250,21 @@ def test_what_a_strategy_writes_to_file_descriptor_1_stays_out_of_json(store, ru
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["strategy"] == "noisy"  # nothing before or after the JSON
     assert "progress" in proc.stderr and "more progress" in proc.stderr
+
+
+def test_report_refuses_a_strategy_whose_real_result_changed_since_stress(store, run_cli, tmp_path):
+    """The same file, reading a setting from outside: the report would mix two strategies, so it says so."""
+    mode = tmp_path / "mode.txt"
+    mode.write_text("long")
+    path = tmp_path / "ext.py"
+    path.write_text(f"from pathlib import Path\ndef positions(bars):\n    sign = 1 if Path({str(mode)!r}).read_text() == "
+                    "'long' else -1\n    return bars.close * 0 + 0.5 * sign\n")
+    assert run_cli("stress", path, "--store", store).exit_code == 0
+    assert run_cli("report", store, "--strategy", "ext", "--n-null", 19).exit_code == 0
+    mode.write_text("short")
+    line = _one_line_error(run_cli("report", store, "--strategy", "ext", "--n-null", 19),
+                           "ext.py:2: gives other results on the real history than when `stress` ran")
+    assert "make it deterministic, then rerun `parallelverse stress`" in line
 
 
 def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):

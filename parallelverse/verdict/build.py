@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from parallelverse.backtest.engine import Costs, backtest, best_config, buy_and_hold, decide, metric_rows
-from parallelverse.backtest.strategy import Strategy, find_strategy
+from parallelverse.backtest.engine import Costs, backtest, best_config, buy_and_hold, decide, metric_rows, run_grid
+from parallelverse.backtest.strategy import Strategy, StrategyError, find_strategy
 from parallelverse.bars import real_bars, with_warmup
 from parallelverse.errors import InputError, StoreError
 from parallelverse.inputs import fmt_bytes
@@ -87,6 +87,8 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
     has_real = res.real is not None
     selected = best_config(res.real.metrics["sharpe"][:, 0] if has_real else None)  # as stress shows it
 
+    if has_real:
+        _check_reproduces(strat, split, costs, res, configs)
     _check_null_size(n_null, strat.warmup + realized_end - context_end, limits)
     fits = _null_paths_that_fit(strat.warmup + realized_end - context_end, limits)
     if fits is not None:  # --auto-paths never grows a null past what one call of the strategy may hold
@@ -116,6 +118,24 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
         verdict=_conclusion(decision, path_luck, statistic), plots=plots,
         universes_without_results=tuple(u for u in st.choose_universes(None)[0] if u not in meta.universes),
     )
+
+
+def _check_reproduces(strat: Strategy, split: SeedSplit, costs: Costs, res: Results, configs: list[dict]) -> None:
+    """The strategy gives, on the real history, the results `stress` stored: every part of the report (nulls,
+    costs, path luck) reruns or reads it, and they must describe one strategy. Same file, other results means
+    it depends on something outside the file."""
+    again = run_grid(strat, real_bars(split, strat.warmup), costs, "real history, rerun by report")
+    for m in ("total_return", "sharpe", "n_trades"):
+        a, b = again.metrics[m][:, 0], res.real.metrics[m][:, 0]
+        same = np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
+        if not same.all():
+            i = int(np.flatnonzero(~same)[0])
+            cfg = " ".join(f"{k}={v}" for k, v in configs[i].items())
+            raise StrategyError(
+                f"{strat.where()}: gives other results on the real history than when `stress` ran ({m} {a[i]:.6g}, "
+                f"stored {b[i]:.6g}{', config ' + cfg if cfg else ''}); it depends on something outside the file (a "
+                "file it reads, the clock, unseeded randomness, state kept between calls): make it deterministic, "
+                "then rerun `parallelverse stress`")
 
 
 def _null_paths_that_fit(bars: int, limits) -> int | None:
