@@ -28,6 +28,7 @@ from parallelverse.backtest.kernels import METRICS
 from parallelverse.backtest.sandbox import Limits
 from parallelverse.backtest.strategy import Strategy, StrategyError, check_lookahead, load_strategy
 from parallelverse.bars import PathBatch, real_bars, with_warmup
+from parallelverse.errors import StoreError
 from parallelverse.store import PathResults, RealResults, ResultsMeta, Store, Universe, check_name, read_store
 from parallelverse.window import SeedSplit
 
@@ -62,6 +63,8 @@ class StressRun:
     n_paths: dict  # universe -> paths run
     replaced: str | None = None  # another file whose results under the same name this run replaced
     max_long: float = 0.0  # the largest long exposure the strategy asked for on the real history (> 1: capped by cash)
+    kept: tuple[str, ...] = ()  # universes not run now whose results from the previous run (same file, costs) stay
+    dropped: tuple[str, ...] = ()  # universes whose earlier results this run dropped (other file, costs or universe)
 
 
 ProgressFn = Callable[[str, int, int], None]
@@ -118,12 +121,38 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
             run_one = (_run_universe if cluster is None
                        else functools.partial(_run_universe_on_cluster, cluster, store, req.limits))
             writer.write_universe(name, run_one(strategy, u, split, costs, req.batch_paths, progress))
+        kept, dropped = _earlier_universes(strategy, st, names, costs, req.lookahead_check)
+        for name, res in kept.items():
+            writer.write_universe(name, res)
         replaced = _replaced_file(strategy, st)
         writer.commit(ResultsMeta(strategy.name, str(strategy.path.resolve()), strategy.sha256, strategy.warmup,
-                                  tuple(strategy.configs), costs.record(), tuple(names), tuple(METRICS),
+                                  tuple(strategy.configs), costs.record(), (*names, *kept), tuple(METRICS),
                                   req.lookahead_check))
     return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts, replaced,
-                     max_long)
+                     max_long, tuple(kept), dropped)
+
+
+def _earlier_universes(strategy: Strategy, st: Store, names: list[str], costs: Costs,
+                       lookahead_check: bool) -> tuple[dict[str, PathResults], tuple[str, ...]]:
+    """With --universe, the strategy's results on the other universes from its previous run: kept when that run
+    had the same file, costs and checks and the universe is unchanged (they are what this run would compute),
+    else dropped (and said). Returns (kept, dropped)."""
+    if strategy.name not in st.result_names():
+        return {}, ()
+    try:
+        old = st.results(strategy.name)
+    except StoreError:  # damaged: this run rewrites them
+        return {}, ()
+    others = [u for u in old.meta.universes if u not in names]
+    same_run = (old.meta.strategy_sha256 == strategy.sha256 and old.meta.costs == costs.record()
+                and old.meta.lookahead_check == lookahead_check and list(old.meta.configs) == list(strategy.configs))
+    kept = {}
+    for u in others:
+        if same_run and u in st.universe_names():
+            now = st.universe(u)
+            if now.complete and now.attrs.get("spec") == old.universes[u].spec:
+                kept[u] = old.universes[u]
+    return kept, tuple(u for u in others if u not in kept)
 
 
 def _replaced_file(strategy: Strategy, st: Store) -> str | None:

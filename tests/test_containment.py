@@ -552,6 +552,26 @@ def test_a_null_too_big_for_the_strategys_memory_is_refused_up_front(store, run_
     assert f"puts {9_999 * 220 * 48 / 1e6:.1f} MB of bars" in small  # never '0.0 GB'
 
 
+def test_stress_on_one_universe_keeps_or_names_the_others_results(store, run_cli):
+    """--universe reruns one universe: the others' results from the same file and costs stay (bit for bit);
+    with other costs they are dropped, and that is said."""
+    assert run_cli("stress", SMA, "--store", store, "--json").exit_code == 0
+    before = read_store(store).results("sma_crossover").universes["bootstrap-fixed-mean"].metrics
+    again = run_cli("stress", SMA, "--store", store, "--universe", "garch-gjr-t", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["kept_earlier_results"] == ["bootstrap-fixed-mean"]
+    assert "kept this strategy's earlier results on bootstrap-fixed-mean" in again.stderr
+    after = read_store(store).results("sma_crossover")
+    assert list(after.universes) == ["garch-gjr-t", "bootstrap-fixed-mean"]
+    for k, a in before.items():
+        np.testing.assert_array_equal(after.universes["bootstrap-fixed-mean"].metrics[k], a)
+    js = json.loads(run_cli("report", store, "--n-null", 19, "--json").stdout)
+    assert js["universes_without_results"] == []
+    dearer = run_cli("stress", SMA, "--store", store, "--universe", "garch-gjr-t", "--fees", "5", "--json")
+    assert dearer.exit_code == 0 and json.loads(dearer.stdout)["dropped_earlier_results"] == ["bootstrap-fixed-mean"]
+    assert "dropped this strategy's earlier results on bootstrap-fixed-mean" in dearer.stderr
+    assert list(read_store(store).results("sma_crossover").universes) == ["garch-gjr-t"]
+
+
 def test_report_names_universes_the_results_do_not_cover(store, run_cli):
     assert run_cli("stress", SMA, "--store", store, "--universe", "garch-gjr-t").exit_code == 0
     term = run_cli("report", store, "--n-null", 19)

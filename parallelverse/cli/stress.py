@@ -65,7 +65,14 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
         run = run_stress(req, progress, client)
     summary = summarize(run.store, run.strategy.name)
     summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped),
-                    "replaced_results_of": run.replaced, "max_long_exposure": run.max_long})
+                    "replaced_results_of": run.replaced, "max_long_exposure": run.max_long,
+                    "kept_earlier_results": list(run.kept), "dropped_earlier_results": list(run.dropped)})
+    if run.kept:
+        err.print(f"kept this strategy's earlier results on {', '.join(run.kept)} (same file, costs and universe; "
+                  "not rerun)", soft_wrap=True)
+    if run.dropped:
+        err.print(f"dropped this strategy's earlier results on {', '.join(run.dropped)}: they came from another file, "
+                  "other costs or an older universe; run without --universe to redo them", soft_wrap=True)
     if run.max_long > 1 + 1e-9:  # said, never silent: on stderr, with --json too
         err.print(f"positions asked for up to {run.max_long:.4g}x long on the real history; longs are bought with the "
                   "cash there is (no borrowing, as in vectorbt), so they were filled at about 1x: return at most 1 "
