@@ -306,7 +306,10 @@ def summarize(store: str | Path, strategy: str) -> dict:
                 **{f"q{int(p * 100):02d}": float(v) for p, v in zip(QUANTILES, q)},
                 "percentile": percentile_of(real[m], x) if has_real else None,
             }
-        universes[name] = {"n_paths": u.n_paths, "metrics": rows}
+        # equity at or below 0 (leveraged shorts: vectorbt's semantics do not stop a bust book) makes the path's
+        # returns, drawdown and exposure meaningless; counted so that it is said
+        universes[name] = {"n_paths": u.n_paths, "metrics": rows,
+                           "bust_paths": int(np.sum(u.metrics["max_drawdown"][selected] <= -1))}
     return {
         "strategy": meta.strategy,
         "strategy_sha256": meta.strategy_sha256,

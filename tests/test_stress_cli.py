@@ -267,6 +267,23 @@ def test_report_refuses_a_strategy_whose_real_result_changed_since_stress(store,
     assert "make it deterministic, then rerun `parallelverse stress`" in line
 
 
+def test_a_book_that_goes_bust_is_said(store, run_cli, tmp_path):
+    """10x short: on paths that rise 10% the equity reaches 0 (vectorbt's semantics keep trading it); said."""
+    path = tmp_path / "short10.py"
+    path.write_text("import numpy as np\ndef positions(bars):\n    return np.full(bars.close.shape, -10.0)\n")
+    result = run_cli("stress", path, "--store", store, "--json")
+    assert result.exit_code == 0
+    js = json.loads(result.stdout)
+    bust = {u: d["bust_paths"] for u, d in js["universes"].items()}
+    assert sum(bust.values()) > 0 and "the book went bust (equity at or below 0, from leverage)" in result.stderr
+    for u, n in bust.items():
+        if n:
+            assert f"{n:,} of {js['universes'][u]['n_paths']:,} paths in {u}" in result.stderr
+    calm = run_cli("stress", SMA, "--store", store, "--json")
+    assert all(d["bust_paths"] == 0 for d in json.loads(calm.stdout)["universes"].values())
+    assert "went bust" not in calm.stderr
+
+
 def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _one_line_error(run_cli("stress", SMA), "pass --store STORE (found none")

@@ -67,6 +67,14 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
     summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped),
                     "replaced_results_of": run.replaced, "max_long_exposure": run.max_long,
                     "kept_earlier_results": list(run.kept), "dropped_earlier_results": list(run.dropped)})
+    bust = {u: d["bust_paths"] for u, d in summary["universes"].items() if d["bust_paths"]}
+    real_bust = (summary["real"] or {}).get("max_drawdown", 0) <= -1
+    if bust or real_bust:
+        where = [f"{n:,} of {summary['universes'][u]['n_paths']:,} paths in {u}" for u, n in bust.items()]
+        where += ["the real history"] if real_bust else []
+        err.print(f"the book went bust (equity at or below 0, from leverage) on {', '.join(where)}; "
+                  "returns, drawdowns and exposures there are past -100% and not meaningful: lower the leverage",
+                  soft_wrap=True)
     if run.kept:
         err.print(f"kept this strategy's earlier results on {', '.join(run.kept)} (same file, costs and universe; "
                   "not rerun)", soft_wrap=True)
