@@ -184,6 +184,8 @@ STRATEGY_ERRORS = {
     "masked": ("import numpy as np\nwarmup = 1\ndef positions(bars):\n"
                "    return np.ma.masked_array(np.full(bars.close.shape, 3.0), mask=np.ones(bars.close.shape, bool))\n",
                ["returned nan at bar"]),
+    "unseeded_random": ("import numpy as np\ndef positions(bars):\n    return np.random.random(bars.close.shape)\n",
+                        ["strat.py:2: gives another output on the same bars when called again", "seed any randomness"]),
     "warmup_too_long": ("warmup = 1000\ndef positions(bars):\n    return bars.close * 0\n", ["warmup = 1000 bars but the store has 400"]),
     "bad_params": ("params = {'n': 3}\ndef positions(bars, n=1):\n    return bars.close * 0\n", ["params must be a dict of non-empty lists"]),
 }

@@ -300,6 +300,19 @@ def _check_params(params, path: Path) -> dict:
     return out
 
 
+def _first_difference(a: Output, b: Output) -> tuple[int, int] | None:
+    """(bar, path) of the first value where two outputs differ, or None."""
+    x = a.target if not a.is_signals else a.signal
+    y = b.target if not b.is_signals else b.signal
+    if a.is_signals != b.is_signals or x.shape != y.shape:
+        return (0, 0)
+    same = np.isclose(x, y, rtol=1e-9, atol=1e-12, equal_nan=True) if x.dtype.kind == "f" else x == y
+    if same.all():
+        return None
+    t, j = (int(v[0]) for v in np.nonzero(~same))
+    return t, j
+
+
 def check_lookahead(strategy: Strategy, bars: PathBatch, config: dict, context: str, rng: np.random.Generator,
                     n_cuts: int = 3, check_from: int = 0) -> None:
     """Output on a prefix of the bars must equal the prefix of the output on all bars.
@@ -308,6 +321,14 @@ def check_lookahead(strategy: Strategy, bars: PathBatch, config: dict, context: 
     are removed — i.e. a strategy that peeks at the future.
     """
     full = strategy.call(bars, config, context, check_from)
+    twice = strategy.call(bars, config, context + " (again)", check_from)
+    diff = _first_difference(full, twice)
+    if diff is not None:  # else every prefix would look like look-ahead
+        t, j = diff
+        raise StrategyError(
+            f"{strategy.where()}: gives another output on the same bars when called again (bar {t}, path {j}; "
+            f"{context}{', config ' + _fmt(config) if config else ''}); results must depend on the bars and params "
+            "only: seed any randomness (np.random.default_rng(0)) and keep no state between calls")
     n = bars.shape[0]
     lo = check_from + 2  # prefixes shorter than the warm-up are not meaningful
     if n - lo < 2:
