@@ -66,6 +66,8 @@ def test_audit_reports_false_positives_and_power_per_null_with_intervals(small_s
     assert rows["verdict"]["role"] == "verdict" and rows["random-entry"]["role"] == "robustness"
     term = run_cli("audit", small_store, "--n-plant", 2, "--n-null", 19, "--universe", "garch-gjr-t")
     assert term.exit_code == 0 and "false positives" in term.stdout and "verdict" in term.stdout
+    # Simes over 3 nulls at B = 19 rejects only when all 3 give p = 1/20 (3/20 > 0.05, 3/40 > 0.05): said
+    assert "says Skill only when at least 3 of them give that p; use --n-null 59 or more" in term.stderr
 
 
 def test_audit_refuses_unknown_universes_and_non_finite_edges(small_store, run_cli):

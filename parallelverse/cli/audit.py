@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from parallelverse import inputs
@@ -50,6 +52,25 @@ def audit(store, universes, n_plant, n_null, edge_sharpe, seed, as_json):
             err.print(f"{u} has {m} paths: {m} plants, not {n_plant}", soft_wrap=True)
     for name, n in result.unavailable.items():
         err.print(f"{name} null unavailable on {n} plant(s); the others decided there", soft_wrap=True)
+    from parallelverse.verdict.skill import DECIDING
+
+    need = _nulls_needed(n_null, result.alpha, len(DECIDING))
+    if need > 1:  # the verdict row's power is bounded by B, not by the nulls
+        err.print(f"with --n-null {n_null} the smallest p-value is 1/{n_null + 1} = {1 / (n_null + 1):.3f}: the verdict "
+                  f"(Simes' rule over the {len(DECIDING)} deciding nulls) says Skill only when at least {need} of them "
+                  f"give that p; use --n-null {_paths_for_one(result.alpha, len(DECIDING))} or more for a verdict "
+                  "as powerful as its nulls", soft_wrap=True)
+
+
+def _nulls_needed(n_null: int, alpha: float, m: int) -> int:
+    """The fewest of m deciding nulls at their smallest p (1/(B+1)) for Simes' rule to reject: k with
+    1/(B+1) <= k alpha / m."""
+    return min(m, max(1, math.ceil(m / (alpha * (n_null + 1)) - 1e-9)))
+
+
+def _paths_for_one(alpha: float, m: int) -> int:
+    """The B at which one deciding null at its smallest p is enough: 1/(B+1) <= alpha / m."""
+    return math.ceil(m / alpha) - 1
 
 
 def _rate(r) -> str:
