@@ -286,6 +286,15 @@ def test_a_book_that_goes_bust_is_said(store, run_cli, tmp_path):
     assert "went bust" not in calm.stderr
 
 
+def test_a_configuration_never_invested_still_counts_as_a_trial_in_the_dsr(store, run_cli, tmp_path):
+    path = tmp_path / "onoff.py"
+    path.write_text("params = {'on': [0, 1]}\ndef positions(bars, on):\n    return bars.close * 0 + on\n")
+    assert run_cli("stress", path, "--store", store).exit_code == 0
+    js = json.loads(run_cli("report", store, "--strategy", "onoff", "--n-null", 19, "--json").stdout)
+    dsr = js["sharpe_stats"]["dsr"]
+    assert js["n_configs"] == 2 and dsr["n_trials"] == 2 and dsr["var_trial_sharpe"] > 0
+
+
 def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _one_line_error(run_cli("stress", SMA), "pass --store STORE (found none")

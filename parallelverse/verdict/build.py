@@ -224,7 +224,10 @@ def _sharpe_stats(res: Results, configs, selected, costs) -> tuple[SharpeStats, 
             logits = cscv.pop("logits")
             pbo = PBO(**cscv)
         spa = _spa(rets, _returns(res.real.bh_equity[0], costs.init_cash))
-    return SharpeStats(PSR(**psr(r)), DSR(**dsr(r, trial_sr)), min_track_record(r), pbo, spa), logits
+    # every configuration tried is a trial: one never invested (no return, no risk) counts with Sharpe 0
+    flat = np.array([x.std(ddof=1) == 0 and x.mean() == 0 if len(x) > 1 else False for x in rets])
+    dsr_trials = np.where(flat, 0.0, trial_sr)
+    return SharpeStats(PSR(**psr(r)), DSR(**dsr(r, dsr_trials)), min_track_record(r), pbo, spa), logits
 
 
 def _spa(rets: np.ndarray, bh: np.ndarray) -> SPA:
