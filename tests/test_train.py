@@ -4,6 +4,7 @@ model that trains in seconds and loads in `generate`."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -75,6 +76,29 @@ def test_resume_after_interruption_is_identical(windows, tmp_path):
             torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
 
+def test_a_resume_with_other_data_or_settings_is_refused(windows, tmp_path):
+    """OUT continues only the run that made it: other settings, size or windows are refused before a step, and
+    the predictor stage alone needs a trained tokenizer."""
+    from parallelverse.errors import TrainError
+
+    tr, va = windows
+    cfg = TrainConfig(steps=10, batch_size=8, eval_every=5, seed=3)
+    out = tmp_path / "run"
+    train(tr, va, out, "tiny", cfg, stages=("tokenizer",))
+    before = (out / "state.pt").read_bytes()
+    other = type(tr)(tr.x[::-1].copy(), tr.stamp[::-1].copy(), tr.symbols)
+    for args, says in (((tr, va, out, "tiny", TrainConfig(steps=10, batch_size=8, eval_every=5, seed=3, lr_tokenizer=0.1)),
+                        "differs in: lr_tokenizer"),
+                       ((tr, va, out, "small", cfg), "differs in: size"),
+                       ((other, va, out, "tiny", cfg), "differs in: the data (its windows)")):
+        with pytest.raises(TrainError, match=re.escape(f"holds a training run made with other settings ({says})")):
+            train(*args)
+        assert (out / "state.pt").read_bytes() == before
+    train(tr, va, out, "tiny", cfg, stages=("predictor",))  # the same run, its second stage: allowed
+    with pytest.raises(TrainError, match="--stage predictor needs a trained tokenizer"):
+        train(tr, va, tmp_path / "fresh", "tiny", cfg, stages=("predictor",))
+
+
 def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
     data = tmp_path / "aapl.csv"
     aapl_frame.to_csv(data, index=False)  # 2018-2020 real bars
@@ -113,14 +137,16 @@ def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
 @pytest.mark.parametrize("option, value, says", [
     ("--lookback", "0", "--lookback 0 must be a whole number >= 1"),
     ("--predict", "-3", "--predict -3 must be a whole number >= 1"),
-    ("--steps", "0", "steps 0 must be a whole number >= 1"),
-    ("--lr-predictor", "nan", "lr-predictor nan must be a finite number > 0"),
-    ("--lr-tokenizer", "inf", "lr-tokenizer inf must be a finite number > 0"),
-    ("--threads", "100000", "threads 100000 is more than 1024"),
+    ("--steps", "0", "--steps 0 must be a whole number >= 1"),
+    ("--lr-predictor", "nan", "--lr-predictor nan must be a finite number > 0"),
+    ("--lr-tokenizer", "inf", "--lr-tokenizer inf must be a finite number > 0"),
+    ("--threads", "100000", "--threads 100000 is more than 1024"),
+    ("--symbols", "AAPL,ZZZ", "--symbols ZZZ: not in the data (AAPL, AMZN, GOOG, META, NFLX, NVDA)"),
+    ("--symbols", "", "--symbols '' names no symbol"),
     ("--until", "abc", "--until 'abc' is not a date"),
     ("--holdout-symbol", "ZZZ", "--holdout-symbol 'ZZZ' is not in the data"),
     ("--init", "/no/such/checkpoint", "--init '/no/such/checkpoint' does not exist"),
-    ("--patience", "-1", "patience -1 must be a whole number >= 0"),
+    ("--patience", "-1", "--patience -1 must be a whole number >= 0"),
 ])
 def test_bad_options_are_one_line_errors_and_write_nothing(tmp_path, run_cli, option, value, says):
     out = tmp_path / "model"

@@ -60,7 +60,10 @@ def train(data_paths, symbols, out_dir, size, representation, init, stage, until
                         "or a Hub id such as NeoQuasar/Kronos-small")
     cfg = TrainConfig(steps=steps, predictor_steps=predictor_steps, batch_size=batch_size, lr_tokenizer=lr_tokenizer, lr_predictor=lr_predictor,
                       eval_every=eval_every, seed=seed, patience=patience, threads=threads)
-    series, sources = [], {}
+    if symbols is not None and not [x for x in symbols.split(",") if x.strip()]:
+        raise DataError(f"--symbols {symbols!r} names no symbol; pass e.g. --symbols AAPL,MSFT, or leave it out for all")
+    chosen = {x.strip().upper() for x in symbols.split(",") if x.strip()} if symbols else None
+    series, sources, seen = [], {}, set()
     for ref in data_paths or ("bundled",):
         if ref == "all":
             got, status = load_all()
@@ -72,10 +75,12 @@ def train(data_paths, symbols, out_dir, size, representation, init, stage, until
             m = load_market(ref)
             got = [m.select(s) for s in m.symbols]
             sources[ref] = "used (user file)"
-        chosen = {s.strip() for s in symbols.split(",")} if symbols else None
-        series += [s for s in got if chosen is None or s.symbol in chosen]
-    if not series:
-        raise DataError(f"none of the symbols {symbols!r} is in the data; see `parallelverse data`")
+        seen |= {s.symbol.upper() for s in got}
+        series += [s for s in got if chosen is None or s.symbol.upper() in chosen]  # case as `generate` takes it
+    missing = sorted(chosen - seen) if chosen else []
+    if missing:
+        raise DataError(f"--symbols {', '.join(missing)}: not in the data ({', '.join(sorted(seen))}); see "
+                        "`parallelverse data`")
     tr, va, used = make_windows(series, lookback, predict, stride, val_from, until, holdout_symbol, representation)
     init_modules = None
     if init:

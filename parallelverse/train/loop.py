@@ -75,21 +75,21 @@ class TrainConfig:
         for name in ("steps", "batch_size", "eval_every", "threads"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise TrainError(f"{name.replace('_', '-')} {v!r} must be a whole number >= 1; e.g. --{name.replace('_', '-')} "
+                raise TrainError(f"--{name.replace('_', '-')} {v!r} must be a whole number >= 1; e.g. --{name.replace('_', '-')} "
                                  f"{getattr(TrainConfig, name)}")
         for name in ("lr_tokenizer", "lr_predictor"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise TrainError(f"{name.replace('_', '-')} {v!r} must be a finite number > 0; e.g. --{name.replace('_', '-')} "
+                raise TrainError(f"--{name.replace('_', '-')} {v!r} must be a finite number > 0; e.g. --{name.replace('_', '-')} "
                                  f"{getattr(TrainConfig, name)}")
         if isinstance(self.predictor_steps, bool) or not isinstance(self.predictor_steps, int) or self.predictor_steps < 0:
-            raise TrainError(f"predictor-steps {self.predictor_steps!r} must be a whole number >= 0 (0 = --steps)")
+            raise TrainError(f"--predictor-steps {self.predictor_steps!r} must be a whole number >= 0 (0 = --steps)")
         for name in ("patience", "seed"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise TrainError(f"{name} {v!r} must be a whole number >= 0; e.g. --{name} 0")
+                raise TrainError(f"--{name} {v!r} must be a whole number >= 0; e.g. --{name} 0")
         if self.threads > MAX_THREADS:
-            raise TrainError(f"threads {self.threads} is more than {MAX_THREADS}; use at most the machine's cores, e.g. "
+            raise TrainError(f"--threads {self.threads} is more than {MAX_THREADS}; use at most the machine's cores, e.g. "
                              "--threads 1")
 
 
@@ -225,6 +225,27 @@ def run_stage(name: str, module, loss_fn, train: Windows, val: Windows, cfg: Tra
     return rec
 
 
+def _recipe(size: str, cfg: TrainConfig, meta: dict | None, train_w: Windows, val_w: Windows) -> dict:
+    """What a resumed run must share with the run it continues: size, every training setting, the data options
+    and the windows themselves (a digest). The stages to run may differ (tokenizer first, predictor later)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (train_w.x, train_w.stamp, val_w.x, val_w.stamp):
+        h.update(np.ascontiguousarray(a).tobytes())
+    options = {k: v for k, v in (meta or {}).items() if k not in ("stages", "sources")}
+    return {"size": size, **asdict(cfg), **options, "windows_sha256": h.hexdigest()}
+
+
+def _check_same_recipe(found: dict, want: dict, out: Path) -> None:
+    diff = sorted(k for k in set(found) | set(want) if found.get(k) != want.get(k))
+    if diff:
+        names = ", ".join("the data (its windows)" if k == "windows_sha256" else k for k in diff[:6])
+        raise TrainError(f"{str(out)!r} holds a training run made with other settings (differs in: {names}"
+                         f"{', ...' if len(diff) > 6 else ''}); rerun the command that made it to resume, or choose "
+                         "another --out")
+
+
 def _save_state(out: Path, state: dict, name: str, module, opt, sched, gen, last: bool) -> None:
     snapshot = {k: dict(v) for k, v in state.items() if isinstance(v, dict)}
     snapshot.update({k: v for k, v in state.items() if not isinstance(v, dict)})
@@ -267,7 +288,13 @@ def _train(train_w, val_w, out, size, cfg, init, stages, meta, progress) -> dict
              "train_start": meta.get("train_start"),
              "train_end": meta.get("train_end")}, indent=2))
     state = torch.load(out / "state.pt", weights_only=False) if (out / "state.pt").exists() else {}
-    state["config"], state["meta"] = asdict(cfg), meta or state.get("meta", {})
+    recipe = _recipe(size, cfg, meta, train_w, val_w)
+    if "recipe" in state:
+        _check_same_recipe(state["recipe"], recipe, out)
+    if "tokenizer" not in stages and init is None and not state.get("tokenizer", {}).get("done"):
+        raise TrainError(f"--stage predictor needs a trained tokenizer, and {str(out)!r} has none; train it first "
+                         "(--stage tokenizer, or --stage both), or fine-tune from a checkpoint with --init")
+    state["config"], state["meta"], state["recipe"] = asdict(cfg), meta or state.get("meta", {}), recipe
     if init is not None:
         tok, pred = init
     else:
