@@ -178,11 +178,33 @@ def open_store(path: str | Path, split: SeedSplit, overwrite: bool = False) -> S
                 f"store {str(path)!r} was made from {describe_identity(found)}; this run has "
                 f"{describe_identity(identity)} (differs in {', '.join(diff)}); use another --out or --overwrite"
             )
+        _repair_history(st, split)
         return st
     try:  # "none" or "empty"
         return _create(path, split, identity, replace=False)
     except FileExistsError:  # another process created it meanwhile: open theirs (identity checked)
         return open_store(path, split)
+
+
+def _repair_history(st: Store, split: SeedSplit) -> None:
+    """A resumed store whose history fails its checks (a damaged or missing chunk) gets it rewritten from this
+    run's data -- the same bars, as the identity (data digest, window, context, horizon) matched -- as the same
+    command rewrites a universe's damaged chunks."""
+    try:
+        read_split(st.root)
+        return
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception:
+        pass
+    history = st.path / "history"
+    foreign = [e for e in _foreign_entries(st.path) if e.startswith("history")]
+    if foreign:
+        raise StoreError(f"the history of store {str(st.path)!r} is damaged and holds files parallelverse did not write "
+                         f"({', '.join(foreign[:3])}); move them out and rerun to repair it")
+    if history.is_dir() and not history.is_symlink():
+        _remove_ours(history)  # zarr.json last: a rewrite killed here is finished by the next run
+    write_history(st.root, split)
 
 
 def _create(path: Path, split: SeedSplit, identity: dict, replace: bool) -> Store:
