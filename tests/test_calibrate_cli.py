@@ -80,6 +80,20 @@ def test_json_is_strict_and_html_is_self_contained(tmp_path, run_cli):
     table = run_cli("calibrate", "--symbols", "AAPL,NFLX", "--windows", "2020-01:2020-12", "--every", "3M", "--horizon",
                     "21", "--n-paths", "40", "--generators", "bootstrap", "--set", "bootstrap.block_bars=5", "--out", out)
     assert table.exit_code == 0 and "bootstrap-b5" in table.stdout and "0 computed, 16 reused" in table.stderr
+    # one changed digit in a stored score is damage: that cell is recomputed (and said), the result is as made
+    before = cell_files(out)
+    victim = sorted((out / "cells").glob("AAPL_*bootstrap*.json"))[0]
+    text = victim.read_text()
+    at = text.index('"crps_final"')
+    digit = next(i for i in range(at + 14, len(text)) if text[i] in "123456789")
+    victim.write_text(text[:digit] + str(int(text[digit]) % 9 + 1) + text[digit + 1:])
+    again = run_cli("calibrate", "--symbols", "AAPL,NFLX", "--windows", "2020-01:2020-12", "--every", "3M", "--horizon",
+                    "21", "--n-paths", "40", "--generators", "bootstrap", "--set", "bootstrap.block_bars=5", "--out", out,
+                    "--json")
+    assert again.exit_code == 0 and "1 cell file(s) under" in again.stderr and "were damaged" in again.stderr
+    js = strict(again.stdout)
+    assert (js["cells_computed"], js["cells_reused"], js["cells_damaged"]) == (1, 15, 1)
+    assert cell_files(out) == before
 
 
 def test_scenario_calibrate_table(tmp_path, run_cli):

@@ -214,13 +214,31 @@ def write_json_atomic(path: Path, obj) -> None:
     write_text_atomic(path, json.dumps(strict_json(obj), allow_nan=False, sort_keys=True, indent=1))
 
 
+def _content_digest(doc: dict) -> str:
+    """sha256 of a cell record without its own digest (JSON floats round-trip exactly, so a read record that
+    was not changed gives the digest it was written with)."""
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, allow_nan=False, sort_keys=True).encode()).hexdigest()
+
+
 def read_cell(cell: Cell) -> dict | None:
-    """The stored result of a cell, or None when missing or unreadable (then it is recomputed)."""
+    """The stored result of a cell, or None when missing, unreadable or changed since it was written (a flipped
+    digit fails its sha256): then it is recomputed."""
     try:
         doc = json.loads(cell.path.read_text())
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and doc.get("key") == cell.key else None
+    if not isinstance(doc, dict) or doc.get("key") != cell.key:
+        return None
+    try:
+        return doc if doc.get("sha256") == _content_digest(doc) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def cell_damaged(cell: Cell) -> bool:
+    """A cell file that exists but fails its checks (counted and said when it is recomputed)."""
+    return cell.path.exists() and read_cell(cell) is None
 
 
 def score_cell(cell: Cell) -> dict:
@@ -271,5 +289,7 @@ def run_cell(cell: Cell) -> dict:
             import torch
 
             torch.set_num_threads(threads)
+    rec = strict_json(rec)
+    rec["sha256"] = _content_digest(rec)
     write_json_atomic(cell.path, rec)
     return strict_json(rec)

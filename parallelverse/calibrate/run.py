@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from parallelverse.calibrate.cells import CalibratePlan, Cell, read_cell, run_cell
+from parallelverse.calibrate.cells import CalibratePlan, Cell, cell_damaged, read_cell, run_cell
 
 if TYPE_CHECKING:
     from parallelverse.distributed import Cluster
@@ -27,6 +27,7 @@ class CalibrateRun:
     reused: int  # cells found under --out
     skipped_in_sample: int  # cells not run: every horizon inside a model's training data
     seconds: float
+    damaged: int = 0  # cell files found changed or unreadable, recomputed
 
 
 ProgressFn = Callable[[str, int, int], None]  # (task, done, total)
@@ -42,6 +43,7 @@ def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None, clust
     cells = [c for c in plan.cells if _needed(plan, c)]
     stored = {c.key: read_cell(c) for c in cells}
     todo = [c for c in cells if stored[c.key] is None]
+    damaged = sum(cell_damaged(c) for c in todo)
     (plan.out / "cells").mkdir(parents=True, exist_ok=True)
     done = len(cells) - len(todo)
     if progress:
@@ -77,4 +79,4 @@ def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None, clust
                 raise
     records = tuple(stored[c.key] for c in cells)
     return CalibrateRun(records, len(todo), len(cells) - len(todo), len(plan.cells) - len(cells),
-                        time.perf_counter() - t0)
+                        time.perf_counter() - t0, damaged)

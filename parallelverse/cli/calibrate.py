@@ -88,9 +88,13 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
                     plan.request.include_in_sample)
     doc = {
         "out": str(plan.out), "cells_planned": len(plan.cells), "cells_computed": run.computed, "cells_reused": run.reused,
+        "cells_damaged": run.damaged,
         "cells_skipped_in_sample": run.skipped_in_sample, "seconds": round(run.seconds, 3), "workers": plan.workers,
         "request": {k: v for k, v in plan.request.__dict__.items()}, **cal.to_json(),
     }
+    if run.damaged:  # said with --json too (on stderr)
+        err.print(f"{run.damaged} cell file(s) under {plan.out} were damaged (changed since written, or unreadable) "
+                  "and were recomputed", soft_wrap=True)
     if html_path:
         from parallelverse.report.calibrate_html import write_calibrate_html
 
