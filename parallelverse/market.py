@@ -46,6 +46,7 @@ ALIASES = {
 ADJUSTED_CLOSE = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close", "adjusted")
 PRICE_FIELDS = ("open", "high", "low", "close")
 FIELDS = PRICE_FIELDS + ("volume",)
+MAX_VOLUME = 1e18  # shares or contracts per bar; beyond any market's, far from float overflow in exp/log
 MAX_PRICE = 1e15  # prices above this (no asset trades there) overflow equity x shares and the metrics
 
 
@@ -330,6 +331,17 @@ def _parse_time(col: pd.Series) -> pd.Series:
     return t.astype("datetime64[ns]")
 
 
+def _out_of_range(v) -> bool:
+    """Whether one timestamp value parses but falls outside what nanosecond times hold."""
+    try:
+        pd.Timestamp(str(v).strip()).as_unit("ns")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        return True
+    except (ValueError, TypeError):
+        return False
+    return False
+
+
 def _to_datetime(text: pd.Series, utc: bool) -> pd.Series:
     t = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=utc)
     if t.isna().all():
@@ -345,13 +357,20 @@ def _validate(raw: pd.DataFrame, source: str, csv: bool, default_symbol: str) ->
 
     df = pd.DataFrame({"_row": np.arange(len(raw))})
     time_col = raw[mapping["time"]]
-    df["time"] = _parse_time(time_col).to_numpy()
+    try:
+        df["time"] = _parse_time(time_col).to_numpy()
+    except pd.errors.OutOfBoundsDatetime:
+        r = next(i for i, v in enumerate(time_col) if _out_of_range(v))
+        raise DataError(f"{where(r)}: timestamp '{time_col.iloc[r]}' in column {mapping['time']!r} is outside "
+                        "1677-09-22 .. 2262-04-11 (the range of nanosecond times); fix or drop the row") from None
     bad = np.flatnonzero(df["time"].isna().to_numpy())
     if len(bad):
         r = bad[0]
+        numeric = pd.api.types.is_numeric_dtype(time_col)
         raise DataError(
-            f"{where(r)}: unparsable timestamp {time_col.iloc[r]!r} in column {mapping['time']!r}; "
-            "use ISO dates like 2020-01-31 or 2020-01-31 15:30:00"
+            f"{where(r)}: unparsable timestamp '{time_col.iloc[r]}' in column {mapping['time']!r}; "
+            + ("numbers are not read as times (epoch seconds and YYYYMMDD look alike); " if numeric else "")
+            + "use ISO dates like 2020-01-31 or 2020-01-31 15:30:00"
         )
     if "symbol" in mapping:
         sym = raw[mapping["symbol"]]
@@ -429,6 +448,8 @@ def _check_values(df: pd.DataFrame, where) -> None:
     checks += [
         (~np.isfinite(v), lambda r: f"volume is {v[r]}; volume must be finite — use 0 for no trades or drop the row"),
         (v < 0, lambda r: f"volume is {v[r]}; volume must be >= 0 — fix or drop the row"),
+        (np.isfinite(v) & (v > MAX_VOLUME), lambda r: (
+            f"volume is {v[r]:g}; volumes above {MAX_VOLUME:g} overflow the volume model's arithmetic — rescale them")),
         (
             h < np.maximum(o, c),
             lambda r: f"high {h[r]} is below max(open {o[r]}, close {c[r]}); fix the bar or drop the row",

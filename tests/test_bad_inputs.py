@@ -169,6 +169,16 @@ _huge = tiny_frame()
 _huge[["Open", "High", "Low", "Close"]] *= 1e300
 case("prices_overflow", D + ["t.csv"], ["t.csv line 2", "prices above 1e+15", "rescale the series"],
      {"t.csv": csv_text(_huge)})
+_vol = tiny_frame()
+_vol.loc[3, "Volume"] = 1.7e308
+case("volume_overflow", D + ["t.csv"], ["t.csv line 5", "volume is 1.7e+308", "volumes above 1e+18"],
+     {"t.csv": csv_text(_vol)})
+_far = tiny_frame().astype({"Date": object})
+_far.loc[2, "Date"] = "2300-01-01"
+case("date_past_2262", D + ["t.csv"], ["t.csv line 4", "timestamp '2300-01-01'", "outside 1677-09-22 .. 2262-04-11"],
+     {"t.csv": csv_text(_far)})
+case("dates_as_numbers", D + ["t.csv"], ["t.csv line 2", "unparsable timestamp '20200101'", "numbers are not read as times"],
+     {"t.csv": csv_text(tiny_frame().assign(Date=lambda f: f["Date"].str.replace("-", "").astype(int)))})
 case("close_twice_in_two_cases", D + ["t.csv"], ["t.csv", "'Close' and 'close' differ only in case", "keep one"],
      {"t.csv": csv_text(tiny_frame().assign(close=lambda f: f["Close"] * 2))})
 case("xlsx_named_csv", D + ["t.csv"], ["t.csv", "Excel .xlsx", "save it from Excel as CSV"], {"t.csv": xlsx_bytes()})
