@@ -47,3 +47,19 @@ def test_a_scenario_run_equals_its_command_line(tmp_path, run_cli):
         pa, pb = ua.read(), ub.read()
         for f, x in pa.as_dict().items():
             np.testing.assert_array_equal(x, getattr(pb, f))
+
+
+def test_generators_on_the_command_line_override_the_scenarios_tables(tmp_path, run_cli):
+    """`--generators bootstrap` with a scenario holding a [garch] table runs the bootstrap alone (the command line
+    overrides the file); a --set for a generator left out is still refused, and calibrate names its reference."""
+    small = ["--n-paths", 8, "--horizon", 15]
+    r = run_cli("generate", "--scenario", SCENARIOS / "covid-2020.toml", "--generators", "bootstrap", *small,
+                "--out", tmp_path / "a.zarr")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "a.zarr" / "universes").iterdir() if p.is_dir()) == ["bootstrap"]
+    bad = run_cli("generate", "--scenario", SCENARIOS / "covid-2020.toml", "--generators", "bootstrap",
+                  "--set", "garch.dist=normal", *small, "--out", tmp_path / "b.zarr")
+    assert bad.exit_code != 0 and "parameters given for garch but it is not among the generators" in bad.stderr
+    cal = run_cli("calibrate", "--symbols", "AAPL", "--windows", "2020-01:2020-02", "--horizon", 10, "--n-paths", 10,
+                  "--generators", "bootstrap", "--set", "garch.dist=normal", "--out", tmp_path / "cal")
+    assert cal.exit_code != 0 and "the reference garch always runs with its defaults" in cal.stderr

@@ -119,8 +119,10 @@ def _specs(req: CalibrateRequest) -> list[tuple[str, Generator]]:
 
     unused = set(req.generator_params) - set(req.generators)
     if unused:
+        ref = (f"; the reference {REFERENCE} always runs with its defaults, so add {REFERENCE} to --generators to "
+               "score one with these parameters" if REFERENCE in unused else "")
         raise CalibrateError(f"parameters given for {', '.join(sorted(unused))} but it is not among the generators "
-                             f"({', '.join(req.generators)}); add it to --generators or drop its parameters")
+                             f"({', '.join(req.generators)}){ref}; add it to --generators or drop its parameters")
     greq = GenerateRequest(seed_window="-", generators=tuple(req.generators), generator_params=req.generator_params,
                            model=req.model)
     specs = list(generate_specs(greq))

@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 
 from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
-from parallelverse.cli.options import CLUSTER_HELP, OutputPath, merge_sets
+from parallelverse.cli.options import CLUSTER_HELP, OutputPath, merge_sets, scenario_params_for
 
 # CLI option name -> CalibrateRequest field (one to one)
 _FIELDS = {
@@ -75,6 +75,9 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
         if opt == "horizon":
             value = _horizons(value)
         fields[_FIELDS[opt]] = value
+    if scenario:
+        cli_generators = ctx.get_parameter_source("generators") != ParameterSource.DEFAULT and options.get("generators")
+        fields["generator_params"] = scenario_params_for(fields, bool(cli_generators))
     if sets:
         fields["generator_params"] = merge_sets(fields.get("generator_params", {}), sets)
     if html_path and not Path(html_path).resolve().parent.is_dir():

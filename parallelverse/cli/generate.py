@@ -7,7 +7,7 @@ from click.core import ParameterSource
 
 from parallelverse import inputs
 from parallelverse.cli.console import ProgressReporter, err, escape, handle_errors, out, print_json, warn
-from parallelverse.cli.options import CLUSTER_HELP, Checked, CheckedList, merge_sets
+from parallelverse.cli.options import CLUSTER_HELP, Checked, CheckedList, merge_sets, scenario_params_for
 
 # CLI option name -> GenerateRequest field (one to one)
 _FIELDS = {
@@ -75,6 +75,9 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
         if opt == "generators":
             value = tuple(g.strip() for g in value.split(",") if g.strip())
         fields[_FIELDS[opt]] = value
+    if scenario:
+        cli_generators = ctx.get_parameter_source("generators") != ParameterSource.DEFAULT and options.get("generators")
+        fields["generator_params"] = scenario_params_for(fields, bool(cli_generators))
     if sets:
         fields["generator_params"] = merge_sets(fields.get("generator_params", {}), sets)
     if "seed_window" not in fields:

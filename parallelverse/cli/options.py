@@ -104,6 +104,16 @@ def parse_sets(items: tuple[str, ...]) -> dict:
     return params
 
 
+def scenario_params_for(fields: dict, generators_from_command_line: bool) -> dict:
+    """A scenario's generator tables, less those of generators that --generators on the command line left out:
+    the command line overrides the file, so a [garch] table does not block `--generators bootstrap`. Parameters
+    given with --set are merged after this and still must name a chosen generator."""
+    params = fields.get("generator_params", {})
+    if not generators_from_command_line or "generators" not in fields:
+        return params
+    return {g: p for g, p in params.items() if g in set(fields["generators"])}
+
+
 def merge_sets(params: dict, sets: tuple[str, ...]) -> dict:
     """Generator parameters (e.g. from a scenario file) updated by --set options, which win."""
     merged = {k: dict(v) for k, v in params.items()}
