@@ -80,6 +80,7 @@ def test_json_is_strict_and_html_is_self_contained(tmp_path, run_cli):
     table = run_cli("calibrate", "--symbols", "AAPL,NFLX", "--windows", "2020-01:2020-12", "--every", "3M", "--horizon",
                     "21", "--n-paths", "40", "--generators", "bootstrap", "--set", "bootstrap.block_bars=5", "--out", out)
     assert table.exit_code == 0 and "bootstrap-b5" in table.stdout and "0 computed, 16 reused" in table.stderr
+    assert "too few cells" in table.stdout and " yes " not in table.stdout  # 4 independent cells: no word on uniformity
     # one changed digit in a stored score is damage: that cell is recomputed (and said), the result is as made
     before = cell_files(out)
     victim = sorted((out / "cells").glob("AAPL_*bootstrap*.json"))[0]

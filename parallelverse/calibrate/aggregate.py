@@ -36,6 +36,7 @@ from parallelverse.verdict.stats import clopper_pearson
 
 PIT_BINS = 10
 ALPHA = 0.01  # a PIT test with p below this says "not uniform"
+MIN_UNIFORMITY_CELLS = 10  # fewer independent cells: no verdict on uniformity (the tests have next to no power)
 BARS_PER_MONTH = 21
 
 
@@ -97,8 +98,10 @@ class Summary:
 
     @property
     def uniform(self) -> bool | None:
+        """False: a PIT test rejects uniformity at ALPHA; True: neither does (not rejected -- never a proof of
+        calibration); None: fewer than MIN_UNIFORMITY_CELLS independent cells, too few to say either."""
         u = self.pit_final
-        if u.ks_p is None or u.berkowitz_p is None:
+        if u.ks_p is None or u.berkowitz_p is None or u.n < MIN_UNIFORMITY_CELLS:
             return None
         return bool(u.ks_p > ALPHA and u.berkowitz_p > ALPHA)
 

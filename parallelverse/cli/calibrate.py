@@ -111,6 +111,10 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
     _print(cal, doc)
 
 
+# PIT uniformity at 1% (KS and Berkowitz on independent cells): not rejecting it is not proof of calibration
+_UNIFORMITY = {True: "not rejected", False: "[red]rejected[/red]", None: "too few cells"}
+
+
 def _f(x, fmt="{:.2f}") -> str:
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else fmt.format(x)
 
@@ -124,7 +128,7 @@ def _print(cal, doc) -> None:
     for h in cal.horizons:
         t = Table(title=f"Calibration at {h} bars: {doc['request']['windows']} every {doc['request']['every']}, "
                         f"{doc['request']['n_paths']} paths per cell")
-        for c in ("universe", "cells", "indep.", "PIT KS p", "Berkowitz p", "uniform", "cov 50%", "cov 90% [95% CI]",
+        for c in ("universe", "cells", "indep.", "PIT KS p", "Berkowitz p", "uniformity", "cov 50%", "cov 90% [95% CI]",
                   "path cov 90%", "skill vs RW", f"skill vs {cal.reference}", "DM p", "drift bias", "vol ratio"):
             t.add_column(c, justify="left" if c == "universe" else "right", no_wrap=c == "universe")
         for s in cal.leaderboard(h):
@@ -132,7 +136,7 @@ def _print(cal, doc) -> None:
             ci = f" [{c90.ci[0]:.2f}, {c90.ci[1]:.2f}]" if c90.ci else ""
             ref = s.vs_reference
             t.add_row(s.universe, str(s.n_cells), str(s.n_independent), _f(s.pit_final.ks_p, "{:.3f}"),
-                      _f(s.pit_final.berkowitz_p, "{:.3f}"), {True: "yes", False: "[red]no[/red]", None: "-"}[s.uniform],
+                      _f(s.pit_final.berkowitz_p, "{:.3f}"), _UNIFORMITY[s.uniform],
                       _f(s.coverage["50"].rate_all), _f(c90.rate_all) + ci, _f(c90.path_mean),
                       _f(s.vs_random_walk.skill, "{:+.3f}"), "ref" if ref is None else _f(ref.skill, "{:+.3f}"),
                       "-" if ref is None else _f(ref.dm_p, "{:.3f}"), _f(s.drift_bias_mean, "{:+.2f}"),

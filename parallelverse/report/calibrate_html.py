@@ -86,14 +86,14 @@ def _skill_plot(cal, h: int) -> str:
 
 
 def _leaderboard(cal, h: int) -> str:
-    head = ["universe", "cells", "independent", "PIT KS p", "Berkowitz p", "uniform", "cov 50%", "cov 90%",
+    head = ["universe", "cells", "independent", "PIT KS p", "Berkowitz p", "uniformity", "cov 50%", "cov 90%",
             "90% CI (indep.)", "path cov 90%", "skill vs RW", f"skill vs {cal.reference}", "DM p", "drift bias",
             "vol ratio", "in-sample left out"]
     rows = []
     for s in cal.leaderboard(h):
         c90, ref = s.coverage["90"], s.vs_reference
         rows.append([s.universe, s.n_cells, s.n_independent, _n(s.pit_final.ks_p), _n(s.pit_final.berkowitz_p),
-                     {True: "yes", False: "no", None: "-"}[s.uniform], _n(s.coverage["50"].rate_all, "{:.2f}"),
+                     {True: "not rejected", False: "rejected", None: "too few cells"}[s.uniform], _n(s.coverage["50"].rate_all, "{:.2f}"),
                      _n(c90.rate_all, "{:.2f}"), "-" if c90.ci is None else f"{c90.ci[0]:.2f} .. {c90.ci[1]:.2f}",
                      _n(c90.path_mean, "{:.2f}"), _n(s.vs_random_walk.skill, "{:+.3f}"),
                      "ref" if ref is None else _n(ref.skill, "{:+.3f}"), "-" if ref is None else _n(ref.dm_p),
