@@ -240,6 +240,9 @@ def _sniff_csv(path: Path, head: bytes) -> None:
     with open(path, "rb") as fh:
         lines = fh.read(8192).decode("utf-8", errors="replace").splitlines()
     header = lines[0] if lines else ""
+    if header.lstrip("\ufeff").lstrip().startswith("#"):
+        raise DataError(f"{path.name}: line 1 is a comment ({header.strip()[:40]!r}); remove the comment lines so that "
+                        "the first line is the header (date,open,high,low,close,...)")
     for sep, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
         if sep in header and "," not in header:
             comma = any(_DECIMAL_COMMA.match(v) for line in lines[1:6] for v in line.split(sep))

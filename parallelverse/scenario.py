@@ -69,7 +69,7 @@ def _parse(path: Path) -> tuple[dict, dict]:
     if not path.is_file():
         raise ScenarioError(f"scenario file {str(path)!r} does not exist; see scenarios/ for examples")
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad, Excel) is not TOML syntax
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{path}: is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
                             "save it as UTF-8") from None
@@ -99,7 +99,7 @@ def _parse(path: Path) -> tuple[dict, dict]:
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             quote = " (quote it: a TOML date is not text)" if str in types and hasattr(value, "isoformat") else ""
             raise ScenarioError(
-                f"{path}: {key} = {value!r} should be a {' or '.join(t.__name__ for t in types)}{quote}"
+                f"{path}: {key} = {value!r} should be {_kinds(types)}{quote}"
             )
         if key == "generators":
             if not value or not all(isinstance(v, str) for v in value):
@@ -161,12 +161,21 @@ def load_calibrate_scenario(path: str | Path) -> dict:
             raise ScenarioError(f"{path}: unknown key {key!r} in the calibrate table; known keys: {', '.join(CALIBRATE_KEYS)}")
         target, types = CALIBRATE_KEYS[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise ScenarioError(f"{path}: calibrate.{key} = {value!r} should be a {' or '.join(t.__name__ for t in types)}")
+            raise ScenarioError(f"{path}: calibrate.{key} = {value!r} should be {_kinds(types)}")
         if key in ("symbols", "generators") and (not value or not all(isinstance(v, str) for v in value)):
-            raise ScenarioError(f"{path}: calibrate.{key} should be a non-empty list of names, e.g. [\"garch\"]")
+            example = '["AAPL", "MSFT"]' if key == "symbols" else '["garch", "bootstrap"]'
+            raise ScenarioError(f"{path}: calibrate.{key} should be a non-empty list of names, e.g. {example}")
         if key == "horizons" and (not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
             raise ScenarioError(f"{path}: calibrate.horizons should be a list of bar counts, e.g. [21, 63, 252]")
         out[target] = tuple(value) if isinstance(value, list) else value
     if out.get("symbols") and [s.lower() for s in out["symbols"]] == ["all"]:
         out["symbols"] = None
     return out
+
+
+_KIND = {"int": "a whole number", "float": "a number", "str": "text (quoted)", "bool": "true or false", "list": "a list"}
+
+
+def _kinds(types: tuple) -> str:
+    """'a whole number or a number', in words a TOML writer knows (not 'a int')."""
+    return " or ".join(_KIND.get(t.__name__, t.__name__) for t in types)

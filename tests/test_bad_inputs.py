@@ -179,6 +179,8 @@ case("date_past_2262", D + ["t.csv"], ["t.csv line 4", "timestamp '2300-01-01'",
      {"t.csv": csv_text(_far)})
 case("dates_as_numbers", D + ["t.csv"], ["t.csv line 2", "unparsable timestamp '20200101'", "numbers are not read as times"],
      {"t.csv": csv_text(tiny_frame().assign(Date=lambda f: f["Date"].str.replace("-", "").astype(int)))})
+case("comment_line_first", D + ["t.csv"], ["t.csv: line 1 is a comment", "remove the comment lines"],
+     {"t.csv": b"# prices from my broker\n" + GOOD})
 case("close_twice_in_two_cases", D + ["t.csv"], ["t.csv", "'Close' and 'close' differ only in case", "keep one"],
      {"t.csv": csv_text(tiny_frame().assign(close=lambda f: f["Close"] * 2))})
 case("xlsx_named_csv", D + ["t.csv"], ["t.csv", "Excel .xlsx", "save it from Excel as CSV"], {"t.csv": xlsx_bytes()})
@@ -255,13 +257,15 @@ for name, body, needles in [
     ("seed_negative", 'seed = -3\n', ["seed = -3", "out of range"]),
     ("chunk_paths_zero", 'chunk_paths = 0\n', ["chunk_paths = 0"]),
     ("device_tpu", 'device = "tpu"\n', ["device = 'tpu'", "auto, cpu, cuda"]),
-    ("accept_splits_text", 'accept_splits = "yes"\n', ["accept_splits = 'yes' should be a bool"]),
+    ("accept_splits_text", 'accept_splits = "yes"\n', ["accept_splits = 'yes' should be true or false"]),
     ("generator_param_nan", '[garch]\ndist = nan\n', ["[garch] dist = nan", "not a finite number"]),
     ("unknown_key", 'n_path = 10\n', ["unknown key 'n_path'"]),
-    ("bool_for_int", 'n_paths = true\n', ["n_paths = True should be a int"]),
+    ("bool_for_int", 'n_paths = true\n', ["n_paths = True should be a whole number"]),
 ]:
     case(f"scenario_{name}", S, ["s.toml", *needles], {"s.toml": (HEAD + body).encode()})
-case("scenario_date_unquoted", S, ["s.toml", "seed_window = datetime.date(2020, 1, 31) should be a str", "quote it"],
+case("scenario_with_bom", ["generate", "--scenario", "s.toml", "--n-paths", "0"], ["--n-paths"],
+     {"s.toml": "\ufeffseed_window = \"2020-01\"\n".encode()})
+case("scenario_date_unquoted", S, ["s.toml", "seed_window = datetime.date(2020, 1, 31) should be text (quoted)", "quote it"],
      {"s.toml": b'seed_window = 2020-01-31\ngenerators = ["garch"]\n'})
 case("scenario_not_utf8", S, ["s.toml", "not UTF-8"], {"s.toml": (HEAD + 'description = "café"\n').encode("latin-1")})
 case("scenario_bad_toml", S, ["s.toml", "not valid TOML"], {"s.toml": b'seed_window = "2020-01\n'})

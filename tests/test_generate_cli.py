@@ -111,8 +111,8 @@ def test_shipped_scenarios_run(path, tmp_path, run_cli):
     "text, message",
     [
         ('seed_window = "2020-01"\nn_path = 10\n', "unknown key 'n_path'"),
-        ('seed_window = "2020-01"\nn_paths = "many"\n', "n_paths = 'many' should be a int"),
-        ('seed_window = 2020\n', "seed_window = 2020 should be a str"),
+        ('seed_window = "2020-01"\nn_paths = "many"\n', "n_paths = 'many' should be a whole number"),
+        ('seed_window = 2020\n', r"seed_window = 2020 should be text \(quoted\)"),
         ('n_paths = 10\n', "missing seed_window"),
         ('seed_window = "2020-01"\ngarch = 3\n', "[garch] should be a table"),
         ('seed_window = "2020-01\n', "not valid TOML"),
