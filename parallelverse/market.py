@@ -348,7 +348,11 @@ def _out_of_range(v) -> bool:
 def _to_datetime(text: pd.Series, utc: bool) -> pd.Series:
     t = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=utc)
     if t.isna().all():
-        t = pd.to_datetime(text, errors="coerce", utc=utc)
+        import warnings
+
+        with warnings.catch_warnings():  # 'Could not infer format' is pandas' note to itself, not the user's
+            warnings.simplefilter("ignore", UserWarning)
+            t = pd.to_datetime(text, errors="coerce", utc=utc)
     return t
 
 

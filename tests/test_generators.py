@@ -203,6 +203,15 @@ def test_bootstrap_resamples_whole_real_bars(covid):
     assert set(np.unique(b.volume)) <= set(ctx.volume[1:])
 
 
+def test_bootstrap_blocks_longer_than_the_context_are_refused(covid):
+    from parallelverse.errors import GeneratorError
+
+    n = covid.context_end - 1
+    with pytest.raises(GeneratorError, match=f"block_bars=1e\\+09 is longer than the {n} context bars; use at most {n // 4}"):
+        make_generator("bootstrap", {"block_bars": 1e9}).fit(covid.context)
+    make_generator("bootstrap", {"block_bars": n}).fit(covid.context)  # one block of the whole context: allowed
+
+
 def test_bootstrap_mean_block_length(covid):
     fitted = make_generator("bootstrap", {"block_bars": 8}).fit(covid.context)
     idx = fitted.indices(path_rngs(0, "bootstrap-b8", 0, 2000), 252)

@@ -143,6 +143,7 @@ def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
     ("--threads", "100000", "--threads 100000 is more than 1024"),
     ("--symbols", "AAPL,ZZZ", "--symbols ZZZ: not in the data (AAPL, AMZN, GOOG, META, NFLX, NVDA)"),
     ("--symbols", "", "--symbols '' names no symbol"),
+    ("--until", "2018-06-30", "--val-from 2019-01-01 is not before --until 2018-06-30"),
     ("--until", "abc", "--until 'abc' is not a date"),
     ("--holdout-symbol", "ZZZ", "--holdout-symbol 'ZZZ' is not in the data"),
     ("--init", "/no/such/checkpoint", "--init '/no/such/checkpoint' does not exist"),

@@ -55,6 +55,9 @@ def train(data_paths, symbols, out_dir, size, representation, init, stage, until
     # every option is checked before any data is read or anything is written
     check_window_options(lookback, predict, stride)
     cut_date("--until", until), cut_date("--val-from", val_from)
+    if until and val_from and cut_date("--val-from", val_from) >= cut_date("--until", until):
+        raise DataError(f"--val-from {val_from} is not before --until {until}: --until drops every bar from then on, so "
+                        "no validation window is left; set --val-from before --until")
     if init and init.startswith(("/", "./", "../", "~")) and not Path(init).expanduser().exists():
         raise DataError(f"--init {init!r} does not exist; pass a checkpoint directory (with tokenizer/ and predictor/) "
                         "or a Hub id such as NeoQuasar/Kronos-small")
