@@ -155,3 +155,21 @@ def extend_calendar(time: np.ndarray, n: int) -> np.ndarray:
     except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
         raise WindowError(f"a horizon of {n:,} bars after {last.date()} runs past {pd.Timestamp.max.date()}, the last "
                           "date a timestamp holds; use a shorter --horizon") from None
+
+
+GAP_FACTOR = 10  # a spacing this many times the median between daily (or slower) bars is a gap in the data
+
+
+def context_gaps(split: SeedSplit) -> list[tuple[np.datetime64, np.datetime64]]:
+    """(last bar before, first bar after) each gap inside the context: spacings over GAP_FACTOR times the median,
+    for daily or slower bars (intraday bars have overnight and weekend spacings by design). Models read the bars
+    either side of a gap as consecutive, so it is worth a warning."""
+    t = split.context.time
+    if len(t) < 3:
+        return []
+    d = np.diff(t)
+    median = float(np.median(d))
+    if median < 86_400e9 * 0.9:
+        return []
+    return [(np.datetime64(int(t[i]), "ns"), np.datetime64(int(t[i + 1]), "ns"))
+            for i in np.flatnonzero(d > GAP_FACTOR * median)]

@@ -80,3 +80,24 @@ def test_one_spelling_per_window():
     assert parse_seed_window(" 2019-06 : 2020-01 ").spec == "2019-06:2020-01" == parse_seed_window("2019-06:2020-01").spec
     with pytest.raises(WindowError, match="is not YYYY"):
         parse_seed_window("２０２０-01")
+
+
+def test_gaps_in_the_context_are_found_and_real_calendars_have_none(market):
+    """Holidays and long weekends are no gap (every bundled symbol, every month 2015-2023); six missing months are."""
+    from parallelverse.market import Ohlcv
+    from parallelverse.window import context_gaps
+
+    for symbol in market.symbols:
+        data = market.select(symbol)
+        for year in range(2015, 2024):
+            for month in (1, 4, 7, 10):
+                if f"{year}-{month:02d}" <= "2023-07":
+                    split = split_at_window(data, parse_seed_window(f"{year}-{month:02d}"), 400, 20)
+                    assert context_gaps(split) == [], (symbol, year, month)
+    aapl = market.select("AAPL")
+    d = aapl.dates()
+    keep = ~((d >= "2019-03-01") & (d < "2019-09-01"))
+    holed = Ohlcv(aapl.symbol, aapl.source, aapl.time[keep], aapl.open[keep], aapl.high[keep], aapl.low[keep],
+                  aapl.close[keep], aapl.volume[keep])
+    gaps = context_gaps(split_at_window(holed, parse_seed_window("2020-01"), 400, 20))
+    assert [(str(a)[:10], str(b)[:10]) for a, b in gaps] == [("2019-02-28", "2019-09-03")]

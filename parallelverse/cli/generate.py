@@ -86,6 +86,7 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
     cluster = cluster and parse_cluster(cluster)  # a malformed --cluster fails before any work
     plan = plan_generate(GenerateRequest(**fields))
     _warn_in_sample(plan)
+    _warn_gaps(plan)
     t0 = time.perf_counter()
     with maybe_connect(cluster) as client, ProgressReporter(enabled=not as_json) as progress:
         reports = run_generate(plan, progress, client)
@@ -118,6 +119,18 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
         print_json(summary)
         return
     _print_summary(summary)
+
+
+def _warn_gaps(plan) -> None:
+    """One stderr line per gap in the context (e.g. months missing from the file)."""
+    import numpy as np
+
+    from parallelverse.window import context_gaps
+
+    for before, after in context_gaps(plan.split):
+        days = int((after - before) / np.timedelta64(1, "D"))
+        warn(f"the context has a gap of {days} days between {str(before)[:10]} and {str(after)[:10]}: the bars either "
+             "side are read as consecutive; fill the data, or choose a seed window after the gap")
 
 
 def _warn_in_sample(plan) -> None:
