@@ -62,7 +62,7 @@ class CombinedP:
     nulls: list[str]  # the nulls that decided
     attained_by: str  # the null whose ordered p sets the minimum
     paths_to_decide: int  # null paths (for attained_by) that would settle an undecided p; 0 when decided
-    detectable_effect: float  # excess statistic every deciding null detects with `power` at alpha
+    detectable_effect: float  # excess statistic the verdict (Simes, MC intervals) calls Skill with `power`; inf: none can
     power: float
 
 

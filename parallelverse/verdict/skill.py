@@ -28,6 +28,7 @@ ranks the same real statistic.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -211,7 +212,7 @@ class Combined:
     nulls: tuple[str, ...]  # the nulls that decided
     attained_by: str  # the null whose ordered p sets the Simes minimum
     paths_to_decide: int  # null paths that would bring the interval off alpha (0 when decided)
-    detectable_effect: float  # excess statistic detected with POWER by every deciding null (the largest of theirs)
+    detectable_effect: float  # excess statistic the verdict calls Skill with POWER (verdict_detectable_effect)
     n_paths: int  # null paths of attained_by
     rule: str = "simes"
 
@@ -236,8 +237,54 @@ def combine(tests: list[NullTest], alpha: float = 0.05) -> Combined | None:
     k = len(use)
     decided = not (lo <= alpha <= hi)
     more = 0 if decided else paths_needed(use[at].p.p, alpha * rank / k)
-    mde = max(t.detectable_effect(alpha) for t in use)
+    mde = verdict_detectable_effect(use, alpha)
     return Combined(p, (lo, hi), tuple(t.name for t in use), use[at].name, int(more), mde, use[at].p.n)
+
+
+def verdict_detectable_effect(use: list[NullTest], alpha: float = 0.05, power: float = POWER) -> float:
+    """The shift of the statistic that the verdict itself calls Skill with `power`: the rule as decided, not one
+    null at p <= alpha. Shift alternative on the hardest null (the largest single-null effect): the real
+    statistic is each of its draws plus delta; for each, every null's b and Clopper-Pearson upper end, Simes over
+    those, Skill when below alpha. Bisection on delta (the share is monotone in it). inf when no shift can reach
+    Skill with these null paths (too few for the Monte Carlo interval to clear alpha)."""
+    nulls = [np.sort(t.null[np.isfinite(t.null)]) for t in use]
+    if any(len(x) < 2 for x in nulls):
+        return float("nan")
+    k = len(nulls)
+    upper = [_cp_upper(len(x)) for x in nulls]
+    base = nulls[int(np.argmax([t.detectable_effect(alpha, power) for t in use]))]
+    ranks = np.arange(1, k + 1)[:, None]
+
+    def share(delta: float) -> float:
+        real = base + delta
+        his = np.stack([u[len(x) - np.searchsorted(x, real, side="left")] for x, u in zip(nulls, upper)])
+        return float(((k * np.sort(his, axis=0) / ranks).min(axis=0) < alpha).mean())
+
+    lo, hi = 0.0, float(max(x[-1] for x in nulls) - base[0]) + 1e-9  # at hi every null has b = 0
+    if share(hi) < power:
+        return float("inf")
+    if share(lo) >= power:
+        return 0.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if share(mid) >= power else (mid, hi)
+    return hi
+
+
+def _cp_upper(n: int, alpha: float = 0.05) -> np.ndarray:
+    """Clopper-Pearson upper ends for b = 0..n of n (stats.clopper_pearson's, vectorised)."""
+    from scipy import stats
+
+    b = np.arange(n + 1)
+    out = np.ones(n + 1)
+    out[:-1] = stats.beta.ppf(1 - alpha / 2, b[:-1] + 1, n - b[:-1])
+    return out
+
+
+def min_null_paths_for_skill(alpha: float = 0.05) -> int:
+    """The fewest null paths at which a real result beyond every null path (b = 0) can be called Skill: the
+    Clopper-Pearson upper end of 0/B, 1 - (alpha/2)^(1/B), below alpha."""
+    return int(math.floor(math.log(alpha / 2) / math.log(1 - alpha))) + 1
 
 
 @dataclass(frozen=True)
@@ -268,8 +315,11 @@ def decide_skill(tests: list[NullTest], no_timing: str | None, alpha: float = 0.
         return SkillDecision("Skill", f"the real result beats markets with nothing to exploit "
                              f"(Simes over {names}: p = {c.p:.3g})", c, gone)
     if c.ci[0] > alpha:
+        power = (f"an edge of {c.detectable_effect:.2f} {statistic} would have been detected {POWER:.0%} of the time "
+                 "— a smaller one could be missed" if math.isfinite(c.detectable_effect) else
+                 f"with {c.n_paths:,} null paths no edge could have been called Skill (use --n-null "
+                 f"{min_null_paths_for_skill(alpha)} or more; 1000 for good power)")
         return SkillDecision("No evidence of skill", f"the nulls ({names}) do not reject at {alpha:g} (p = {c.p:.3g}); "
-                             f"an edge of {c.detectable_effect:.2f} {statistic} would have been detected "
-                             f"{POWER:.0%} of the time — a smaller one could be missed", c, gone)
+                             + power, c, gone)
     return SkillDecision("Inconclusive", f"p = {c.p:.3g} and its Monte Carlo interval straddles {alpha:g}; about "
                          f"{c.paths_to_decide:,} null paths would settle it (--auto-paths)", c, gone)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from parallelverse.verdict.skill import min_null_paths_for_skill
+
 from parallelverse.verdict.model import NullTestResult, Verdict
 
 STATES_EXPLAINED = {
@@ -46,7 +48,10 @@ def detail_lines(r: Verdict) -> list[str]:
                    f"({v.rule} over {', '.join(v.nulls)}; statistic {r.statistic}, best of {r.n_configs} configuration(s))")
     if v.detectable_effect is not None and math.isfinite(v.detectable_effect):
         out.append(f"power: an edge of {v.detectable_effect:.2f} {r.statistic} over {r.realized_bars} bars would be "
-                   f"detected {v.power:.0%} of the time at {r.skill.alpha:g}")
+                   f"called Skill {v.power:.0%} of the time (alpha {r.skill.alpha:g}, these null paths)")
+    elif v.detectable_effect is not None and v.detectable_effect == math.inf:
+        out.append(f"power: none — with these null paths no edge could be called Skill; use --n-null "
+                   f"{min_null_paths_for_skill(r.skill.alpha)} or more (1000 for good power)")
     if v.label == "Not testable" and r.skill.tests:
         out.append("null tests, for reference only (nothing to test; their p-values come from ties):")
     for t in r.skill.tests:
