@@ -121,5 +121,7 @@ def test_garch_with_one_and_a_half_times_the_volatility_fails(synthetic):
     assert s.pit_vol.ks_p < 0.01  # its realized volatility sits low in the synthetic distribution
     assert s.coverage["90"].consistent is False and s.coverage["90"].ci[0] > 0.9  # covers too much
     assert s.vs_reference.skill < 0  # and the proper score prefers the calibrated generator
+    # Diebold-Mariano's Newey-West lag covers windows a 20-bar horizon can reach: monthly starts may be 19 bars apart
+    assert s.vs_reference.lag == 1 and s.vs_reference.n_windows == 100
 
 

@@ -37,7 +37,7 @@ from parallelverse.verdict.stats import clopper_pearson
 PIT_BINS = 10
 ALPHA = 0.01  # a PIT test with p below this says "not uniform"
 MIN_UNIFORMITY_CELLS = 10  # fewer independent cells: no verdict on uniformity (the tests have next to no power)
-BARS_PER_MONTH = 21
+MIN_BARS_PER_MONTH = 19  # the fewest trading days a month has (February; 21 on average): windows this close overlap
 
 
 @dataclass(frozen=True)
@@ -300,7 +300,9 @@ def aggregate(records, horizons, every_months: int, reference: str, spans: dict 
         ctx_vol = {(r["symbol"], r["window"]): r["context_vol"] for r in usable}
         edges = np.quantile(list(ctx_vol.values()), [1 / 3, 2 / 3]) if len(ctx_vol) >= 3 else None
         ref = {(r["symbol"], r["window"]): r["h"]["crps_final"] for r in usable if r["universe"] == reference}
-        lag = math.ceil(h / (BARS_PER_MONTH * every_months)) - 1
+        # Diebold-Mariano runs on every window with a Newey-West lag that covers their overlap: a horizon spans
+        # the next windows' starts when they come sooner than it ends (short months included)
+        lag = math.ceil(h / (MIN_BARS_PER_MONTH * every_months)) - 1
         for u in universes:
             recs = [r for r in usable if r["universe"] == u]
             n_in = sum(1 for r in scored if r["universe"] == u) - len(recs)
