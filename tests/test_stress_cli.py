@@ -295,6 +295,15 @@ def test_a_configuration_never_invested_still_counts_as_a_trial_in_the_dsr(store
     assert js["n_configs"] == 2 and dsr["n_trials"] == 2 and dsr["var_trial_sharpe"] > 0
 
 
+def test_a_strategy_that_never_invests_has_no_path_luck_to_place(store, run_cli, tmp_path):
+    path = tmp_path / "flat.py"
+    path.write_text("def positions(bars):\n    return bars.close * 0\n")
+    assert run_cli("stress", path, "--store", store).exit_code == 0
+    js = json.loads(run_cli("report", store, "--strategy", "flat", "--n-null", 19, "--json").stdout)
+    labels = {u: d["label"] for u, d in js["path_luck"].items()}
+    assert labels and set(labels.values()) == {"no spread (every path gives the real Sharpe)"}, labels
+
+
 def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _one_line_error(run_cli("stress", SMA), "pass --store STORE (found none")

@@ -308,6 +308,8 @@ def _path_luck(universes: dict[str, UniverseResult], uncertainty: dict[str, str]
         pct = s.percentile
         if not np.isfinite(pct):
             label = "no real result"
+        elif s.q05 == s.q95 == s.real:  # e.g. never invested: every path ties the real result, nothing to place
+            label = "no spread (every path gives the real Sharpe)"
         elif lo > LUCK_BAND[1]:
             label = "unusually kind"
         elif hi < LUCK_BAND[0]:
