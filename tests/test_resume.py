@@ -93,3 +93,27 @@ def test_a_replaced_model_is_not_resumed_into_the_old_universe(tiny_kronos, tmp_
     cfg.write_text(cfg.read_text().replace("{", '{"edited": 1, ', 1))
     result = run_cli(*args)
     assert result.exit_code == 2 and "model_digest" in result.stderr and "rerun with the options" in result.stderr
+
+
+def test_the_model_digest_covers_linked_directories_and_an_outside_tokenizer(tiny_kronos, tmp_path):
+    """A predictor/ reached through a symbolic link, and a tokenizer given apart from the model, are part of
+    what identifies the weights: changing either changes the digest."""
+    import shutil
+
+    from parallelverse.generators import make_generator, model_digest
+
+    real = tmp_path / "predictor-files"
+    shutil.copytree(tiny_kronos / "predictor", real)
+    model = tmp_path / "linked"
+    model.mkdir()
+    shutil.copytree(tiny_kronos / "tokenizer", model / "tokenizer")
+    (model / "predictor").symlink_to(real)
+    before = model_digest(make_generator("kronos", {"model": str(model)}))
+    cfg = real / "config.json"
+    cfg.write_text(cfg.read_text().replace("{", '{"edited": 1, ', 1))
+    assert model_digest(make_generator("kronos", {"model": str(model)})) != before
+    tok = tmp_path / "tok"
+    shutil.copytree(tiny_kronos / "tokenizer", tok)
+    with_tok = model_digest(make_generator("kronos", {"model": str(tiny_kronos), "tokenizer": str(tok)}))
+    (tok / "config.json").write_text((tok / "config.json").read_text().replace("{", '{"edited": 1, ', 1))
+    assert model_digest(make_generator("kronos", {"model": str(tiny_kronos), "tokenizer": str(tok)})) != with_tok

@@ -24,19 +24,32 @@ def model_digest(generator: Generator) -> str | None:
     (a replaced checkpoint must not resume a universe or reuse a calibration cell made with the old one), the id
     for a Hub model, None for generators without a model."""
     import hashlib
+    import os
     from pathlib import Path
 
     model = getattr(generator, "model", None)
     if not model:
         return None
-    p = Path(str(model))
-    if not p.is_dir():
-        return str(model)
+    parts = [("model", str(model))]
+    tokenizer = getattr(generator, "tokenizer", None)  # Kronos: a tokenizer may live outside the model directory
+    if tokenizer and str(tokenizer) != str(model):
+        parts.append(("tokenizer", str(tokenizer)))
     h = hashlib.sha256()
-    for f in sorted(p.rglob("*")):
-        if f.is_file() and f.suffix in (".safetensors", ".json", ".bin"):
-            h.update(str(f.relative_to(p)).encode())
-            h.update(f.read_bytes())
+    local = False
+    for role, ref in parts:
+        p = Path(ref)
+        if not p.is_dir():
+            h.update(f"{role}={ref}".encode())  # a Hub id
+            continue
+        local = True
+        for root, _, files in os.walk(p, followlinks=True):  # a linked predictor/ is part of the checkpoint too
+            for name in sorted(files):
+                f = Path(root, name)
+                if f.suffix in (".safetensors", ".json", ".bin"):
+                    h.update(f"{role}/{f.relative_to(p)}".encode())
+                    h.update(f.read_bytes())
+    if not local and len(parts) == 1:
+        return str(model)  # a Hub id names its weights
     return h.hexdigest()
 
 
