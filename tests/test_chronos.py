@@ -110,3 +110,27 @@ def test_unreachable_hub_id_is_one_line(tmp_path, run_cli, monkeypatch):
 def test_model_options_need_a_model_generator(tmp_path, run_cli):
     result = run_cli("generate", "--seed-window", "2020-01", "--generators", "garch", "--model", "x", "--out", tmp_path / "s.zarr")
     assert result.exit_code == 2 and "add one to --generators" in result.stderr
+
+
+@pytest.mark.parametrize("damage, says", [
+    ("prediction_length", "chronos_config prediction_length = 0 must be a whole number >= 1"),
+    ("weights", "could not load a Chronos-T5 model from"),
+])
+def test_a_damaged_chronos_checkpoint_is_one_line_before_any_sampling(damage, says, tiny_chronos, tmp_path, run_cli):
+    """prediction_length 0 planned segments of 0 bars forever (memory grew without end); garbage weights crashed."""
+    import json
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_chronos, model)
+    if damage == "prediction_length":
+        cfg = json.loads((model / "config.json").read_text())
+        cfg["chronos_config"]["prediction_length"] = 0
+        (model / "config.json").write_text(json.dumps(cfg))
+    else:
+        (model / "model.safetensors").write_bytes(b"\x00" * 12)
+    result = run_cli("generate", "--seed-window", "2020-01", "--generators", "chronos", "--model", model,
+                     "--n-paths", 4, "--horizon", 5, "--out", tmp_path / "s.zarr")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code != 0 and len(lines) == 1 and says in lines[0], result.output
+    assert not (tmp_path / "s.zarr").exists()

@@ -118,8 +118,16 @@ def _load_pipeline(model: str, device: str):
 
     local = Path(model).is_dir()
     try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # 'Loading weights: 100%' is not ours to print on stderr
+    except ImportError:
+        pass
+    try:
         pipeline = ChronosPipeline.from_pretrained(model, device_map=device, dtype=torch.float32)
-    except (OSError, ValueError, AssertionError) as exc:
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:  # a damaged checkpoint: safetensors header, config types, shapes, sizes
         if local:
             raise GeneratorError(
                 f"could not load a Chronos-T5 model from {model!r} ({str(exc).splitlines()[0][:120]}); "
@@ -129,6 +137,12 @@ def _load_pipeline(model: str, device: str):
             f"could not load Chronos model {model!r} from the Hugging Face Hub (offline or unknown id); "
             "download it where the Hub is reachable and pass --model DIR, or fill the HF cache (HF_HOME)"
         ) from None
+    cfg = pipeline.model.config
+    for key in ("prediction_length", "context_length"):
+        v = getattr(cfg, key, None)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise GeneratorError(f"Chronos model {model!r}: chronos_config {key} = {v!r} must be a whole number >= 1; "
+                                 "fix its config.json")
     provenance = {"model": model}
     if local:
         weights = sorted(Path(model).glob("*.safetensors")) or sorted(Path(model).glob("*.bin"))
