@@ -4,6 +4,7 @@ through our strict loader from directories written by the official save_pretrain
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -230,7 +231,7 @@ def test_offline_hub_id_fails_fast_with_the_fix(tmp_path, run_cli, monkeypatch):
                      "--out", tmp_path / "s.zarr")
     assert time.perf_counter() - t0 < 30
     lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 2 and len(lines) == 1 and "pass --set kronos.model=DIR" in lines[0]
+    assert result.exit_code == 2 and len(lines) == 1 and "pass --model DIR" in lines[0]
     assert "Traceback" not in result.output and not (tmp_path / "s.zarr").exists()
 
 
@@ -354,3 +355,62 @@ def test_logret_representation_round_trips_real_bars_and_always_gives_valid_bars
     noise = np.random.default_rng(0).normal(0, 2, (7, 30, 5))
     bars = rep.to_bars("logret", rep.denormalise(noise, scale), np.full(7, 50.0))
     assert not invariant_violations(PathBatch(*bars)).any()
+
+
+def _edit_json(path, edit):
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _other_bits_tokenizer(directory):
+    """A well-formed tokenizer of 5+7 bits (the tiny predictor reads 6+6-bit codes)."""
+    from parallelverse.generators.kronos.load import save_module
+    from parallelverse.generators.kronos.model import KronosTokenizer
+
+    shutil.rmtree(directory)
+    save_module(KronosTokenizer(**{**TOK, "s1_bits": 5, "s2_bits": 7}), directory)
+
+
+KRONOS_DAMAGE = {  # how the copied checkpoint is damaged -> what the one line says
+    "config_garbage": (lambda m: (m / "predictor" / "config.json").write_text("garbage{"),
+                       "predictor/config.json: not readable JSON"),
+    "weights_truncated": (lambda m: (m / "predictor" / "model.safetensors").write_bytes(b"\x00" * 10),
+                          "the predictor weights are damaged or not safetensors"),
+    "d_model_text": (lambda m: _edit_json(m / "predictor" / "config.json", lambda d: d.__setitem__("d_model", "abc")),
+                     "predictor d_model = 'abc' should be a whole number from 1 to 16,384"),
+    "d_model_huge": (lambda m: _edit_json(m / "tokenizer" / "config.json", lambda d: d.__setitem__("d_model", 1000000)),
+                     "tokenizer d_model = 1000000 should be a whole number from 1 to 16,384"),
+    "bits_mismatch": (lambda m: _other_bits_tokenizer(m / "tokenizer"), "makes 5+7-bit codes but the predictor"),
+    "declared_garbage": (lambda m: (m / "parallelverse.json").write_text("[1]"),
+                         "parallelverse.json: should hold an object of sampling settings"),
+    "declared_negative_prior": (lambda m: (m / "parallelverse.json").write_text('{"drift_prior_sd": -3}'),
+                                "drift_prior_sd = -3 should be a number from 0 to 2"),
+    "declared_renorm": (lambda m: (m / "parallelverse.json").write_text('{"renorm_every": -4}'),
+                        "renorm_every = -4 should be a whole number of bars >= 0"),
+    "no_predictor": (lambda m: shutil.rmtree(m / "predictor"), "has tokenizer/ but no predictor/"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KRONOS_DAMAGE))
+def test_a_damaged_kronos_checkpoint_is_one_line_and_writes_nothing(case, tiny_kronos, tmp_path, run_cli):
+    damage, says = KRONOS_DAMAGE[case]
+    model = tmp_path / "m"
+    shutil.copytree(tiny_kronos, model)
+    damage(model)
+    result = run_cli("generate", "--seed-window", "2020-01", "--context", 200, "--horizon", 8, "--n-paths", 4,
+                     "--generators", "kronos", "--model", model, "--device", "cpu", "--out", tmp_path / "s.zarr")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code != 0 and len(lines) == 1 and says in lines[0], result.output
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_model_paths_that_are_not_checkpoints_say_so(tmp_path, run_cli):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.bin").write_bytes(b"x")
+    for model, says in ((tmp_path / "empty", "is not a Kronos checkpoint"), (tmp_path / "file.bin", "is a file"),
+                        (tmp_path / "nothere", "does not exist")):
+        result = run_cli("generate", "--seed-window", "2020-01", "--generators", "kronos", "--model", model,
+                         "--out", tmp_path / "s.zarr")
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code != 0 and len(lines) == 1 and says in lines[0], result.output

@@ -138,6 +138,10 @@ class Kronos:
             pred_dir, tok_dir, max_ctx = resolve(self.model, self.tokenizer)
             tok = load_module(KronosTokenizer, tok_dir, "tokenizer").to(device)
             pred = load_module(KronosPredictor, pred_dir, "predictor").to(device)
+            tb, pb = (tok.config["s1_bits"], tok.config["s2_bits"]), (pred.config["s1_bits"], pred.config["s2_bits"])
+            if tb != pb:  # the predictor reads the tokenizer's codes: other bit counts are another vocabulary
+                raise GeneratorError(f"the tokenizer {str(tok_dir)!r} makes {tb[0]}+{tb[1]}-bit codes but the predictor "
+                                     f"{str(pred_dir)!r} reads {pb[0]}+{pb[1]}-bit ones; pair them as trained")
             if self.bf16:
                 if device != "cuda":
                     raise GeneratorError("kronos bf16=true needs a GPU; on CPU Kronos runs in float32")

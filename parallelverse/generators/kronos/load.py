@@ -16,6 +16,7 @@ official mixin loads non-strictly and hides such mistakes).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from parallelverse.errors import GeneratorError
@@ -27,6 +28,7 @@ HUB_TOKENIZERS = {
 }
 HUB_MAX_CONTEXT = {"NeoQuasar/Kronos-mini": 2048}
 DEFAULT_MAX_CONTEXT = 512
+MAX_SIZE = 16_384  # any width, head count, layer count or bit count of a Kronos config is far below this
 
 
 def _local_or_hub(ref: str) -> Path:
@@ -42,14 +44,52 @@ def _local_or_hub(ref: str) -> Path:
     except Exception:
         raise GeneratorError(
             f"could not fetch {ref!r} from the Hugging Face Hub (offline or unknown id); download it where the Hub is "
-            "reachable and pass --set kronos.model=DIR, or fill the HF cache (HF_HOME)"
+            "reachable and pass --model DIR, or fill the HF cache (HF_HOME)"
         ) from None
 
 
+# parallelverse.json: what `train` declares for sampling, each key's check (value -> ok) and what it must be
+_DECLARED = {
+    "max_context": (lambda v: _whole(v) and v >= 1, "a whole number of tokens >= 1"),
+    "norm_window": (lambda v: _whole(v) and v >= 0, "a whole number of bars >= 0"),
+    "renorm_every": (lambda v: _whole(v) and v >= 0, "a whole number of bars >= 0"),
+    "window_slide": (lambda v: _whole(v) and v >= 0, "a whole number of tokens >= 0"),
+    "representation": (lambda v: isinstance(v, str), "a representation name"),
+    "drift_prior_sd": (lambda v: _number(v) and 0 <= v <= 2, "a number from 0 to 2"),
+    "vol_regime_sd": (lambda v: _number(v) and 0 <= v <= 2, "a number from 0 to 2"),
+    "train_start": (lambda v: v is None or isinstance(v, str), "a date (text) or null"),
+    "train_end": (lambda v: v is None or isinstance(v, str), "a date (text) or null"),
+}
+
+
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def sampling_defaults(model: str) -> dict:
-    """Defaults a trained checkpoint records for sampling (parallelverse.json: max_context, norm_window)."""
+    """Defaults a trained checkpoint records for sampling (parallelverse.json: max_context, norm_window, ...),
+    each checked: a damaged or hand-edited file is one line naming the key, never a silent fallback."""
     f = Path(model) / "parallelverse.json"
-    return json.loads(f.read_text()) if f.is_file() else {}
+    if not f.is_file():
+        return {}
+    try:
+        doc = json.loads(f.read_text())
+    except (OSError, ValueError) as exc:
+        raise GeneratorError(f"{f}: not readable JSON ({str(exc).splitlines()[0][:80]}); restore the file `train` "
+                             "wrote") from None
+    if not isinstance(doc, dict):
+        raise GeneratorError(f"{f}: should hold an object of sampling settings, got {type(doc).__name__}")
+    for key, value in doc.items():
+        if key not in _DECLARED:
+            raise GeneratorError(f"{f}: unknown key {key!r}; known: {', '.join(_DECLARED)}")
+        ok, what = _DECLARED[key]
+        if not ok(value):
+            raise GeneratorError(f"{f}: {key} = {value!r} should be {what}")
+    return doc
 
 
 def resolve(model: str, tokenizer: str = "") -> tuple[Path, Path, int]:
@@ -60,6 +100,18 @@ def resolve(model: str, tokenizer: str = "") -> tuple[Path, Path, int]:
         if not tokenizer and not tok_dir.is_dir():
             raise GeneratorError(f"{model!r} has predictor/ but no tokenizer/; add it or pass --set kronos.tokenizer=DIR")
         return pred_dir, _local_or_hub(str(tok_dir)), int(sampling_defaults(model).get("max_context", DEFAULT_MAX_CONTEXT))
+    if p.is_dir() and (p / "tokenizer").is_dir():
+        raise GeneratorError(f"{model!r} has tokenizer/ but no predictor/; a Kronos checkpoint directory holds both "
+                             "(as `parallelverse train` writes them)")
+    if p.is_dir() and not tokenizer:
+        raise GeneratorError(f"{model!r} is not a Kronos checkpoint: it has neither predictor/ nor tokenizer/; pass "
+                             "--model with the directory `parallelverse train` wrote, or a Hub id")
+    if p.exists() and not p.is_dir():
+        raise GeneratorError(f"--model {model!r} is a file; pass a checkpoint directory (with predictor/ and "
+                             "tokenizer/) or a Hub id like NeoQuasar/Kronos-small")
+    if not p.exists() and (model.startswith((".", "/", "~")) or model.count("/") != 1):
+        raise GeneratorError(f"--model {model!r} does not exist; pass a checkpoint directory or a Hub id like "
+                             "NeoQuasar/Kronos-small")
     tok_ref = tokenizer or HUB_TOKENIZERS.get(model, "")
     if not tok_ref:
         raise GeneratorError(f"no tokenizer known for {model!r}; pass --set kronos.tokenizer=DIR_OR_HUB_ID")
@@ -74,17 +126,38 @@ def load_module(cls, directory: Path, what: str):
     cfg_path, weights = directory / "config.json", directory / "model.safetensors"
     if not cfg_path.is_file() or not weights.is_file():
         raise GeneratorError(f"{what} directory {str(directory)!r} needs config.json and model.safetensors")
-    config = json.loads(cfg_path.read_text())
+    try:
+        config = json.loads(cfg_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GeneratorError(f"{cfg_path}: not readable JSON ({str(exc).splitlines()[0][:80]}); restore the {what}'s "
+                             "config.json") from None
+    if not isinstance(config, dict):
+        raise GeneratorError(f"{cfg_path}: should hold an object of {what} settings, got {type(config).__name__}")
     unknown = sorted(set(config) - set(cls.CONFIG))
     missing = sorted(set(cls.CONFIG) - set(config))
     if unknown or missing:
         raise GeneratorError(f"{cfg_path}: {what} config has unknown keys {unknown} / lacks {missing}; "
                              f"expected exactly {', '.join(cls.CONFIG)}")
+    for key, value in config.items():  # sizes are whole numbers within reason before anything is allocated
+        rate = key.endswith("_p") or key in ("beta", "gamma0", "gamma", "zeta")
+        if rate and not (_number(value) and value >= 0) or key == "learn_te" and not isinstance(value, bool):
+            raise GeneratorError(f"{cfg_path}: {what} {key} = {value!r} should be a number >= 0")
+        if not rate and key != "learn_te" and not (_whole(value) and 0 < value <= MAX_SIZE):
+            raise GeneratorError(f"{cfg_path}: {what} {key} = {value!r} should be a whole number from 1 to {MAX_SIZE:,}")
     try:
         module = cls(**config)
-    except ValueError as exc:
-        raise GeneratorError(f"{cfg_path}: {exc}") from None
-    state = load_file(str(weights))
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise GeneratorError(f"{cfg_path}: {what} cannot be built ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:100] if str(exc) else ''})") from None
+    try:
+        state = load_file(str(weights))
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise GeneratorError(f"{weights}: the {what} weights are damaged or not safetensors ({type(exc).__name__}); "
+                             "restore the file") from None
     own = module.state_dict()
     for key, tensor in state.items():
         if key in own and tuple(own[key].shape) != tuple(tensor.shape):
