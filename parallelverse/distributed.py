@@ -158,6 +158,28 @@ def _identity(x):
     return x
 
 
+def _within(seconds: float, make):
+    """make() in a daemon thread, or TimeoutError after `seconds` (what it was doing is abandoned with it)."""
+    import threading
+
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = make()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        raise TimeoutError(f"no answer from a dask scheduler within {seconds:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 @contextmanager
 def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Cluster]:
     """A Cluster for the run; a local cluster is started here and shut down on exit.
@@ -174,19 +196,32 @@ def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S) -> It
         with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in _blas_env().items()}):
             cluster = LocalCluster(n_workers=spec.n_workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
-                                   silence_logs=logging.ERROR)  # no dashboard; its HTTP port: any free one
+                                   silence_logs=logging.CRITICAL)  # no dashboard; its HTTP port: any free one. A task's error
+            # reaches the user once, as the run's one-line error, not also as the workers' tracebacks
         client = Client(cluster)
     else:
         cluster = None
         kw = {"scheduler_file": spec.target} if spec.kind == "file" else {"address": spec.target}
-        try:
-            client = Client(**kw, timeout=timeout_s)
+        import dask
+
+        try:  # the whole handshake within the timeout: a port that accepts but is no scheduler must not hang
+            with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout_s}s",
+                                  "distributed.comm.retry.count": 0}):
+                client = _within(timeout_s + 5, lambda: Client(**kw, timeout=timeout_s))
+        except KeyboardInterrupt:
+            raise
         except (OSError, TimeoutError, ValueError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ClusterError(
-                f"cannot reach the dask scheduler at {spec.target} ({reason}); start it with `dask scheduler` "
+                f"cannot reach the dask scheduler at {spec.target} ({reason[:120]}); start it with `dask scheduler` "
                 "and workers with `dask worker ADDRESS`, or check --cluster"
             ) from None
+        except BaseException as exc:  # e.g. MemoryError decoding what a web server answered
+            raise ClusterError(f"{spec.target} answered, but not as a dask scheduler ({type(exc).__name__}); check "
+                               "--cluster") from None
+    quiet = {name: logging.getLogger(name).level for name in ("distributed", "tornado")}
+    for name in quiet:  # the client's own logging of a failed task or a closed stream: the error line says it
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         try:
             client.wait_for_workers(1, timeout=WORKER_WAIT_S)
@@ -198,6 +233,8 @@ def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S) -> It
         client.close()
         if cluster is not None:
             cluster.close()
+        for name, level in quiet.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @contextmanager

@@ -58,6 +58,25 @@ def test_unreachable_scheduler_is_one_line_naming_the_address():
     assert "tcp://127.0.0.1:9" in msg and "dask scheduler" in msg and "\n" not in msg
 
 
+def test_a_port_that_accepts_but_never_answers_fails_within_the_timeout():
+    """A listener that is no dask scheduler: connect used to wait for it for minutes; now the timeout holds."""
+    import socket
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    port = server.getsockname()[1]
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(ClusterError) as e:
+            with connect(f"tcp://127.0.0.1:{port}", timeout_s=1):
+                pass
+    finally:
+        server.close()
+    assert time.perf_counter() - t0 < 20 and f"tcp://127.0.0.1:{port}" in str(e.value) and "\n" not in str(e.value)
+
+
 def test_bad_cluster_option_fails_before_writing(tmp_path, run_cli):
     out = tmp_path / "s.zarr"
     r = run_cli("generate", "--seed-window", "2020-01", "--generators", "garch", "--out", out, "--cluster", "local:x")
