@@ -180,6 +180,9 @@ def _check_size(req: GenerateRequest, n_universes: int, horizon_bars: int, out: 
 
 def _specs(req: GenerateRequest):
     """(generator name, spec) pairs; model generators get --model and one spec per --temperature."""
+    if req.model is not None and not str(req.model).strip():
+        raise GeneratorError("--model is empty; pass a checkpoint directory or a Hub id, or leave it out for the "
+                             "shipped Kronos model")
     sampling = req.model or req.temperatures or req.top_k is not None or req.top_p is not None or req.device
     if sampling and not set(req.generators) & set(MODEL_GENERATORS):
         raise GeneratorError(

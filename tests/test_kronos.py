@@ -409,7 +409,7 @@ def test_model_paths_that_are_not_checkpoints_say_so(tmp_path, run_cli):
     (tmp_path / "empty").mkdir()
     (tmp_path / "file.bin").write_bytes(b"x")
     for model, says in ((tmp_path / "empty", "is not a Kronos checkpoint"), (tmp_path / "file.bin", "is a file"),
-                        (tmp_path / "nothere", "does not exist")):
+                        (tmp_path / "nothere", "does not exist"), ("", "--model is empty")):
         result = run_cli("generate", "--seed-window", "2020-01", "--generators", "kronos", "--model", model,
                          "--out", tmp_path / "s.zarr")
         lines = result.stderr.strip().splitlines()

@@ -30,7 +30,7 @@ FORMAT = "parallelverse-store/2"
 FORMAT_FAMILY = "parallelverse-store/"
 TIME_ATTRS = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}  # xarray decodes these
 _VERSIONED = ("parallelverse", "numpy", "pandas", "scipy", "arch", "zarr", "numcodecs", "numba", "torch", "safetensors",
-              "chronos-forecasting")  # the last ones when installed
+              "chronos-forecasting", "transformers", "dask", "distributed")  # the last ones when installed
 
 
 def package_versions() -> dict[str, str]:

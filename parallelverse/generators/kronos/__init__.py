@@ -148,7 +148,8 @@ class Kronos:
                 import torch
 
                 pred = pred.to(torch.bfloat16)
-            _LOADED[key] = (tok, pred, max_ctx, {"predictor": str(pred_dir), "tokenizer": str(tok_dir)})
+            _LOADED[key] = (tok, pred, max_ctx, {"predictor": str(Path(pred_dir).resolve()),  # where, from anywhere
+                                                 "tokenizer": str(Path(tok_dir).resolve())})
         return _LOADED[key]
 
     def fit(self, context: Ohlcv, horizon_time: np.ndarray | None = None) -> FittedKronos:
