@@ -66,8 +66,17 @@ def test_audit_reports_false_positives_and_power_per_null_with_intervals(small_s
     assert rows["verdict"]["role"] == "verdict" and rows["random-entry"]["role"] == "robustness"
     term = run_cli("audit", small_store, "--n-plant", 2, "--n-null", 19, "--universe", "garch-gjr-t")
     assert term.exit_code == 0 and "false positives" in term.stdout and "verdict" in term.stdout
-    # Simes over 3 nulls at B = 19 rejects only when all 3 give p = 1/20 (3/20 > 0.05, 3/40 > 0.05): said
-    assert "says Skill only when at least 3 of them give that p; use --n-null 59 or more" in term.stderr
+    # at B = 19 the Clopper-Pearson upper end of 0/19 is 0.18: no verdict can clear 0.05, and that is said
+    assert "with --n-null 19 the verdict cannot say Skill at all" in term.stderr
+    assert "use --n-null 72 or more (220 for one deciding null to be enough)" in term.stderr
+
+
+def test_how_many_deciding_nulls_must_be_beaten_outright_at_each_b():
+    from parallelverse.verdict.skill import min_null_paths_for_skill, nulls_needed_for_skill
+
+    # u0 = 1 - 0.025^(1/B): 0.0366 at 99 (3 x u0 / 3 < 0.05 only), 0.0243 at 150 (3 x u0 / 2 = 0.036), 0.0166 at 220
+    assert [nulls_needed_for_skill(b, 3) for b in (19, 71, 72, 99, 150, 219, 220)] == [4, 4, 3, 3, 2, 2, 1]
+    assert min_null_paths_for_skill(0.05) == 72 and min_null_paths_for_skill(0.05, 1 / 3) == 220
 
 
 def test_audit_refuses_unknown_universes_and_non_finite_edges(small_store, run_cli):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import click
 
 from parallelverse import inputs
@@ -52,25 +50,20 @@ def audit(store, universes, n_plant, n_null, edge_sharpe, seed, as_json):
             err.print(f"{u} has {m} paths: {m} plants, not {n_plant}", soft_wrap=True)
     for name, n in result.unavailable.items():
         err.print(f"{name} null unavailable on {n} plant(s); the others decided there", soft_wrap=True)
-    from parallelverse.verdict.skill import DECIDING
+    from parallelverse.verdict.skill import DECIDING, min_null_paths_for_skill, nulls_needed_for_skill
 
-    need = _nulls_needed(n_null, result.alpha, len(DECIDING))
-    if need > 1:  # the verdict row's power is bounded by B, not by the nulls
-        err.print(f"with --n-null {n_null} the smallest p-value is 1/{n_null + 1} = {1 / (n_null + 1):.3f}: the verdict "
-                  f"(Simes' rule over the {len(DECIDING)} deciding nulls) says Skill only when at least {need} of them "
-                  f"give that p; use --n-null {_paths_for_one(result.alpha, len(DECIDING))} or more for a verdict "
-                  "as powerful as its nulls", soft_wrap=True)
-
-
-def _nulls_needed(n_null: int, alpha: float, m: int) -> int:
-    """The fewest of m deciding nulls at their smallest p (1/(B+1)) for Simes' rule to reject: k with
-    1/(B+1) <= k alpha / m."""
-    return min(m, max(1, math.ceil(m / (alpha * (n_null + 1)) - 1e-9)))
-
-
-def _paths_for_one(alpha: float, m: int) -> int:
-    """The B at which one deciding null at its smallest p is enough: 1/(B+1) <= alpha / m."""
-    return math.ceil(m / alpha) - 1
+    k = len(DECIDING)
+    need = nulls_needed_for_skill(n_null, k, result.alpha)
+    one = min_null_paths_for_skill(result.alpha, 1 / k)
+    if need > k:  # the verdict row's power is bounded by B, not by the nulls
+        err.print(f"with --n-null {n_null} the verdict cannot say Skill at all: the Monte Carlo interval of the "
+                  f"smallest p (1/{n_null + 1}) does not clear {result.alpha:g}; use --n-null "
+                  f"{min_null_paths_for_skill(result.alpha)} or more ({one} for one deciding null to be enough)",
+                  soft_wrap=True)
+    elif need > 1:
+        err.print(f"with --n-null {n_null} the verdict (Simes over the Monte Carlo intervals of the {k} deciding "
+                  f"nulls) says Skill only when at least {need} of them have no null path reaching the real result; "
+                  f"use --n-null {one} or more for one to be enough", soft_wrap=True)
 
 
 def _rate(r) -> str:

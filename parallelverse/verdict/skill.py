@@ -281,10 +281,20 @@ def _cp_upper(n: int, alpha: float = 0.05) -> np.ndarray:
     return out
 
 
-def min_null_paths_for_skill(alpha: float = 0.05) -> int:
+def min_null_paths_for_skill(alpha: float = 0.05, k_of_m: float = 1.0) -> int:
     """The fewest null paths at which a real result beyond every null path (b = 0) can be called Skill: the
-    Clopper-Pearson upper end of 0/B, 1 - (alpha/2)^(1/B), below alpha."""
-    return int(math.floor(math.log(alpha / 2) / math.log(1 - alpha))) + 1
+    Clopper-Pearson upper end of 0/B, 1 - (alpha/2)^(1/B), below alpha * k_of_m (Simes with k of m deciding
+    nulls at b = 0 and the others anywhere: below alpha k / m)."""
+    level = alpha * k_of_m
+    return int(math.floor(math.log(alpha / 2) / math.log(1 - level))) + 1
+
+
+def nulls_needed_for_skill(n_null: int, m: int, alpha: float = 0.05) -> int:
+    """The fewest of m deciding nulls that must have b = 0 (no null path reaching the real result) for the verdict
+    to say Skill at B = n_null: the smallest k with m u0 / k < alpha, u0 the Clopper-Pearson upper end of 0/B;
+    m + 1 when not even all m are enough."""
+    u0 = 1 - (alpha / 2) ** (1 / n_null)
+    return next((k for k in range(1, m + 1) if m * u0 / k < alpha), m + 1)
 
 
 @dataclass(frozen=True)
