@@ -70,19 +70,24 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _json_object(path: Path, original: str, holds: str) -> dict:
+    """A checkpoint's JSON file as a dict, or one line naming the file and what to restore."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GeneratorError(f"{path}: not readable JSON ({str(exc).splitlines()[0][:80]}); restore {original}") from None
+    if not isinstance(doc, dict):
+        raise GeneratorError(f"{path}: should hold an object of {holds}, got {type(doc).__name__}")
+    return doc
+
+
 def sampling_defaults(model: str) -> dict:
     """Defaults a trained checkpoint records for sampling (parallelverse.json: max_context, norm_window, ...),
     each checked: a damaged or hand-edited file is one line naming the key, never a silent fallback."""
     f = Path(model) / "parallelverse.json"
     if not f.is_file():
         return {}
-    try:
-        doc = json.loads(f.read_text())
-    except (OSError, ValueError) as exc:
-        raise GeneratorError(f"{f}: not readable JSON ({str(exc).splitlines()[0][:80]}); restore the file `train` "
-                             "wrote") from None
-    if not isinstance(doc, dict):
-        raise GeneratorError(f"{f}: should hold an object of sampling settings, got {type(doc).__name__}")
+    doc = _json_object(f, "the file `train` wrote", "sampling settings")
     for key, value in doc.items():
         if key not in _DECLARED:
             raise GeneratorError(f"{f}: unknown key {key!r}; known: {', '.join(_DECLARED)}")
@@ -126,13 +131,7 @@ def load_module(cls, directory: Path, what: str):
     cfg_path, weights = directory / "config.json", directory / "model.safetensors"
     if not cfg_path.is_file() or not weights.is_file():
         raise GeneratorError(f"{what} directory {str(directory)!r} needs config.json and model.safetensors")
-    try:
-        config = json.loads(cfg_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise GeneratorError(f"{cfg_path}: not readable JSON ({str(exc).splitlines()[0][:80]}); restore the {what}'s "
-                             "config.json") from None
-    if not isinstance(config, dict):
-        raise GeneratorError(f"{cfg_path}: should hold an object of {what} settings, got {type(config).__name__}")
+    config = _json_object(cfg_path, f"the {what}'s config.json", f"{what} settings")
     unknown = sorted(set(config) - set(cls.CONFIG))
     missing = sorted(set(cls.CONFIG) - set(config))
     if unknown or missing:
