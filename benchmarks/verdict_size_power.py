@@ -30,18 +30,20 @@ from tests.verdict_studies import rate, verdict_states  # noqa: E402
 SIZE = [(m, s) for m in ("iid_t", "zero_mean_garch") for s in ("sma_grid", "rsi", "random_fixed")]
 POWER = [("ar1", "momentum"), ("drift_regimes", "sma")]
 SIZE_EXTRA = [(m, s) for m in ("iid_t", "zero_mean_garch") for s in ("vol_target", "tsmom_grid", "dip_buyer", "short_flat")]
+SIZE_DRIFT = [(m, s) for m in ("bear_iid_t", "bull_iid_t") for s in ("short_flat", "one_day", "low_exposure", "sma_grid",
+                                                                     "random_fixed")]
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("study", choices=("size", "power", "size-extra"))
+    ap.add_argument("study", choices=("size", "power", "size-extra", "size-drift"))
     ap.add_argument("--reps", type=int, default=150)
     ap.add_argument("--n-null", type=int, default=199)
     ap.add_argument("--with-random-entry", action="store_true", help="also run random entry (old rule over 4 nulls)")
     ap.add_argument("--seed0", type=int, default=0, help="market of replication r drawn with seed seed0 + r")
     a = ap.parse_args()
     nulls = ("permutation", "bootstrap", "garch") + (("random-entry",) if a.with_random_entry else ())
-    for market, strat in {"size": SIZE, "power": POWER, "size-extra": SIZE_EXTRA}[a.study]:
+    for market, strat in {"size": SIZE, "power": POWER, "size-extra": SIZE_EXTRA, "size-drift": SIZE_DRIFT}[a.study]:
         t0 = time.perf_counter()
         states, ps, old = verdict_states(market, strat, a.reps, a.n_null, seed0=a.seed0, nulls=nulls)
         r, (lo, hi) = rate(states)

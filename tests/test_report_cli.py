@@ -74,6 +74,30 @@ def test_report_refuses_a_changed_strategy_file(stressed, run_cli, tmp_path):
     assert result.exit_code == 2 and "choose one with --strategy" in result.stderr
 
 
+def test_psr_of_a_book_invested_one_day_is_not_given_and_every_format_says_why(stressed, run_cli, tmp_path):
+    """One bar long out of 252: PSR's normal approximation had said 0.997 (a hostile tester). Terminal and HTML
+    print the same line (the PSR line, too, is in both), --json has no PSR."""
+    import html as html_mod
+
+    store, _ = stressed
+    f = tmp_path / "one_day.py"
+    f.write_text("import numpy as np\n\nDAY = np.datetime64('2020-06-01', 'ns').astype(np.int64)\n\n"
+                 "def positions(bars):\n    e = np.zeros(bars.close.shape)\n"
+                 "    e[(bars.time >= DAY) & (bars.time < DAY + 86_400 * 10**9)] = 1.0\n    return e\n")
+    assert run_cli("stress", f, "--store", store, "--json").exit_code == 0
+    page = tmp_path / "one_day.html"
+    term = run_cli("report", store, "--strategy", "one_day", "--n-null", 100, "--html", page)
+    r = json.loads(run_cli("report", store, "--strategy", "one_day", "--n-null", 100, "--json").stdout)
+    s = r["sharpe_stats"]
+    assert s["psr"]["n_nonzero"] <= 3 and s["psr"]["psr"] is None and s["dsr"]["dsr"] is None
+    line = f"PSR, DSR and the minimum track record are not given: {s['psr']['n_nonzero']} of 252 bars"
+    assert line in re.sub(r"[│\s]+", " ", term.stdout) and line in html_mod.unescape(page.read_text())
+    page2 = tmp_path / "sma.html"
+    run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 100, "--html", page2)
+    s = json.loads(run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 100, "--json").stdout)["sharpe_stats"]
+    assert f"PSR {s['psr']['psr']:.3f}, DSR {s['dsr']['dsr']:.3f} (N = 4), PBO" in page2.read_text()
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):

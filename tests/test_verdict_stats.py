@@ -83,3 +83,30 @@ def test_pbo_is_about_half_under_noise_and_low_with_a_real_winner():
     edge[:, 3] += 0.004  # one configuration truly better
     out = cscv(edge)
     assert out["pbo"] < 0.05 and out["n_splits"] == 12870
+
+
+def test_psr_needs_returns_to_approximate_and_says_so_below_the_threshold():
+    """Seeded replication of the threshold: 252 bars with k non-zero i.i.d. t(4) returns of mean 0 (no edge).
+    PSR's own formula says "> 0.95" far more than 5% of the time for a book invested a few bars, so below
+    MIN_PSR_RETURNS non-zero returns psr(), DSR and MinTRL are NaN (a hostile tester's one-day book: PSR 0.997)."""
+    from parallelverse.verdict.stats import MIN_PSR_RETURNS, dsr, sharpe_moments
+
+    rng = np.random.default_rng(3)
+
+    def false_alarms(k: int, reps: int = 1500) -> float:
+        hits = 0
+        for _ in range(reps):
+            r = np.zeros(252)
+            r[rng.choice(252, k, replace=False)] = 0.015 * rng.standard_t(4, k)
+            hits += psr_from(*sharpe_moments(r)) > 0.95
+        return hits / reps
+
+    assert false_alarms(3) > 0.15 and false_alarms(8) > 0.09  # the normal approximation fails
+    assert false_alarms(MIN_PSR_RETURNS) < 0.10 and false_alarms(100) < 0.08
+    one_day = np.zeros(252)
+    one_day[100] = 0.01
+    assert math.isnan(psr(one_day)["psr"]) and psr(one_day)["n_nonzero"] == 1
+    assert math.isnan(dsr(one_day, np.array([0.05, 0.0]))["dsr"]) and math.isnan(min_track_record(one_day))
+    enough = np.zeros(252)
+    enough[:MIN_PSR_RETURNS] = rng.normal(0.002, 0.01, MIN_PSR_RETURNS)
+    assert math.isfinite(psr(enough)["psr"]) and math.isfinite(min_track_record(enough))

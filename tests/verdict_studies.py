@@ -65,7 +65,17 @@ def drift_regimes(seed: int, n: int, drift: float = 0.003, mean_regime: float = 
     return _bars(rng, drift * sign + 0.015 * rng.standard_normal(n))
 
 
-MARKETS = {"iid_t": iid_t, "zero_mean_garch": zero_mean_garch, "ar1": ar1, "drift_regimes": drift_regimes}
+def drifted_iid_t(annual: float):
+    """i.i.d. Student-t(4) log returns, 1.5% daily, with a strong drift (annual log drift): nothing to time, but a
+    book that is not fully long earns something different from buy-and-hold."""
+    def market(seed: int, n: int) -> dict:
+        rng = np.random.default_rng(seed)
+        return _bars(rng, annual / 252 + 0.015 * rng.standard_t(4, n) / np.sqrt(2))
+    return market
+
+
+MARKETS = {"iid_t": iid_t, "zero_mean_garch": zero_mean_garch, "ar1": ar1, "drift_regimes": drift_regimes,
+           "bear_iid_t": drifted_iid_t(-0.4), "bull_iid_t": drifted_iid_t(0.4)}
 
 
 def split_of(hist: dict, context: int = CONTEXT) -> SeedSplit:
@@ -149,6 +159,20 @@ def short_flat(bars):
     return e
 
 
+def one_day(bars):
+    """Flat, long for one bar 100 bars before the end: no look at prices."""
+    e = np.zeros_like(bars.close)
+    e[-100] = 1.0
+    return e
+
+
+def low_exposure(bars):
+    """Long one bar in 20, flat otherwise: no look at prices."""
+    e = np.zeros_like(bars.close)
+    e[::20] = 1.0
+    return e
+
+
 def strategy(name: str, seed: int = 0) -> Strategy:
     if name == "sma_grid":
         return Strategy(Path("sma_grid.py"), "sma_grid", 50, tuple({"fast": f, "slow": s} for f in (5, 10) for s in (30, 50)),
@@ -170,10 +194,15 @@ def strategy(name: str, seed: int = 0) -> Strategy:
         return Strategy(Path("dip_buyer.py"), "dip_buyer", 2, ({},), "-", dip_buyer)
     if name == "short_flat":
         return Strategy(Path("short_flat.py"), "short_flat", 1, ({},), "-", short_flat)
+    if name == "one_day":
+        return Strategy(Path("one_day.py"), "one_day", 1, ({},), "-", one_day)
+    if name == "low_exposure":
+        return Strategy(Path("low_exposure.py"), "low_exposure", 1, ({},), "-", low_exposure)
     raise ValueError(name)
 
 
-STRATEGIES = ("sma_grid", "rsi", "random_fixed", "momentum", "sma", "vol_target", "tsmom_grid", "dip_buyer", "short_flat")
+STRATEGIES = ("sma_grid", "rsi", "random_fixed", "momentum", "sma", "vol_target", "tsmom_grid", "dip_buyer", "short_flat",
+              "one_day", "low_exposure")
 
 
 def verdict_states(market: str, strat: str, reps: int, n_null: int, horizon: int = 252, seed0: int = 0,

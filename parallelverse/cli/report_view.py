@@ -30,10 +30,6 @@ def _pct(x) -> str:
 def verdict_panel(r: Verdict) -> Panel:
     label, reason = headline(r)
     lines = [f"[{STYLE[label]}]{label}[/]  — {escape(reason)}", *(escape(x) for x in detail_lines(r))]
-    s = r.sharpe_stats
-    if s:
-        extra = f", PBO {_f(s.pbo.pbo, '{:.2f}')}" if s.pbo else ""
-        lines.append(f"PSR {_f(s.psr.psr)}, DSR {_f(s.dsr.dsr)} (N = {s.dsr.n_trials}){extra}")
     cfg = " ".join(f"{k}={v}" for k, v in r.selected_config.items())
     title = f"{r.strategy} on {r.symbol} after {r.seed_window}" + (f" ({cfg})" if cfg else "")
     return Panel("\n".join(lines), title=title, border_style=STYLE[label].split()[-1])
@@ -77,7 +73,7 @@ def _sharpe(r: Verdict) -> Table | None:
     t.add_column("inputs")
     p, d = s.psr, s.dsr
     t.add_row("PSR (SR* = 0)", _f(p.psr), f"SR {_f(p.sharpe_per_period, '{:.4f}')}, skew {_f(p.skew)}, kurtosis {_f(p.kurtosis)}, "
-              f"T {p.n_periods}")
+              f"T {p.n_periods}, {p.n_nonzero} non-zero")
     t.add_row("DSR", _f(d.dsr), f"N {d.n_trials}, V[SR] {d.var_trial_sharpe:.2e}, SR0 {d.sr0:.4f}")
     t.add_row("min track record", _f(s.min_track_record_bars, "{:.0f} bars"), "for PSR >= 0.95")
     if s.pbo:

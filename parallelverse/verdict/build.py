@@ -4,8 +4,8 @@ Every number the terminal and HTML show (and `--json` prints) is in the returned
 object, plus the arrays the HTML draws (`Verdict.plots`). The two questions are kept
 apart:
 
-- skill (verdict/skill.py): null tests (permutation, wild block bootstrap, zero-mean
-  GARCH-FHS decide; random entry is a robustness check), best of grid,
+- skill (verdict/skill.py): null tests (permutation, wild block bootstrap, GARCH-FHS
+  with the realized drift decide; random entry is a robustness check), best of grid,
   p = (1+b)/(B+1) with Clopper-Pearson Monte Carlo intervals, combined by Simes' rule.
   States: Skill; No evidence of skill (with the effect it could have detected);
   Inconclusive (the combined p's Monte Carlo interval straddles 0.05, with the number
@@ -38,7 +38,7 @@ from parallelverse.verdict.model import (DSR, PBO, PSR, SPA, CombinedP, Conclusi
                                          MetricPosition, NullTestResult, PathLuck, Plots, SharpeStats, Skill,
                                          SkillConclusion, UniversePlots, UniverseResult, Verdict)
 from parallelverse.verdict.skill import DECIDING as DECIDING_NULLS
-from parallelverse.verdict.skill import (POWER, NullTest, SkillDecision, decide_skill, run_null, skill_tests,
+from parallelverse.verdict.skill import (AUTO_PATHS_MAX, POWER, NullTest, SkillDecision, decide_skill, run_null, skill_tests,
                                          timing_decisions)
 from parallelverse.verdict.stats import dsr, min_track_record, paths_needed, percentile_with_ci, psr
 from parallelverse.window import SeedSplit
@@ -70,7 +70,7 @@ def _returns(equity: np.ndarray, init_cash: float) -> np.ndarray:
 
 
 def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 1000, seed: int = 0,
-                  statistic: str = "excess_sharpe", auto_paths: bool = False, max_null_paths: int = 20_000,
+                  statistic: str = "excess_sharpe", auto_paths: bool = False, max_null_paths: int = AUTO_PATHS_MAX,
                   limits=None) -> Verdict:
     store = Path(store)
     st = read_store(store)

@@ -84,6 +84,7 @@ class PSR:
     kurtosis: float  # raw (3 for a normal distribution)
     n_periods: int
     sr_star: float
+    n_nonzero: int  # bars with a non-zero return; below MIN_PSR_RETURNS PSR, DSR and MinTRL are NaN
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ taken — on the real history too — so the search is inside the null.
 p = (1 + b) / (B + 1) with a Clopper-Pearson interval, per null.
 
 Which nulls decide (`DECIDING`): the market nulls (permutation, wild block bootstrap,
-zero-mean GARCH-FHS) replace the whole market by one with nothing to exploit, and
+GARCH-FHS with the realized drift) replace the whole market by one with nothing to exploit, and
 the strategy is re-run on it, so their p-values are valid for any strategy when the
 market is in their class (measured: size <= 5% for SMA grids, RSI and random fixed
 entries on i.i.d. Student-t and zero-mean GARCH markets, tests/test_verdict_size.py).
@@ -47,6 +47,7 @@ DECIDING = NULLS  # the market nulls; random-entry is a robustness check only
 ROBUSTNESS = ("random-entry",)
 POWER = 0.8  # the power at which the minimum detectable effect is stated
 MIN_REAL_BARS = 20
+AUTO_PATHS_MAX = 20_000  # the most null paths --auto-paths draws
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,11 @@ def null_test(kind: str, strategy: Strategy, split: SeedSplit, costs: Costs, n_p
     ce, re = split.context_end, split.realized_end
     base = split.history.slice(ce - 1, re)  # the bar before the horizon, then the realized horizon
     if kind == "garch" and re - ce < MIN_GARCH_BARS:
-        return unavailable(kind, real, f"{re - ce} realized bars; a zero-mean GARCH fit needs {MIN_GARCH_BARS}")
+        return unavailable(kind, real, f"{re - ce} realized bars; a GARCH fit needs {MIN_GARCH_BARS}")
     try:
         paths = null_paths(kind, base, n_paths, seed).on(split.history.time[ce:re])
     except GeneratorError as exc:
-        return unavailable(kind, real, f"the zero-mean GARCH fit to the realized bars failed ({str(exc).split(';')[0]})")
+        return unavailable(kind, real, f"the GARCH fit to the realized bars failed ({str(exc).split(';')[0]})")
     bars = with_warmup(split, strategy.warmup, paths)
     stat = best_of_grid(grid_statistic(strategy, bars, costs, statistic, f"{kind} null"))
     return NullTest(kind, real, stat, mc_p_value(real, stat))
@@ -242,33 +243,37 @@ def combine(tests: list[NullTest], alpha: float = 0.05) -> Combined | None:
 
 
 def verdict_detectable_effect(use: list[NullTest], alpha: float = 0.05, power: float = POWER) -> float:
-    """The shift of the statistic that the verdict itself calls Skill with `power`: the rule as decided, not one
-    null at p <= alpha. Shift alternative on the hardest null (the largest single-null effect): the real
-    statistic is each of its draws plus delta; for each, every null's b and Clopper-Pearson upper end, Simes over
-    those, Skill when below alpha. Bisection on delta (the share is monotone in it). inf when no shift can reach
-    Skill with these null paths (too few for the Monte Carlo interval to clear alpha)."""
+    """The shift of the statistic that the verdict itself calls Skill with `power`, whichever deciding null
+    describes the market: the rule as decided, not one null at p <= alpha. For each null in turn, shift
+    alternative on it: the real statistic is each of its draws plus delta; for each, every null's b and
+    Clopper-Pearson upper end, Simes over those, Skill when below alpha. Bisection on delta (the share is monotone
+    in it); the largest delta over the nulls is stated, so the claim holds under each of them (nulls that sit in
+    different places would otherwise lend a shift of one null's draws the others' rejections). inf when no shift
+    can reach Skill with these null paths (too few for the Monte Carlo interval to clear alpha)."""
     nulls = [np.sort(t.null[np.isfinite(t.null)]) for t in use]
     if any(len(x) < 2 for x in nulls):
         return float("nan")
     k = len(nulls)
     upper = [_cp_upper(len(x)) for x in nulls]
-    base = nulls[int(np.argmax([t.detectable_effect(alpha, power) for t in use]))]
     ranks = np.arange(1, k + 1)[:, None]
 
-    def share(delta: float) -> float:
+    def share(base: np.ndarray, delta: float) -> float:
         real = base + delta
         his = np.stack([u[len(x) - np.searchsorted(x, real, side="left")] for x, u in zip(nulls, upper)])
         return float(((k * np.sort(his, axis=0) / ranks).min(axis=0) < alpha).mean())
 
-    lo, hi = 0.0, float(max(x[-1] for x in nulls) - base[0]) + 1e-9  # at hi every null has b = 0
-    if share(hi) < power:
-        return float("inf")
-    if share(lo) >= power:
-        return 0.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if share(mid) >= power else (mid, hi)
-    return hi
+    def effect(base: np.ndarray) -> float:
+        lo, hi = 0.0, float(max(x[-1] for x in nulls) - base[0]) + 1e-9  # at hi every null has b = 0
+        if share(base, hi) < power:
+            return float("inf")
+        if share(base, lo) >= power:
+            return 0.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if share(base, mid) >= power else (mid, hi)
+        return hi
+
+    return max(effect(base) for base in nulls)
 
 
 def _cp_upper(n: int, alpha: float = 0.05) -> np.ndarray:
@@ -331,5 +336,7 @@ def decide_skill(tests: list[NullTest], no_timing: str | None, alpha: float = 0.
                  f"{min_null_paths_for_skill(alpha)} or more; 1000 for good power)")
         return SkillDecision("No evidence of skill", f"the nulls ({names}) do not reject at {alpha:g} (p = {c.p:.3g}); "
                              + power, c, gone)
+    how = ("(--auto-paths)" if c.paths_to_decide <= AUTO_PATHS_MAX else
+           f"(more than --auto-paths draws, {AUTO_PATHS_MAX:,}: p sits that close to the threshold)")
     return SkillDecision("Inconclusive", f"p = {c.p:.3g} and its Monte Carlo interval straddles {alpha:g}; about "
-                         f"{c.paths_to_decide:,} null paths would settle it (--auto-paths)", c, gone)
+                         f"{c.paths_to_decide:,} null paths would settle it {how}", c, gone)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from parallelverse.verdict.skill import min_null_paths_for_skill
+from parallelverse.verdict.stats import MIN_PSR_RETURNS
 
 from parallelverse.verdict.model import NullTestResult, Verdict
 
@@ -67,10 +68,26 @@ def detail_lines(r: Verdict) -> list[str]:
     if r.universes_without_results:
         out.append(f"not in this verdict: {', '.join(r.universes_without_results)} (complete in the store, but not in "
                    f"the results `stress` wrote for {r.strategy}; rerun stress to include it)")
-    if v.label == "Not testable" and r.sharpe_stats is not None:
-        psr = r.sharpe_stats.psr.psr
-        if psr is None or not math.isfinite(psr):  # flat all the way: no returns to describe
-            out.append("PSR and DSR are not defined here: the strategy held no position, so its returns are all zero")
-        else:
-            out.append("PSR and DSR here describe the market's own drift over the horizon, not a strategy decision")
+    if r.sharpe_stats is not None:
+        out.extend(sharpe_lines(r))
     return out
+
+
+def sharpe_lines(r: Verdict) -> list[str]:
+    """PSR, DSR (and PBO) of the shown configuration, or why they are not given."""
+    s = r.sharpe_stats
+    pbo = f"PBO {_num(s.pbo.pbo, '{:.2f}')}" if s.pbo else ""
+    k, t = s.psr.n_nonzero, s.psr.n_periods
+    if k == 0:  # flat all the way: no returns to describe
+        out = ["PSR and DSR are not defined here: the strategy held no position, so its returns are all zero"]
+    elif k < MIN_PSR_RETURNS:
+        out = [f"PSR, DSR and the minimum track record are not given: {k} of {t} bars had a non-zero return, and "
+               f"PSR's normal approximation needs {MIN_PSR_RETURNS} (with fewer, a strategy with no edge gets "
+               f"PSR > 0.95 11-50% of the time)"]
+    else:
+        out = [f"PSR {_num(s.psr.psr, '{:.3f}')}, DSR {_num(s.dsr.dsr, '{:.3f}')} (N = {s.dsr.n_trials})"
+               + (f", {pbo}" if pbo else "")]
+        if r.verdict.skill.label == "Not testable":
+            out.append("PSR and DSR here describe the market's own drift over the horizon, not a strategy decision")
+        return out
+    return out + ([pbo] if pbo else [])
