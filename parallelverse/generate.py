@@ -73,6 +73,17 @@ class UniverseReport:
     seconds: float
     chunks_written: int  # 0 when the universe was already complete
     fitted: dict
+    repaired: int = 0  # chunks found missing or damaged and rewritten (the time stamps count as one)
+
+    @property
+    def status(self) -> str:
+        return "repaired" if self.repaired else "written" if self.chunks_written else "already complete"
+
+
+@dataclass(frozen=True)
+class Generated:
+    universes: list[UniverseReport]
+    history_repaired: bool  # the store's real bars were missing or damaged and were rewritten from the data
 
 
 def check_distinct(gens) -> None:
@@ -215,11 +226,11 @@ def fit_generator(gen: Generator, split: SeedSplit):
 ProgressFn = Callable[[str, int, int, int], None]  # (universe name, paths done, paths total, bars per path)
 
 
-def run_generate(plan: Plan, progress: ProgressFn | None = None, cluster: Cluster | None = None) -> list[UniverseReport]:
+def run_generate(plan: Plan, progress: ProgressFn | None = None, cluster: Cluster | None = None) -> Generated:
     """Fit each generator once and write its pending chunks; with `cluster`, one task per chunk on it."""
     st = store.open_store(plan.out, plan.split, overwrite=plan.request.overwrite)  # holds the store's writer lock
     try:
-        return _write_universes(plan, st, progress, cluster)
+        return Generated(_write_universes(plan, st, progress, cluster), st.history_repaired)
     finally:
         st.close()
 
@@ -255,7 +266,8 @@ def _write_universes(plan: Plan, st: store.Store, progress: ProgressFn | None, c
                                                  progress, done_paths)
             writer.finish(_universe_attrs(plan, fitted_desc))
         reports.append(
-            UniverseReport(spec.name, req.n_paths, split.horizon_bars, time.perf_counter() - t0, len(pending), fitted_desc)
+            UniverseReport(spec.name, req.n_paths, split.horizon_bars, time.perf_counter() - t0, len(pending), fitted_desc,
+                           len(writer.damaged) + writer.time_repaired)
         )
     return reports
 

@@ -228,6 +228,39 @@ def test_the_same_generate_command_repairs_a_damaged_history(made, store, run_cl
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
 
 
+def test_a_missing_time_chunk_is_damage_named_and_the_same_generate_says_it_repaired_it(made, store, run_cli):
+    """A universe's time stamps read back as 1970-01-01 when their chunk was gone (a hostile tester: strategies got
+    1970 dates, stress said nothing); the history's damage pointed to --overwrite, which discards every universe
+    and result, when the same generate command repairs it. Both repairs are said."""
+    import parallelverse as pv
+
+    (store / "history" / "time" / "c" / "0").unlink()
+    line = one_line(run_cli("stress", SMA, "--store", store))
+    assert "history" in line and "rerun the `parallelverse generate` command that made the store" in line, line
+    assert "--overwrite" not in line
+    (store / "universes" / "bootstrap-fixed-mean" / "time" / "c" / "0").unlink()
+    with pytest.raises(StoreError, match="chunk\\(s\\) of universes/bootstrap-fixed-mean/time are missing"):
+        pv.open_universe(store, "bootstrap-fixed-mean")
+    fixed = run_cli(*GEN, "--out", store, "--json")
+    assert fixed.exit_code == 0, fixed.output
+    summary = json.loads(fixed.stdout)
+    assert summary["history_repaired"] is True
+    status = {u["name"]: (u["status"], u["chunks_repaired"]) for u in summary["universes"]}
+    assert status["bootstrap-fixed-mean"] == ("repaired", 1) and status["garch-gjr-t"] == ("already complete", 0)
+    assert "repaired: the real bars (history), bootstrap-fixed-mean (1 chunk(s))" in " ".join(fixed.stderr.split())
+    assert tree_digest(store) == tree_digest(made)
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+
+
+def test_a_store_whose_universes_are_all_interrupted_names_them_and_the_fix(store, run_cli):
+    for name in ("bootstrap-fixed-mean", "garch-gjr-t"):
+        _edit_json(store / "universes" / name / "zarr.json", lambda m: m["attributes"].__setitem__("complete", False))
+    line = one_line(run_cli("stress", SMA, "--store", store))
+    assert "no complete universe (bootstrap-fixed-mean, garch-gjr-t: interrupted)" in line, line
+    assert "rerun the `parallelverse generate` command that made it to finish it" in line
+    assert run_cli(*GEN, "--out", store).exit_code == 0 and run_cli("stress", SMA, "--store", store).exit_code == 0
+
+
 def test_names_that_would_escape_or_wipe_results_are_refused(store, run_cli, tmp_path):
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
     before = tree_digest(store)

@@ -89,7 +89,8 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
     _warn_gaps(plan)
     t0 = time.perf_counter()
     with maybe_connect(cluster) as client, ProgressReporter(enabled=not as_json) as progress:
-        reports = run_generate(plan, progress, client)
+        generated = run_generate(plan, progress, client)
+    reports = generated.universes
     total = time.perf_counter() - t0
     split = plan.split
     summary = {
@@ -101,6 +102,7 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
         "context": [str(split.context.dates()[0].date()), str(split.context.dates()[-1].date())],
         "horizon_start": str(split.history.dates()[split.context_end].date()) if split.realized_end > split.context_end else None,
         "realized_bars": split.realized_end - split.context_end,
+        "history_repaired": generated.history_repaired,
         "seconds": round(total, 3),
         "universes": [
             {
@@ -110,11 +112,13 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
                 "seconds": round(r.seconds, 3),
                 "paths_per_s": round(r.n_paths / r.seconds, 1) if r.chunks_written and r.seconds > 0 else None,
                 "chunks_written": r.chunks_written,
-                "status": "written" if r.chunks_written else "already complete",
+                "status": r.status,
+                "chunks_repaired": r.repaired,
             }
             for r in reports
         ],
     }
+    _say_repairs(summary)  # with --json too (on stderr)
     if as_json:
         print_json(summary)
         return
@@ -144,6 +148,15 @@ def _warn_in_sample(plan) -> None:
         line = horizon_warning(g, pd.Timestamp(t[0]), pd.Timestamp(t[-1]))
         if line:
             warn(line)  # escaped: model ids and paths may hold square brackets
+
+
+def _say_repairs(s: dict) -> None:
+    repaired = [u for u in s["universes"] if u["chunks_repaired"]]
+    if s["history_repaired"] or repaired:
+        what = (["the real bars (history)"] if s["history_repaired"] else []) + [
+            f"{u['name']} ({u['chunks_repaired']} chunk(s))" for u in repaired]
+        err.print(escape(f"repaired: {', '.join(what)} were missing or damaged and were rewritten, byte for byte as made"),
+                  soft_wrap=True)
 
 
 def _print_summary(s: dict) -> None:

@@ -82,6 +82,9 @@ def write_history(root: zarr.Group, split: SeedSplit) -> None:
     )
 
 
+HISTORY_FIX = "rerun the `parallelverse generate` command that made the store (same data and options) to repair it"
+
+
 def read_split(root: zarr.Group, horizon_time: np.ndarray | None = None) -> SeedSplit:
     """The SeedSplit the store was made from.
 
@@ -90,7 +93,7 @@ def read_split(root: zarr.Group, horizon_time: np.ndarray | None = None) -> Seed
     """
     g = root["history"]
     a = g.attrs.asdict()
-    where, fix = f"the history of store {str(Path(root.store.root))!r}", "regenerate the store (generate ... --overwrite)"
+    where, fix = f"the history of store {str(Path(root.store.root))!r}", HISTORY_FIX
     time, *fields = (read_whole(g[f], where, fix) for f in ("time", *FIELDS))
     history = Ohlcv(a["symbol"], a["source"], time, *fields, has_volume=a["has_volume"])
     w = a["seed_window"]

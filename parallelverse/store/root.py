@@ -18,6 +18,7 @@ swapped in, so the old one is gone only once the new one exists.
 from __future__ import annotations
 
 import errno
+import dataclasses
 import json
 import os
 import re
@@ -30,7 +31,8 @@ import zarr
 
 from parallelverse.files import pid_alive
 from parallelverse.errors import StoreError
-from parallelverse.store.history import FORMAT, FORMAT_FAMILY, describe_identity, read_split, store_identity, write_history
+from parallelverse.store.history import (FORMAT, FORMAT_FAMILY, HISTORY_FIX, describe_identity, read_split, store_identity,
+                                         write_history)
 from parallelverse.store.lock import StoreLock, lock_store
 from parallelverse.store.results import Results, ResultsWriter, read_results, restore_swapped, result_names
 from parallelverse.store.universes import Universe, UniverseSpec, UniverseWriter, list_universes, prepare_universe, universe_of
@@ -42,6 +44,7 @@ class Store:
     path: Path
     root: zarr.Group = field(repr=False, compare=False)
     lock: StoreLock | None = field(default=None, repr=False, compare=False)  # held by writers
+    history_repaired: bool = False  # open_store found the history missing or damaged and rewrote it
 
     def split(self) -> SeedSplit:
         """The real bars around the cut, as `generate` split them."""
@@ -55,7 +58,7 @@ class Store:
             raise
         except Exception as exc:
             raise StoreError(f"the history of store {str(self.path)!r} is damaged ({type(exc).__name__}); "
-                             "regenerate the store (generate ... --overwrite)") from None
+                             f"{HISTORY_FIX}") from None
 
     def universe_names(self) -> list[str]:
         return list_universes(self.root)
@@ -75,8 +78,11 @@ class Store:
                 if n not in complete:
                     raise StoreError(f"universe {n!r} is incomplete; rerun the generate command that made it to finish it")
             return list(dict.fromkeys(wanted)), []
+        if not complete and have:
+            raise StoreError(f"the store has no complete universe ({', '.join(have)}: interrupted); rerun the "
+                             "`parallelverse generate` command that made it to finish it")
         if not complete:
-            raise StoreError("the store has no complete universe; run `parallelverse generate` first")
+            raise StoreError("the store has no universe; run `parallelverse generate` first")
         return complete, [n for n in have if n not in complete]
 
     def prepare_universe(self, spec: UniverseSpec, horizon_time: np.ndarray) -> UniverseWriter:
@@ -178,21 +184,20 @@ def open_store(path: str | Path, split: SeedSplit, overwrite: bool = False) -> S
                 f"store {str(path)!r} was made from {describe_identity(found)}; this run has "
                 f"{describe_identity(identity)} (differs in {', '.join(diff)}); use another --out or --overwrite"
             )
-        _repair_history(st, split)
-        return st
+        return dataclasses.replace(st, history_repaired=True) if _repair_history(st, split) else st
     try:  # "none" or "empty"
         return _create(path, split, identity, replace=False)
     except FileExistsError:  # another process created it meanwhile: open theirs (identity checked)
         return open_store(path, split)
 
 
-def _repair_history(st: Store, split: SeedSplit) -> None:
+def _repair_history(st: Store, split: SeedSplit) -> bool:
     """A resumed store whose history fails its checks (a damaged or missing chunk) gets it rewritten from this
     run's data -- the same bars, as the identity (data digest, window, context, horizon) matched -- as the same
     command rewrites a universe's damaged chunks."""
     try:
         read_split(st.root)
-        return
+        return False
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception:
@@ -205,6 +210,7 @@ def _repair_history(st: Store, split: SeedSplit) -> None:
     if history.is_dir() and not history.is_symlink():
         _remove_ours(history)  # zarr.json last: a rewrite killed here is finished by the next run
     write_history(st.root, split)
+    return True
 
 
 def _create(path: Path, split: SeedSplit, identity: dict, replace: bool) -> Store:

@@ -31,7 +31,7 @@ import zarr
 from parallelverse.bars import FIELDS, PathBatch
 from parallelverse.errors import StoreError
 from parallelverse.store.history import TIME_ATTRS, package_versions
-from parallelverse.store.integrity import CODECS, chunk_file, chunk_problem, damage_named, read_checked
+from parallelverse.store.integrity import CODECS, check_present, chunk_file, chunk_problem, damage_named, read_whole
 from parallelverse.store.names import check_name
 
 _COUNTS = "chunk_counts"
@@ -123,6 +123,8 @@ class Universe:
     def check_present(self) -> None:
         """Every chunk file of every field is there (lazy readers, e.g. dask, would read a missing one as NaN);
         their checksums are verified by the codec when they are read."""
+        check_present(self.group["time"], f"universe {self.name!r} in {str(Path(self.group.store.root))!r}",
+                      _fix(self.name))
         for f in FIELDS:
             arr = self.group[f]
             for k in range(arr.cdata_shape[1]):
@@ -158,7 +160,7 @@ def universe_of(root: zarr.Group, name: str) -> Universe:
     with damage_named(where, _fix(name)):
         g = root[f"universes/{name}"]
         close = g["close"]
-        time = read_checked(g["time"], slice(None), where, _fix(name))
+        time = read_whole(g["time"], where, _fix(name))  # a missing chunk would read as 1970-01-01
         attrs = Attrs(g.attrs.asdict())
         _check_shapes(g, attrs, time, where, name)
     return Universe(name, close.shape[1], close.chunks[1], time, attrs, g)
@@ -190,6 +192,7 @@ class UniverseWriter:
     fitted: dict  # what a previous complete run recorded ({} otherwise)
     group: zarr.Group = field(repr=False, compare=False)
     damaged: tuple[int, ...] = ()  # chunks marked done whose files were missing or failed their checksum
+    time_repaired: bool = False  # the time stamps' chunk was missing or damaged and was rewritten
 
     def write_chunk(self, k: int, batch: PathBatch, counts: dict[str, int] | None = None) -> None:
         """Write chunk k of all five fields (and what sampling it counted), then mark it done."""
@@ -240,10 +243,10 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
     if found != spec.record():
         raise StoreError(f"universe {spec.name!r} in this store was made with {_differences(found, spec.record())}; "
                          "rerun with the options that made it to resume, or use another --out or --overwrite")
-    _repair_time(g, horizon_time)
+    time_repaired = _repair_time(g, horizon_time)
     pending, damaged = _chunks_to_write(g, spec)
     complete = bool(g.attrs.get("complete", False))
-    return UniverseWriter(spec, pending, complete, g.attrs.get("fitted", {}), g, damaged)
+    return UniverseWriter(spec, pending, complete, g.attrs.get("fitted", {}), g, damaged, time_repaired)
 
 
 def _metadata_readable(root: zarr.Group, key: str) -> bool:
@@ -285,10 +288,13 @@ def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> N
     del parent
 
 
-def _repair_time(g: zarr.Group, horizon_time: np.ndarray) -> None:
+def _repair_time(g: zarr.Group, horizon_time: np.ndarray) -> bool:
+    """Rewrite the universe's time stamps if a chunk of them is missing or damaged; True when it did."""
     t = g["time"]
     if any(chunk_problem(chunk_file(t, (i,))) for i in range(t.nchunks)):
         t[:] = horizon_time  # the horizon's time stamps are the store's: rewrite them as made
+        return True
+    return False
 
 
 def _chunks_to_write(g: zarr.Group, spec: UniverseSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
