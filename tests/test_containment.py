@@ -463,14 +463,52 @@ def test_lazy_datasets_refuse_missing_chunks_and_fail_damaged_ones(store, run_cl
     chunk = store / "universes" / "garch-gjr-t" / "close" / "c" / "0" / "2"
     _flip(chunk, np.random.default_rng(3))
     ds = parallelverse.open_universe(store, "garch-gjr-t")
-    with pytest.raises(ValueError, match="checksum"):  # dask computes: the codec refuses the damaged chunk
-        ds["close"].values
+    assert np.isfinite(ds["close"].isel(path=slice(0, 8)).values).all()  # other chunks read as before
+    with pytest.raises(StoreError, match=r"universe 'garch-gjr-t' .*chunk 2 \(paths 8-11\) of close is damaged "
+                                         r"\(checksum mismatch.*rerun the `parallelverse generate`"):
+        ds["close"].values  # dask computes: the store's reader names the damaged chunk
     chunk.unlink()
     with pytest.raises(StoreError, match=r"chunk 2 \(paths 8-11\) of close is missing"):
         parallelverse.open_universe(store, "garch-gjr-t")
     next(p for p in (store / "results" / "sma_crossover" / "garch-gjr-t" / "sharpe" / "c").rglob("*") if p.is_file()).unlink()
     with pytest.raises(StoreError, match="chunk.* of .*sharpe are missing"):
         parallelverse.open_results(store, "sma_crossover", "garch-gjr-t")
+
+
+def test_the_python_api_reads_results_with_reports_checks_and_plain_xarray_opens_a_grid(store, run_cli):
+    """open_results served incomplete results and raw codec/xarray errors (a hostile tester); plain xarray could
+    not open a params grid's results (bh_* rows shared the `config` dimension name); a path inside a store and a
+    store of an older format were misdescribed with generate's advice."""
+    import xarray as xr
+
+    import parallelverse
+
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    res = parallelverse.open_results(store, "sma_crossover", "garch-gjr-t")
+    plain = xr.open_zarr(store, group="results/sma_crossover/garch-gjr-t", consolidated=False)
+    assert plain["sharpe"].shape == res["sharpe"].shape == (4, 24) and plain["bh_sharpe"].shape == (1, 24)
+    np.testing.assert_array_equal(plain["sharpe"].values, res["sharpe"].values)
+    real = parallelverse.open_results(store, "sma_crossover", "real")
+    assert real["equity"].dims == ("config", "bar") and len(real["time"]) == real["equity"].shape[1]
+    xr.open_zarr(store, group="results/sma_crossover/real", consolidated=False)
+    meta = store / "results" / "sma_crossover" / "zarr.json"
+    text = meta.read_text()
+    _edit_json(meta, lambda m: m["attributes"].__setitem__("complete", False))
+    with pytest.raises(StoreError, match="incomplete; rerun `parallelverse stress`"):
+        parallelverse.open_results(store, "sma_crossover", "garch-gjr-t")
+    meta.write_text(text)
+    _edit_json(store / "results" / "sma_crossover" / "garch-gjr-t" / "sharpe" / "zarr.json",
+               lambda m: m.__setitem__("shape", [4, 20]))
+    with pytest.raises(StoreError, match="sharpe has shape"):
+        parallelverse.open_results(store, "sma_crossover", "garch-gjr-t")
+    _edit_json(store / "universes" / "garch-gjr-t" / "close" / "zarr.json", lambda m: m.__setitem__("data_type", "float32"))
+    with pytest.raises(StoreError, match="close is stored as float32, not float64"):
+        parallelverse.open_universe(store, "garch-gjr-t")
+    with pytest.raises(StoreError, match="is inside the store .*; pass the store itself"):
+        parallelverse.open_universe(store / "universes" / "garch-gjr-t", "garch-gjr-t")
+    _edit_json(store / "zarr.json", lambda m: m["attributes"].__setitem__("format", "parallelverse-store/1"))
+    with pytest.raises(StoreError, match="made by an older parallelverse"):
+        parallelverse.open_universe(store, "bootstrap-fixed-mean")
 
 
 def test_damaged_metadata_is_one_line_and_generate_rebuilds_the_universe(made, store, run_cli):

@@ -170,7 +170,7 @@ class ResultsWriter:
         _write_metrics(g, real.metrics)
         # the real history keeps its equity curves for the report
         g.create_array("equity", data=real.equity, dimension_names=("config", "bar"), compressors=CODECS)
-        g.create_array("bh_equity", data=real.bh_equity, dimension_names=("config", "bar"), compressors=CODECS)
+        g.create_array("bh_equity", data=real.bh_equity, dimension_names=("bh", "bar"), compressors=CODECS)
         g.create_array("time", data=real.time, dimension_names=("bar",), compressors=CODECS)
 
     def write_universe(self, name: str, res: PathResults) -> None:
@@ -194,8 +194,10 @@ class ResultsWriter:
 
 
 def _write_metrics(g: zarr.Group, metrics: dict[str, np.ndarray]) -> None:
-    for name, a in metrics.items():
-        g.create_array(name, data=a, dimension_names=("config", "path"), compressors=CODECS)
+    for name, a in metrics.items():  # buy-and-hold has one row, not one per configuration: its own dimension name,
+        # so plain xarray opens a grid's results
+        g.create_array(name, data=a, dimension_names=("bh" if name.startswith("bh_") else "config", "path"),
+                       compressors=CODECS)
 
 
 _OLD = re.compile(r"^\.(?P<name>.+)\.old-\d+$")

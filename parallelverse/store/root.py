@@ -383,6 +383,9 @@ def read_store(path: str | Path, write: bool = False) -> Store:
         raise StoreError(f"{str(path)!r} was made by an older parallelverse (without chunk checksums); "
                          "regenerate it: the same `parallelverse generate` command with --overwrite")
     if kind != "store":
+        outer = next((p for p in path.resolve().parents if (p / "zarr.json").is_file() and _kind(p) == "store"), None)
+        if outer is not None:
+            raise StoreError(f"{str(path)!r} is inside the store {str(outer)!r}; pass the store itself ({str(outer)!r})")
         raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the --store that `generate` wrote")
     if write:
         return _locked(path)
@@ -392,27 +395,16 @@ def read_store(path: str | Path, write: bool = False) -> Store:
         raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the --store that `generate` wrote") from None
 
 
-def _open_existing(path: Path) -> zarr.Group:
-    if _kind(path) != "store":
-        raise StoreError(
-            f"{str(path)!r} exists but is not a parallelverse store (or its creation was interrupted); "
-            "choose another --out, or --overwrite to replace it"
-        )
-    return zarr.open_group(str(path), mode="r")
-
-
 def open_universe(path: str | Path, name: str) -> Universe:
-    """A complete universe for reading; incomplete ones are refused."""
-    path = _follow(Path(path))
-    root = _open_existing(path) if path.exists() else None
-    if root is None:
-        raise StoreError(f"store {str(path)!r} does not exist; create it with `parallelverse generate`")
-    names = list_universes(root)
+    """A complete universe for reading (read_store's checks and messages); incomplete ones are refused."""
+    st = read_store(path)
+    names = list_universes(st.root)
     if name not in names:
-        raise StoreError(f"no universe {name!r} in {str(path)!r}; it has: {', '.join(names) or 'none'}")
-    u = universe_of(root, name)
+        raise StoreError(f"no universe {name!r} in {str(st.path)!r}; it has: {', '.join(names) or 'none'}")
+    u = universe_of(st.root, name)
     if not u.complete:
-        raise StoreError(f"universe {name!r} in {str(path)!r} is incomplete (interrupted); rerun the same generate command to finish it")
+        raise StoreError(f"universe {name!r} in {str(st.path)!r} is incomplete (interrupted); rerun the same generate "
+                         "command to finish it")
     return u
 
 

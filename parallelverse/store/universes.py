@@ -131,6 +131,11 @@ class Universe:
                 if not chunk_file(arr, (0, k)).exists():
                     raise StoreError(self._damage(k, f, "missing"))
 
+    def field(self, f: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Field f ("open" ... "volume") of paths start..stop-1: (horizon_bars, stop - start); damage is one
+        StoreError naming the chunk."""
+        return self._field(f, start, stop)
+
     def _field(self, f: str, start: int, stop: int | None) -> np.ndarray:
         stop = self.n_paths if stop is None else min(stop, self.n_paths)
         arr = self.group[f]
@@ -175,6 +180,8 @@ def _check_shapes(g: zarr.Group, attrs: Attrs, time: np.ndarray, where: str, nam
     want = (len(time), spec.get("n_paths"))
     for f in FIELDS:
         a = g[f]
+        if a.dtype != np.float64:
+            raise StoreError(f"{where} is damaged ({f} is stored as {a.dtype}, not float64); {_fix(name)}")
         if a.shape != want or a.chunks[1] != spec.get("chunk_paths"):
             raise StoreError(f"{where} is damaged ({f} has shape {a.shape} in chunks of {a.chunks[1]} paths; its spec "
                              f"says {want[1]} paths of {want[0]} bars in chunks of {spec.get('chunk_paths')}); {_fix(name)}")
