@@ -131,3 +131,22 @@ def test_bad_scenario_param_via_cli(tmp_path, run_cli):
     result = run_cli("generate", "--scenario", path, "--out", tmp_path / "s.zarr")
     assert result.exit_code == 2 and "garch parameter vol=1 should be a word, e.g. garch" in result.stderr
     assert not (tmp_path / "s.zarr").exists()
+
+
+def test_data_says_which_windows_work_and_generate_agrees(tmp_path, run_cli, aapl):
+    """The earliest cut with the default context and the latest with a full real horizon, per symbol: generate
+    accepts the first and refuses the bar before it; the last leaves exactly 252 real bars."""
+    import json
+
+    listing = json.loads(run_cli("data", "--json").stdout)
+    row = next(r for r in listing["symbols"] if r["symbol"] == "AAPL")
+    dates = [str(d.date()) for d in aapl.dates()]
+    assert dates.index(row["first_seed_window"]) == 399 and len(dates) - 1 - dates.index(row["last_with_full_real_horizon"]) == 252
+    ok = run_cli("generate", "--seed-window", row["first_seed_window"], "--n-paths", 8, "--chunk-paths", 8, "--horizon", 5,
+                 "--generators", "bootstrap", "--out", tmp_path / "a.zarr")
+    assert ok.exit_code == 0, ok.output
+    early = run_cli("generate", "--seed-window", dates[398], "--n-paths", 8, "--horizon", 5, "--generators", "bootstrap",
+                    "--out", tmp_path / "b.zarr")
+    assert early.exit_code != 0 and row["first_seed_window"] in early.stderr
+    term = run_cli("data")
+    assert "first seed window" in term.stdout and row["last_with_full_real_horizon"] in term.stdout
