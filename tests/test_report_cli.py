@@ -41,6 +41,7 @@ def test_report_terminal_and_json_agree(stressed, run_cli):
     js = run_cli("report", store, "--n-null", 200, "--json")
     r = json.loads(js.stdout)
     text = term.stdout
+    assert "…" not in text  # at the runner's 80 columns, cells wrap: nothing is cut
     for t in r["skill"]["tests"]:  # skill p-value with its Monte Carlo interval, per null
         lo, hi = t["mc_interval"]
         assert f"{t['name']:<13} p = {t['p']:.4f}  [{lo:.4f}, {hi:.4f}]  B = {t['n_paths']:,}  ({t['role']})" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from parallelverse import inputs
-from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
+from parallelverse.cli.console import ProgressReporter, err, folded, handle_errors, out, print_json
 from parallelverse.cli.options import Checked
 
 
@@ -44,7 +44,7 @@ def audit(store, universes, n_plant, n_null, edge_sharpe, seed, as_json):
         t.add_column(c, justify="left" if c in ("universe", "test", "role") else "right")
     for r in result.rows:
         t.add_row(r.universe, r.test, r.role, _rate(r.false_positive), _rate(r.power))
-    out.print(t)
+    out.print(folded(t))
     for u, m in result.plants.items():
         if m < n_plant:
             err.print(f"{u} has {m} paths: {m} plants, not {n_plant}", soft_wrap=True)

@@ -7,7 +7,7 @@ import math
 import click
 from click.core import ParameterSource
 
-from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
+from parallelverse.cli.console import ProgressReporter, err, folded, handle_errors, out, print_json
 from parallelverse.cli.options import CLUSTER_HELP, OutputPath, merge_sets, scenario_params_for
 
 # CLI option name -> CalibrateRequest field (one to one)
@@ -141,7 +141,7 @@ def _print(cal, doc) -> None:
                       _f(s.vs_random_walk.skill, "{:+.3f}"), "ref" if ref is None else _f(ref.skill, "{:+.3f}"),
                       "-" if ref is None else _f(ref.dm_p, "{:.3f}"), _f(s.drift_bias_mean, "{:+.2f}"),
                       _f(s.vol_ratio_median))
-        con.print(t)
+        con.print(folded(t))
     excluded = [s for s in cal.summaries if s.n_in_sample]
     for s in excluded:
         err.print(f"{s.universe} at {s.horizon} bars: {s.n_in_sample} in-sample cell(s) left out "

@@ -31,6 +31,14 @@ __all__ = ["Group", "ProgressReporter", "err", "error_line", "escape", "handle_e
            "strict_json", "warn"]
 
 
+def folded(table):
+    """A rich Table whose cells wrap instead of being cut with an ellipsis when the terminal is narrow: at 80
+    columns a cut number or label is a lost one. Anything else (a line of text) is returned as it is."""
+    for c in getattr(table, "columns", ()):
+        c.overflow = "fold"
+    return table
+
+
 def print_json(obj) -> None:
     """Strict JSON on stdout: parsers that reject NaN (most of them) read it."""
     click.echo(json.dumps(strict_json(obj), indent=2, allow_nan=False))

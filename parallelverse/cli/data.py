@@ -4,7 +4,7 @@ import click
 
 from parallelverse.generate import DEFAULT_CONTEXT_BARS, DEFAULT_HORIZON_BARS
 
-from parallelverse.cli.console import escape, handle_errors, out, print_json, warn
+from parallelverse.cli.console import escape, folded, handle_errors, out, print_json, warn
 
 
 @click.command()
@@ -44,7 +44,7 @@ def data(data_path, as_json):
         first_cut, last_full = windows[r.symbol]
         table.add_row(escape(r.symbol), f"{r.n_bars:,}", str(r.first.date()), str(r.last.date()), first_cut or "-",
                       last_full or "-")
-    out.print(table)
+    out.print(folded(table))
     out.print(f"A seed window's last bar (the cut) needs --context bars up to it (default {DEFAULT_CONTEXT_BARS}, at "
               f"least {MIN_CONTEXT_BARS}): the first seed window above is the earliest cut at the default. Windows "
               f"up to the last column have a full {DEFAULT_HORIZON_BARS}-bar real future to judge the strategy on; "

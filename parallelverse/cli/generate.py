@@ -6,7 +6,7 @@ import click
 from click.core import ParameterSource
 
 from parallelverse import inputs
-from parallelverse.cli.console import ProgressReporter, err, escape, handle_errors, out, print_json, warn
+from parallelverse.cli.console import ProgressReporter, err, escape, folded, handle_errors, out, print_json, warn
 from parallelverse.cli.options import CLUSTER_HELP, Checked, CheckedList, merge_sets, scenario_params_for
 
 # CLI option name -> GenerateRequest field (one to one)
@@ -169,7 +169,7 @@ def _print_summary(s: dict) -> None:
     for u in s["universes"]:
         pps = f"{u['paths_per_s']:,.0f}" if u["paths_per_s"] else "-"
         table.add_row(escape(u["name"]), f"{u['paths']:,}", str(u["bars"]), f"{u['seconds']:.2f}", pps, u["status"])
-    out.print(table)
+    out.print(folded(table))
     out.print(
         escape(f"store {s['store']} ({s['store_bytes'] / 1e6:.1f} MB); real future stored for {s['realized_bars']} bars"
                + (f" from {s['horizon_start']}" if s["horizon_start"] else "")),

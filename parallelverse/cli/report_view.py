@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from parallelverse.cli.console import folded
 from parallelverse.verdict.model import Verdict
 from parallelverse.verdict.words import detail_lines, headline
 
@@ -132,4 +133,4 @@ def print_report(r: Verdict, console: Console) -> None:
     console.print(verdict_panel(r))
     nulls = _nulls(r) if r.skill.tests else None  # Not testable: the panel above says why
     parts = [nulls, _luck(r), _sharpe(r), *_fidelity(r), _costs(r)]
-    console.print(Group(*[p for p in parts if p is not None]))
+    console.print(Group(*[folded(p) for p in parts if p is not None]))

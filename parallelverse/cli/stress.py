@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from parallelverse import inputs
-from parallelverse.cli.console import ProgressReporter, err, handle_errors, out, print_json
+from parallelverse.cli.console import ProgressReporter, err, folded, handle_errors, out, print_json
 from parallelverse.cli.options import CLUSTER_HELP, Checked
 
 _PERCENT = {"total_return", "cagr", "max_drawdown", "volatility", "excess_total_return", "excess_cagr",
@@ -137,7 +137,7 @@ def _print(s: dict) -> None:
             pct = row["percentile"]
             table.add_row(m, _fmt(m, row["real"]), _fmt(m, row["q50"]),
                           f"{_fmt(m, row['q05'])} .. {_fmt(m, row['q95'])}", "-" if pct is None or pct != pct else f"{pct:.1f}")
-        out.print(table)
+        out.print(folded(table))
     if s["real"] is None:
         why = (f"the store's horizon is {s['horizon_bars']} bar (generate with --horizon 2 or more for one)"
                if s["horizon_bars"] < 2 else
