@@ -158,7 +158,8 @@ def _reason(code: int) -> str:
     }.get(code, os.strerror(code))
 
 
-def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[str | Path, ...] = ()) -> Path:
+def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[str | Path, ...] = (),
+                      example: str | None = None) -> Path:
     """Refuse an output path that cannot or must not be written, before any work.
 
     `kind` is "dir" (a store or checkpoint directory) or "file" (an HTML report).
@@ -175,7 +176,8 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
     cwd = Path.cwd().resolve()
     resolved = target.resolve()
     if resolved == cwd or resolved in cwd.parents:
-        raise InputError(f"{option} {str(path)!r} is the working directory or one above it; {fix}, e.g. {option} out.zarr")
+        example = example or ("out.zarr" if kind == "dir" else "report.html")
+        raise InputError(f"{option} {str(path)!r} is the working directory or one above it; {fix}, e.g. {option} {example}")
     for i in inputs:
         if i is not None and Path(i).exists() and Path(i).resolve() == resolved:
             raise InputError(f"{option} {str(path)!r} is the input data file; {fix}")

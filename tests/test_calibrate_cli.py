@@ -157,6 +157,24 @@ def test_out_that_is_a_file_is_refused(tmp_path, run_cli):
     assert r.exit_code == 2 and "is a file" in r.stderr and f.read_text() == "keep"
 
 
+def test_out_at_the_working_directory_or_root_and_html_inside_out_are_refused_before_any_cell(tmp_path, run_cli,
+                                                                                              monkeypatch):
+    """`calibrate --out /` wrote cells/ into the filesystem root (a hostile tester); --html equal to --out failed
+    only after every cell was computed."""
+    monkeypatch.chdir(tmp_path)
+    base = ["calibrate", "--symbols", "AAPL", "--windows", "2020-01", "--horizon", "5", "--n-paths", "5",
+            "--generators", "garch"]
+    for out in ("/", ".", str(tmp_path.parent)):
+        r = run_cli(*base, "--out", out)
+        assert r.exit_code == 2 and "is the working directory or one above it" in r.stderr, (out, r.stderr)
+    assert not Path("/cells").exists() and list(tmp_path.iterdir()) == []
+    r = run_cli(*base, "--out", "cal", "--html", "cal")
+    assert r.exit_code == 2 and "--html 'cal' is --out" in r.stderr and list(tmp_path.iterdir()) == []
+    (tmp_path / "cal").mkdir()
+    r = run_cli(*base, "--out", "cal", "--html", "cal/page.html")
+    assert r.exit_code == 2 and "inside --out" in r.stderr and list((tmp_path / "cal").iterdir()) == []
+
+
 # --- contamination guard ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

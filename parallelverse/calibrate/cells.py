@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from parallelverse.files import write_text_atomic
-from parallelverse.inputs import HORIZON_BARS, check_outside_stores
+from parallelverse.inputs import HORIZON_BARS, check_output_path
 from parallelverse.jsonsafe import strict_json
 from parallelverse.calibrate.scores import facts_inside, first_bar_scores, score_horizon
 from parallelverse.errors import CalibrateError, WindowError
@@ -165,10 +165,9 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
         raise CalibrateError("no generators chosen; pass e.g. --generators garch,bootstrap")
     if not str(req.out).strip():
         raise CalibrateError("--out is empty; pass a directory for the cell results, e.g. --out calibration")
-    check_outside_stores(req.out, "--out", "dir")
-    out = Path(req.out)
-    if out.exists() and not out.is_dir():
+    if Path(req.out).exists() and not Path(req.out).is_dir():
         raise CalibrateError(f"--out {req.out!r} is a file; give a directory for the cell results")
+    out = check_output_path(req.out, "--out", "dir", example="calibration")  # not the working directory, / or a folder above it, nor a store
     windows, step = window_specs(req.windows, req.every)
     specs = _specs(req)
     market = load_market(req.data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import click
 from click.core import ParameterSource
@@ -28,6 +29,11 @@ def _horizons(text: str) -> tuple[int, ...]:
     if not hs:
         raise CalibrateError(f"--horizon {text!r} should be bar counts separated by commas, e.g. 21,63,252")
     return hs
+
+
+def _within(path: Path, folder: Path) -> bool:
+    p, f = path.resolve(), folder.resolve()
+    return p == f or f in p.parents
 
 
 @click.command()
@@ -85,6 +91,9 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
 
     cluster = cluster and parse_cluster(cluster)  # a malformed --cluster fails before any work
     plan = plan_calibrate(CalibrateRequest(**fields))
+    if html_path and _within(Path(html_path), plan.out):
+        raise CalibrateError(f"--html {html_path!r} is {'--out' if Path(html_path).resolve() == plan.out.resolve() else 'inside --out'} "
+                             f"({str(plan.out)!r}, where the cells go); choose another --html, e.g. --html calibration.html")
     with maybe_connect(cluster) as client, ProgressReporter(enabled=not as_json, unit="cells") as progress:
         run = run_calibrate(plan, progress, client)
     cal = aggregate(run.records, plan.request.horizons, plan.every_months, plan.reference, plan.spans,
