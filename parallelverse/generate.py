@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
 from parallelverse import inputs, store
 from parallelverse.bars import PathBatch, invariant_violations
 from parallelverse.errors import GeneratorError, ParallelverseError
@@ -220,6 +222,11 @@ def _specs(req: GenerateRequest):
 
 def fit_generator(gen: Generator, split: SeedSplit):
     """Fit one generator spec on the split's context; the one place generate and calibrate fit."""
+    close = split.context.close
+    if np.ptp(np.log(close[1:] / close[:-1])) == 0:  # not one close-to-close move differs from another
+        raise GeneratorError(f"the context's closes move by the same amount every bar (constant "
+                             f"{'price' if close[0] == close[-1] else 'growth'} from {close[0]:g} to {close[-1]:g}); "
+                             "there is nothing to model: check the data")
     return gen.fit(split.context, split.horizon_time)
 
 
@@ -227,15 +234,32 @@ ProgressFn = Callable[[str, int, int, int], None]  # (universe name, paths done,
 
 
 def run_generate(plan: Plan, progress: ProgressFn | None = None, cluster: Cluster | None = None) -> Generated:
-    """Fit each generator once and write its pending chunks; with `cluster`, one task per chunk on it."""
+    """Fit each generator once and write its pending chunks; with `cluster`, one task per chunk on it.
+
+    Every generator that has something to write is fitted before the store is opened: a fit that fails (a GARCH
+    that does not converge, a block longer than the context) leaves nothing behind, not a store holding the
+    universes before it and an empty one that the same command cannot finish."""
+    fits = {gen.name: fit_generator(gen, plan.split) for _, gen in plan.generators
+            if plan.request.overwrite or not _complete_in(plan.out, gen.name)}
     st = store.open_store(plan.out, plan.split, overwrite=plan.request.overwrite)  # holds the store's writer lock
     try:
-        return Generated(_write_universes(plan, st, progress, cluster), st.history_repaired)
+        return Generated(_write_universes(plan, st, progress, cluster, fits), st.history_repaired)
     finally:
         st.close()
 
 
-def _write_universes(plan: Plan, st: store.Store, progress: ProgressFn | None, cluster: Cluster | None) -> list[UniverseReport]:
+def _complete_in(out: Path, name: str) -> bool:
+    """Universe `name` of the store at `out` is there and complete (its chunks are checked when it is reopened)."""
+    try:
+        return store.read_store(out).universe(name).complete
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception:
+        return False
+
+
+def _write_universes(plan: Plan, st: store.Store, progress: ProgressFn | None, cluster: Cluster | None,
+                     fits: dict) -> list[UniverseReport]:
     req, split = plan.request, plan.split
     reports = []
     for gen_name, gen in plan.generators:
@@ -249,7 +273,8 @@ def _write_universes(plan: Plan, st: store.Store, progress: ProgressFn | None, c
             progress(spec.name, done_paths, req.n_paths, split.horizon_bars)
         fitted_desc = writer.fitted
         if pending or not writer.complete:
-            fitted = fit_generator(gen, split)
+            fitted = fits.pop(spec.name, None)
+            fitted = fit_generator(gen, split) if fitted is None else fitted
             if cluster is None:
                 for k in pending:
                     lo, hi = spec.chunk_range(k)

@@ -119,6 +119,22 @@ case("chunk_too_big", ["generate", "--data", "t.csv", *WIN[:4], "--horizon", "10
 case("set_param_nan", G + ["--set", "garch.dist=nan", "--generators", "garch"], ["garch.dist = nan", "not a finite number"])
 case("set_param_inf", G + ["--set", "bootstrap.block_bars=inf", "--generators", "bootstrap"],
      ["bootstrap.block_bars = inf", "not a finite number"])
+# A fit that fails leaves nothing behind: every generator with something to write is fitted before the store is
+# opened (a hostile tester: the GARCH universe was written, then an empty bootstrap one that no rerun could finish).
+WIN2 = ["--seed-window", "2020-06", "--context", "100", "--horizon", "5", "--n-paths", "5"]
+case("block_longer_than_a_quarter_of_the_context",
+     ["generate", "--data", "t.csv", *WIN2, "--generators", "garch,bootstrap", "--set", "bootstrap.block_bars=100000"],
+     ["block_bars=100000 is longer than a quarter of the", "use at most 24.75"], {"t.csv": GOOD})
+
+
+def constant_frame() -> pd.DataFrame:
+    f = tiny_frame()
+    f[["Open", "High", "Low", "Close"]] = 5.0
+    return f
+
+
+case("constant_prices", ["generate", "--data", "t.csv", *WIN2, "--generators", "bootstrap,garch"],
+     ["constant price from 5 to 5", "nothing to model"], {"t.csv": csv_text(constant_frame())})
 case("data_shorter_than_context", ["generate", "--data", "t.csv", "--seed-window", "2020-01", "--context", "400"],
      ["150 bars in all, fewer than --context 400", "use --context 150 or fewer"], {"t.csv": GOOD})
 case("data_shorter_than_any_context", ["generate", "--data", "t.csv", "--seed-window", "2020-01"],

@@ -207,9 +207,12 @@ def test_bootstrap_blocks_longer_than_the_context_are_refused(covid):
     from parallelverse.errors import GeneratorError
 
     n = covid.context_end - 1
-    with pytest.raises(GeneratorError, match=f"block_bars=1e\\+09 is longer than the {n} context bars; use at most {n // 4}"):
+    with pytest.raises(GeneratorError, match=f"block_bars=1e\\+09 is longer than a quarter of the {n} context bars; "
+                                             f"use at most {n / 4:g}"):
         make_generator("bootstrap", {"block_bars": 1e9}).fit(covid.context)
-    make_generator("bootstrap", {"block_bars": n}).fit(covid.context)  # one block of the whole context: allowed
+    with pytest.raises(GeneratorError, match="longer than a quarter"):  # the limit the message states
+        make_generator("bootstrap", {"block_bars": n / 4 + 0.5}).fit(covid.context)
+    make_generator("bootstrap", {"block_bars": n / 4}).fit(covid.context)  # four blocks' worth: allowed
 
 
 def test_bootstrap_mean_block_length(covid):
