@@ -284,6 +284,7 @@ def _serve(conn: Connection, path: Path, limits: Limits, parent: int) -> int:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the backstop alarm terminates
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the CLI's SIGTERM-as-Ctrl-C is the parent's, not the strategy's
     _die_with_parent(parent)
     sys.stdout = sys.stderr  # a print() in the strategy never mixes into --json output,
     try:

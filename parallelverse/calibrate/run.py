@@ -9,8 +9,8 @@ Cells whose every horizon lies inside a model's training data are skipped unless
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -37,6 +37,15 @@ def _needed(plan: CalibratePlan, cell: Cell) -> bool:
     return plan.request.include_in_sample or not all(cell.in_sample)
 
 
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _indexed_cell(item: tuple[int, Cell]) -> tuple[int, dict]:
+    i, cell = item
+    return i, run_cell(cell)
+
+
 def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None, cluster: Cluster | None = None) -> CalibrateRun:
     """Compute the missing cells: here, in a process pool (--workers), or one task per cell on `cluster`."""
     t0 = time.perf_counter()
@@ -61,22 +70,24 @@ def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None, clust
             if progress:
                 progress("cells", done, len(cells))
     else:
-        # spawn, not fork: the parent may hold torch / BLAS thread pools that do not survive a fork
+        # spawn, not fork: the parent may hold torch / BLAS thread pools that do not survive a fork. Workers ignore
+        # Ctrl-C (it reaches the whole process group): the parent stops them at once (terminate), so an interrupt
+        # is one line and a prompt exit, never a worker's traceback or a wait for the cells in flight. A cell is
+        # written whole (atomic rename) or not at all, so the rerun resumes.
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(plan.workers, len(todo)), mp_context=ctx) as pool:
-            pending = {pool.submit(run_cell, c): c for c in todo}
-            try:
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in finished:
-                        c = pending.pop(f)
-                        stored[c.key] = f.result()
-                        done += 1
-                        if progress:
-                            progress("cells", done, len(cells))
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        pool = ctx.Pool(min(plan.workers, len(todo)), initializer=_ignore_interrupts)
+        try:
+            for i, record in pool.imap_unordered(_indexed_cell, list(enumerate(todo))):
+                stored[todo[i].key] = record
+                done += 1
+                if progress:
+                    progress("cells", done, len(cells))
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     records = tuple(stored[c.key] for c in cells)
     return CalibrateRun(records, len(todo), len(cells) - len(todo), len(plan.cells) - len(cells),
                         time.perf_counter() - t0, damaged)

@@ -13,6 +13,7 @@ import errno
 import functools
 import json
 import os
+import signal
 import sys
 import time
 
@@ -91,6 +92,11 @@ def _os_error_in(exc: BaseException) -> OSError | None:
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
 
 
+def _terminate_as_interrupt(signum, frame):
+    """SIGTERM (a scheduler's stop, `kill`) takes Ctrl-C's path: workers stopped, temporaries cleaned, one line."""
+    raise KeyboardInterrupt
+
+
 class Group(click.Group):
     """The top-level group: click's usage errors (no such option, missing argument,
     a bad value) become one `error:` line naming the fix, like every other error."""
@@ -98,6 +104,7 @@ class Group(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _NO_ARGS_IS_HELP as exc:  # `parallelverse` alone: the help, as click shows it
