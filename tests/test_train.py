@@ -67,7 +67,15 @@ def test_resume_after_interruption_is_identical(windows, tmp_path):
         train(tr, va, cut, "tiny", cfg, progress=stop_at_15)
     state = torch.load(cut / "state.pt", weights_only=False)
     assert state["tokenizer"]["done"] and state["predictor"]["step"] == 10
+    from parallelverse.errors import GeneratorError
+    from parallelverse.generators.kronos.load import resolve
+
+    # the interrupted run's checkpoint is the best weights so far, not the recipe's: generate must not take it
+    with pytest.raises(GeneratorError, match=r"unfinished `parallelverse train` run \(predictor at step 10 of 20\); "
+                                             "rerun the same train command"):
+        resolve(str(cut))
     train(tr, va, cut, "tiny", cfg)
+    resolve(str(cut))
     from safetensors.torch import load_file
 
     for part in ("tokenizer", "predictor"):
@@ -97,6 +105,16 @@ def test_a_resume_with_other_data_or_settings_is_refused(windows, tmp_path):
     train(tr, va, out, "tiny", cfg, stages=("predictor",))  # the same run, its second stage: allowed
     with pytest.raises(TrainError, match="--stage predictor needs a trained tokenizer"):
         train(tr, va, tmp_path / "fresh", "tiny", cfg, stages=("predictor",))
+    assert not (tmp_path / "fresh").exists()  # refused before anything is written
+    with pytest.raises(TrainError, match="--lr-tokenizer 1e\\+308 must be a number > 0 and at most 1"):
+        TrainConfig(lr_tokenizer=1e308)
+    from parallelverse.errors import GeneratorError
+    from parallelverse.generators.kronos.load import resolve
+
+    only_tok = tmp_path / "tok_only"
+    train(tr, va, only_tok, "tiny", cfg, stages=("tokenizer",), meta={"stages": ["tokenizer"]})
+    with pytest.raises(GeneratorError, match="has no trained predictor"):
+        resolve(str(only_tok))
 
 
 def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
@@ -138,8 +156,9 @@ def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
     ("--lookback", "0", "--lookback 0 must be a whole number >= 1"),
     ("--predict", "-3", "--predict -3 must be a whole number >= 1"),
     ("--steps", "0", "--steps 0 must be a whole number >= 1"),
-    ("--lr-predictor", "nan", "--lr-predictor nan must be a finite number > 0"),
-    ("--lr-tokenizer", "inf", "--lr-tokenizer inf must be a finite number > 0"),
+    ("--lr-predictor", "nan", "--lr-predictor nan must be a number > 0 and at most 1"),
+    ("--lr-tokenizer", "inf", "--lr-tokenizer inf must be a number > 0 and at most 1"),
+    ("--lr-tokenizer", "1e308", "--lr-tokenizer 1e+308 must be a number > 0 and at most 1"),
     ("--threads", "100000", "--threads 100000 is more than 1024"),
     ("--symbols", "AAPL,ZZZ", "--symbols ZZZ: not in the data (AAPL, AMZN, GOOG, META, NFLX, NVDA)"),
     ("--symbols", "", "--symbols '' names no symbol"),

@@ -56,6 +56,7 @@ SIZES = {
 
 
 MAX_THREADS = 1024  # torch CPU threads a recipe may ask for
+MAX_LR = 1.0  # a larger AdamW step size only diverges (1e308 overflowed inside torch)
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,9 @@ class TrainConfig:
                                  f"{getattr(TrainConfig, name)}")
         for name in ("lr_tokenizer", "lr_predictor"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise TrainError(f"--{name.replace('_', '-')} {v!r} must be a finite number > 0; e.g. --{name.replace('_', '-')} "
-                                 f"{getattr(TrainConfig, name)}")
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 < v <= MAX_LR):
+                raise TrainError(f"--{name.replace('_', '-')} {v!r} must be a number > 0 and at most {MAX_LR:g} (AdamW's "
+                                 f"step size); e.g. --{name.replace('_', '-')} {getattr(TrainConfig, name)}")
         if isinstance(self.predictor_steps, bool) or not isinstance(self.predictor_steps, int) or self.predictor_steps < 0:
             raise TrainError(f"--predictor-steps {self.predictor_steps!r} must be a whole number >= 0 (0 = --steps)")
         for name in ("patience", "seed"):
@@ -272,9 +273,16 @@ def train(train_w: Windows, val_w: Windows, out: Path, size: str = "small", cfg:
 
 
 def _train(train_w, val_w, out, size, cfg, init, stages, meta, progress) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     kind = rep.check((meta or {}).get("representation", "zscore"))
+    state = torch.load(out / "state.pt", weights_only=False) if (out / "state.pt").exists() else {}
+    recipe = _recipe(size, cfg, meta, train_w, val_w)
+    if "recipe" in state:
+        _check_same_recipe(state["recipe"], recipe, out)
+    if "tokenizer" not in stages and init is None and not state.get("tokenizer", {}).get("done"):
+        raise TrainError(f"--stage predictor needs a trained tokenizer, and {str(out)!r} has none; train it first "
+                         "(--stage tokenizer, or --stage both), or fine-tune from a checkpoint with --init")
+    out.mkdir(parents=True, exist_ok=True)  # only once the run is known to go ahead
     if meta and meta.get("lookback"):
         # what sampling needs to see inputs the way training did: window length, normalisation span, representation,
         # and the span of real bars the checkpoint has seen (calibrate keeps those windows out of any score)
@@ -287,13 +295,6 @@ def _train(train_w, val_w, out, size, cfg, init, stages, meta, progress) -> dict
              "drift_prior_sd": TRAINED_DRIFT_PRIOR_SD, "vol_regime_sd": TRAINED_VOL_REGIME_SD,
              "train_start": meta.get("train_start"),
              "train_end": meta.get("train_end")}, indent=2))
-    state = torch.load(out / "state.pt", weights_only=False) if (out / "state.pt").exists() else {}
-    recipe = _recipe(size, cfg, meta, train_w, val_w)
-    if "recipe" in state:
-        _check_same_recipe(state["recipe"], recipe, out)
-    if "tokenizer" not in stages and init is None and not state.get("tokenizer", {}).get("done"):
-        raise TrainError(f"--stage predictor needs a trained tokenizer, and {str(out)!r} has none; train it first "
-                         "(--stage tokenizer, or --stage both), or fine-tune from a checkpoint with --init")
     state["config"], state["meta"], state["recipe"] = asdict(cfg), meta or state.get("meta", {}), recipe
     if init is not None:
         tok, pred = init

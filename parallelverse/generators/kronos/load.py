@@ -97,6 +97,28 @@ def sampling_defaults(model: str) -> dict:
     return doc
 
 
+def check_training_finished(checkpoint: Path) -> None:
+    """A directory `parallelverse train` is still writing (or was interrupted in) holds the best weights so far, not
+    the recipe's: refuse it until the same train command finishes. training.json records each stage's steps and
+    whether it is done; a stage the run never trained (--stage tokenizer, no --init) holds untrained weights."""
+    f = checkpoint / "training.json"
+    if not f.is_file():
+        return
+    doc = _json_object(f, "the file `train` wrote", "the training record")
+    meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+    for stage in ("tokenizer", "predictor"):
+        rec = doc.get(stage)
+        if isinstance(rec, dict) and rec.get("done") is not True:
+            total = (doc.get("config") or {}).get("predictor_steps" if stage == "predictor" else "steps") or \
+                (doc.get("config") or {}).get("steps")
+            raise GeneratorError(f"{str(checkpoint)!r} is from an unfinished `parallelverse train` run ({stage} at step "
+                                 f"{rec.get('step')} of {total}); rerun the same train command to finish it")
+        if rec is None and stage == "predictor" and meta.get("stages") and stage not in meta["stages"] \
+                and not meta.get("init"):
+            raise GeneratorError(f"{str(checkpoint)!r} has no trained predictor (`train` ran --stage "
+                                 f"{', '.join(meta['stages'])}); train it with --stage predictor (same --out) first")
+
+
 def resolve(model: str, tokenizer: str = "") -> tuple[Path, Path, int]:
     """(predictor dir, tokenizer dir, max_context) for a model reference."""
     p = Path(model)
@@ -104,6 +126,7 @@ def resolve(model: str, tokenizer: str = "") -> tuple[Path, Path, int]:
         pred_dir, tok_dir = p / "predictor", Path(tokenizer) if tokenizer else p / "tokenizer"
         if not tokenizer and not tok_dir.is_dir():
             raise GeneratorError(f"{model!r} has predictor/ but no tokenizer/; add it or pass --set kronos.tokenizer=DIR")
+        check_training_finished(p)
         return pred_dir, _local_or_hub(str(tok_dir)), int(sampling_defaults(model).get("max_context", DEFAULT_MAX_CONTEXT))
     if p.is_dir() and (p / "tokenizer").is_dir():
         raise GeneratorError(f"{model!r} has tokenizer/ but no predictor/; a Kronos checkpoint directory holds both "
