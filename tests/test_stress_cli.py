@@ -314,3 +314,21 @@ def test_missing_store_and_strategy(tmp_path, run_cli, monkeypatch):
     txt = tmp_path / "strat.txt"
     txt.write_text(SMA.read_text())
     _one_line_error(run_cli("stress", txt, "--store", tmp_path / "x.zarr"), "'", "is not a .py file")
+
+
+def test_a_verdict_that_fails_after_the_results_are_written_says_they_are_saved(tmp_path, run_cli):
+    """The null markets call positions on 1,000 paths at once; a --timeout that suits stress's batches can fail
+    only there. The results are valid and kept; stress said nothing of them (a hostile tester)."""
+    store = tmp_path / "s.zarr"
+    assert run_cli("generate", "--seed-window", "2020-01", "--context", 200, "--horizon", 30, "--n-paths", 16,
+                   "--chunk-paths", 8, "--generators", "bootstrap", "--out", store).exit_code == 0
+    f = tmp_path / "slow_nulls.py"
+    f.write_text("import time\nimport numpy as np\n\ndef positions(bars):\n    if bars.close.shape[1] > 100:\n"
+                 "        time.sleep(5)\n    return np.ones(bars.close.shape)\n")
+    result = run_cli("stress", f, "--store", store, "--timeout", 1, "--no-lookahead-check", "--json")
+    assert result.exit_code == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert f"the results are saved in {store}, but the verdict failed" in line and "did not return within 1 s" in line
+    summary = json.loads(result.stdout)
+    assert summary["verdict"] is None and "did not return" in summary["verdict_error"]
+    assert (store / "results" / "slow_nulls" / "zarr.json").is_file()

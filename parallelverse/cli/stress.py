@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from parallelverse import inputs
-from parallelverse.cli.console import ProgressReporter, err, folded, handle_errors, out, print_json
+from parallelverse.cli.console import ProgressReporter, err, error_line, folded, handle_errors, out, print_json
 from parallelverse.cli.options import CLUSTER_HELP, Checked
 
 _PERCENT = {"total_return", "cagr", "max_drawdown", "volatility", "excess_total_return", "excess_cagr",
@@ -88,17 +89,28 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
     if run.replaced:  # on stderr, with --json too
         err.print(f"replaced the results named {run.strategy.name!r} that {run.replaced} had made (another file with "
                   "the same name; give one of them its own `name` to keep both)", soft_wrap=True)
-    verdict = None
+    verdict, failed = None, None
     if summary["real"] is not None:  # the verdict panel, composed here from the verdict stage (users like it)
-        from parallelverse.verdict.build import build_verdict
+        from parallelverse.errors import ParallelverseError
+        from parallelverse.verdict.build import DEFAULT_N_NULL, build_verdict
         from parallelverse.verdict.model import to_json
 
-        verdict = build_verdict(run.store, run.strategy.name, limits=req.limits)
-        summary["verdict"] = to_json(verdict.verdict)
+        try:
+            verdict = build_verdict(run.store, run.strategy.name, limits=req.limits)
+            summary["verdict"] = to_json(verdict.verdict)
+        except ParallelverseError as exc:  # the results are written and valid; only the verdict is missing
+            failed = str(exc)
+            summary["verdict"], summary["verdict_error"] = None, failed
     if as_json:
         print_json(summary)
+    else:
+        _print(summary)
+    if failed:
+        error_line(f"the results are saved in {summary['store']}, but the verdict failed: {failed} (the null markets "
+                   f"call positions on {DEFAULT_N_NULL:,} paths at once; `parallelverse report` retries the verdict)")
+        sys.exit(2)
+    if as_json:
         return
-    _print(summary)
     if verdict is not None:
         from parallelverse.cli.report_view import verdict_panel
 

@@ -69,7 +69,10 @@ def _returns(equity: np.ndarray, init_cash: float) -> np.ndarray:
     return (equity - prev) / prev
 
 
-def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 1000, seed: int = 0,
+DEFAULT_N_NULL = 1000  # null paths per null market
+
+
+def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = DEFAULT_N_NULL, seed: int = 0,
                   statistic: str = "excess_sharpe", auto_paths: bool = False, max_null_paths: int = AUTO_PATHS_MAX,
                   limits=None) -> Verdict:
     store = Path(store)
