@@ -132,7 +132,7 @@ def plan_generate(req: GenerateRequest) -> Plan:
         raise splits_error(data.source, splits)
     out = inputs.check_output_path(req.out if req.out is not None else default_out(data.symbol, window.spec),
                                    "--out", "dir", inputs=(req.data,))
-    _check_size(req, len(gens), split.horizon_bars, out)
+    _check_size(req, [g.name for _, g in gens], split.horizon_bars, out)
     for _, g in gens:  # last: the costly checks (loading models) once the cheap ones passed
         g.prepare()
     return Plan(req, split, gens, out)
@@ -157,7 +157,7 @@ def _check_numbers(req: GenerateRequest) -> None:
                 raise GeneratorError(f"generator parameter {gen}.{name} = {value} is not a finite number; give a finite value")
 
 
-def _check_size(req: GenerateRequest, n_universes: int, horizon_bars: int, out: Path) -> None:
+def _check_size(req: GenerateRequest, names: list[str], horizon_bars: int, out: Path) -> None:
     """Refuse chunks too large for memory and stores too large for the disk, before any work.
 
     The estimate is the uncompressed size, an upper bound: float64 prices compress
@@ -169,14 +169,24 @@ def _check_size(req: GenerateRequest, n_universes: int, horizon_bars: int, out: 
             f"--chunk-paths {req.chunk_paths} x {horizon_bars} bars makes chunks of {inputs.fmt_bytes(field_chunk)} per "
             f"field, more than fits in memory comfortably; use --chunk-paths {fit:,} or fewer"
         )
+    n_universes = len(names)
     per_path = n_universes * horizon_bars * inputs.BYTES_PER_BAR
-    existing = inputs.tree_bytes(out) if out.exists() else 0
+    # resuming: what is left is the share of chunks not yet written (the written ones are compressed, so their
+    # bytes would understate the progress), and a smaller --n-paths is no fix: the store was made with its own
+    chunks = n_universes * -(-req.n_paths // req.chunk_paths) * 5
+    written = sum(1 for n in names for p in (out / "universes" / n).glob("*/c/*/*") if p.is_file()) if out.is_dir() else 0
+    left = max(0.0, 1 - written / chunks)
 
     def needed_for(n_paths: int) -> int:
         files = n_universes * (-(-n_paths // req.chunk_paths) * 5 + 16) + 32  # chunks, metadata, history: whole blocks
-        return n_paths * per_path + files * inputs.FILE_BLOCK_BYTES - existing
+        return int(left * (n_paths * per_path + files * inputs.FILE_BLOCK_BYTES))
 
     needed, free = needed_for(req.n_paths), inputs.free_bytes(out)
+    if needed > free and written:
+        raise inputs.InputError(
+            f"finishing {str(out)!r} needs about {inputs.fmt_bytes(needed)} more ({written} of {chunks} chunks are "
+            f"written) but {str(inputs.existing_ancestor(out))!r} has {inputs.fmt_bytes(free)} free; free some space "
+            "and rerun the same command")
     if needed > free:
         per_path_all = per_path + n_universes * 5 * inputs.FILE_BLOCK_BYTES / req.chunk_paths
         fit = max(0, int((free - needed_for(0)) // per_path_all))

@@ -454,3 +454,28 @@ def test_no_command_shows_the_help_not_an_error(run_cli):
     result = run_cli()
     assert result.exit_code == 2 and "Usage:" in result.output and "error:" not in result.output
     assert "generate" in result.output and "Commands:" in result.output
+
+
+def test_resuming_counts_only_what_is_left_and_never_suggests_other_n_paths(tmp_path, monkeypatch):
+    """After a full disk, the same command was refused against the whole store's size (the written chunks, being
+    compressed, understated the progress) and told to use a smaller --n-paths, which a store made with its own
+    refuses (a hostile tester)."""
+    from parallelverse import inputs
+    from parallelverse.generate import GenerateRequest, _check_size
+
+    req = GenerateRequest(seed_window="2020-01", n_paths=400, chunk_paths=100)
+    out = tmp_path / "s.zarr"
+    full = 400 * 252 * inputs.BYTES_PER_BAR
+    monkeypatch.setattr(inputs, "free_bytes", lambda p: full // 3)
+    with pytest.raises(inputs.InputError, match="use --n-paths"):
+        _check_size(req, ["garch-gjr-t"], 252, out)  # nothing written yet: fewer paths is the fix
+    for f in ("open", "high", "low", "close", "volume"):  # three of four chunks of every field written
+        for k in range(3):
+            (out / "universes" / "garch-gjr-t" / f / "c" / "0").mkdir(parents=True, exist_ok=True)
+            (out / "universes" / "garch-gjr-t" / f / "c" / "0" / str(k)).write_bytes(b"x")
+    _check_size(req, ["garch-gjr-t"], 252, out)  # a quarter is left: it fits
+    monkeypatch.setattr(inputs, "free_bytes", lambda p: full // 10)
+    with pytest.raises(inputs.InputError, match=r"finishing .* needs about .* more \(15 of 20 chunks are written\).*"
+                                                r"free some space and rerun the same command") as e:
+        _check_size(req, ["garch-gjr-t"], 252, out)
+    assert "--n-paths" not in str(e.value)
