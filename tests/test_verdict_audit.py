@@ -101,6 +101,12 @@ def test_no_rate_without_a_test_and_fewer_plants_than_asked_are_said(tmp_path, r
     rows = {r["test"]: r for r in js["rows"]}
     assert rows["garch"]["power"]["n"] == 0 and rows["garch"]["false_positive"]["n"] == 0
     assert rows["verdict"]["power"]["n"] == 6 and rows["verdict"]["false_positive"]["n"] == 6
+    # the footnote's arithmetic follows the nulls that were there: 2 deciding nulls at B = 100, not 3
+    term = run_cli("audit", store, "--n-plant", 2, "--n-null", 100)
+    said = " ".join(term.stderr.split())
+    assert "where only 2 deciding null(s) could be built the verdict (Simes over the Monte Carlo intervals of the 2 " \
+           "deciding nulls) says Skill only when at least 2 of them" in said, said
+    assert "of the 3 deciding nulls) says Skill only when at least 3 of them" in said
 
 
 def test_a_horizon_too_short_for_any_test_is_refused_up_front(tmp_path, run_cli):

@@ -52,18 +52,22 @@ def audit(store, universes, n_plant, n_null, edge_sharpe, seed, as_json):
         err.print(f"{name} null unavailable on {n} plant(s); the others decided there", soft_wrap=True)
     from parallelverse.verdict.skill import DECIDING, min_null_paths_for_skill, nulls_needed_for_skill
 
-    k = len(DECIDING)
-    need = nulls_needed_for_skill(n_null, k, result.alpha)
-    one = min_null_paths_for_skill(result.alpha, 1 / k)
-    if need > k:  # the verdict row's power is bounded by B, not by the nulls
-        err.print(f"with --n-null {n_null} the verdict cannot say Skill at all: the Monte Carlo interval of the "
-                  f"smallest p (1/{n_null + 1}) does not clear {result.alpha:g}; use --n-null "
-                  f"{min_null_paths_for_skill(result.alpha)} or more ({one} for one deciding null to be enough)",
-                  soft_wrap=True)
-    elif need > 1:
-        err.print(f"with --n-null {n_null} the verdict (Simes over the Monte Carlo intervals of the {k} deciding "
-                  f"nulls) says Skill only when at least {need} of them have no null path reaching the real result; "
-                  f"use --n-null {one} or more for one to be enough", soft_wrap=True)
+    # the rule's arithmetic depends on how many deciding nulls there were: all of them, and (where one could not be
+    # built on some plants) the number left there
+    gone = sum(1 for name in result.unavailable if name in DECIDING)
+    for k in sorted({len(DECIDING), len(DECIDING) - gone}, reverse=True):
+        where = "" if k == len(DECIDING) else f" where only {k} deciding null(s) could be built"
+        need = nulls_needed_for_skill(n_null, k, result.alpha)
+        one = min_null_paths_for_skill(result.alpha, 1 / k)
+        if need > k:  # the verdict row's power is bounded by B, not by the nulls
+            err.print(f"with --n-null {n_null}{where} the verdict cannot say Skill at all: the Monte Carlo interval of "
+                      f"the smallest p (1/{n_null + 1}) does not clear {result.alpha:g}; use --n-null "
+                      f"{min_null_paths_for_skill(result.alpha)} or more ({one} for one deciding null to be enough)",
+                      soft_wrap=True)
+        elif need > 1:
+            err.print(f"with --n-null {n_null}{where} the verdict (Simes over the Monte Carlo intervals of the {k} "
+                      f"deciding nulls) says Skill only when at least {need} of them have no null path reaching the "
+                      f"real result; use --n-null {one} or more for one to be enough", soft_wrap=True)
 
 
 def _rate(r) -> str:
