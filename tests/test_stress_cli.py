@@ -157,6 +157,9 @@ STRATEGY_ERRORS = {
     "base_exception": ("class Stop(BaseException):\n    pass\ndef positions(bars):\n    raise Stop('halt')\n",
                        ["strat.py:4: Stop: halt (in positions, real history"]),
     "generator_exit": ("def positions(bars):\n    raise GeneratorExit\n", ["strat.py:2: GeneratorExit"]),
+    "unprintable_exception": ("class E(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n"
+                              "def positions(bars):\n    raise E()\n",
+                              ["strat.py:5: E: (its message could not be printed) (in positions, real history"]),
     "positions_is_a_class": ("class positions:\n    def __init__(self, bars):\n        pass\n",
                              ["positions is a type, not a function", "def positions(bars"]),
     "positions_is_a_partial": ("import functools\ndef f(bars, k):\n    return bars.close * 0 + k\n"

@@ -170,7 +170,10 @@ def _fmt(config: dict) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    try:  # the strategy's own exception class: its __str__ may itself raise
+        text = str(exc).strip()
+    except BaseException:
+        return "(its message could not be printed)"
     return text.splitlines()[0] if text else ""
 
 
