@@ -136,6 +136,18 @@ def test_no_timing_decision_is_not_testable():
     assert timing_decisions(inline(follow), split, NO_COSTS) is None
     d = decide_skill(skill_tests(always, split, NO_COSTS, n_paths=19, seed=0), timing_decisions(always, split, NO_COSTS))
     assert d.state == "Not testable" and d.combined is None
+    # warmup 0 with fills at the next open: the first bar has no decision, so it is flat by construction; the rest
+    # is always long. That was judged a timing decision ("No evidence of skill ... an edge of 0.68", a hostile tester)
+    from dataclasses import replace
+
+    from parallelverse.backtest.engine import Costs
+
+    always0 = replace(always, warmup=0)
+    why = timing_decisions(always0, split, NO_COSTS)
+    assert "stayed long all the way" in why and "warmup = 0 leaves the first bar without one" in why
+    at_close = Costs(fees_bps=0.0, slippage_bps=0.0, fill="close")
+    assert "without one" not in timing_decisions(always0, split, at_close)  # at the close bar 0 is decided
+    assert timing_decisions(replace(inline(follow), warmup=0), split, NO_COSTS) is None
 
 
 def test_bootstrap_null_paths_carry_the_realized_drift_and_nothing_else_of_it():

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parallelverse.backtest.engine import Costs, decide, execution_arrays, fill_prices, metric_rows, run_executed, run_grid
+from parallelverse.backtest.engine import Costs, decide, decision_lag, execution_arrays, fill_prices, metric_rows, run_executed, run_grid
 from parallelverse.backtest.strategy import Strategy
 from parallelverse.bars import PathBatch, real_bars, with_warmup
 from parallelverse.errors import GeneratorError
@@ -188,6 +188,10 @@ def timing_decisions(strategy: Strategy, split: SeedSplit, costs: Costs, statist
     best = int(np.argmax(np.where(np.isfinite(stat), stat, -np.inf)))
     held = _held_exposure(decide(strategy, bars, strategy.configs[best], costs.fill, "real history"), bars,
                           strategy.warmup, costs.fill)
+    # with warmup shorter than the decision lag, the first bar(s) are flat by construction, not by a decision
+    lead = max(0, decision_lag(costs.fill) - strategy.warmup)
+    undecided = lead > 0 and len(held) > lead and np.any(held[:lead] != held[lead])
+    held = held[lead:]
     if len(held) == 0 or np.ptp(held) > 0:
         return None
     config = strategy.configs[best]
@@ -198,6 +202,9 @@ def timing_decisions(strategy: Strategy, split: SeedSplit, costs: Costs, statist
         return f"{who} was never invested over the real horizon: there was no timing decision to test"
     what = "stayed long all the way, identical to buy-and-hold" if level == 1.0 else \
         f"held a fixed exposure of {level:g} all the way"
+    if undecided:
+        what += (f" from its first decision (warmup = {strategy.warmup} leaves the first bar without one: set "
+                 f"warmup = {decision_lag(costs.fill)} to trade it)")
     return f"{who} {what}: there was no timing decision to test"
 
 
