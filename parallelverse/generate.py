@@ -209,7 +209,8 @@ def _specs(req: GenerateRequest):
     sampling = req.model or req.temperatures or req.top_k is not None or req.top_p is not None or req.device
     if sampling and not set(req.generators) & set(MODEL_GENERATORS):
         raise GeneratorError(
-            f"--model, --temperature, --top-k, --top-p and --device apply to model generators ({', '.join(MODEL_GENERATORS)}); "
+            f"--model (and generate's --temperature, --top-k, --top-p, --device) apply to model generators "
+            f"({', '.join(MODEL_GENERATORS)}); "
             "add one to --generators, e.g. --generators chronos"
         )
     if req.model and len(set(req.generators) & set(MODEL_GENERATORS)) > 1:

@@ -169,6 +169,9 @@ def load_market(path: str | Path | None = None) -> Market:
     path = Path(path)
     if path.is_dir():
         raise DataError(f"--data {str(path)!r} is a directory; pass a CSV or Parquet file")
+    if path.exists() and not path.is_file():
+        raise DataError(f"--data {str(path)!r} is not a regular file (a device, pipe or socket); pass a CSV or "
+                        "Parquet file")
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} does not exist; pass an existing CSV or Parquet file to --data")
     suffixes = "".join(path.suffixes).lower()
@@ -374,6 +377,9 @@ def _validate(raw: pd.DataFrame, source: str, csv: bool, default_symbol: str) ->
     if len(bad):
         r = bad[0]
         numeric = pd.api.types.is_numeric_dtype(time_col)
+        shown = time_col.iloc[r]
+        if shown is None or (isinstance(shown, float) and np.isnan(shown)) or not str(shown).strip():
+            raise DataError(f"{where(r)}: the timestamp in column {mapping['time']!r} is empty; fill it in or drop the row")
         raise DataError(
             f"{where(r)}: unparsable timestamp '{time_col.iloc[r]}' in column {mapping['time']!r}; "
             + ("numbers are not read as times (epoch seconds and YYYYMMDD look alike); " if numeric else "")

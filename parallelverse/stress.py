@@ -99,7 +99,9 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
     if strategy.warmup > split.context_end:
         raise StrategyError(
             f"{strategy.path}: warmup = {strategy.warmup} bars but the store has {split.context_end} bars of context; "
-            f"regenerate with --context {strategy.warmup} or more, or lower warmup"
+            + (f"regenerate with --context {strategy.warmup} or more (if the data has that many bars before the cut), "
+               "or lower warmup" if strategy.warmup <= inputs.CONTEXT_BARS.hi else
+               f"lower warmup (--context is at most {inputs.CONTEXT_BARS.hi:,})")
         )
     costs = replace(req.costs, periods_per_year=periods_per_year(split.history.time))
     names, skipped = st.choose_universes(req.universes)

@@ -113,7 +113,7 @@ def split_at_window(data: Ohlcv, window: SeedWindow, context_bars: int, horizon_
         )
     cut = int(inside[-1])  # last bar of the window
     if cut + 1 < context_bars and len(dates) < max(context_bars, MIN_CONTEXT_BARS):
-        fits = f"use --context {len(dates)} or fewer, with a later --seed-window, or " if len(dates) >= MIN_CONTEXT_BARS else ""
+        fits = f"use --context {len(dates)} or fewer, with a later seed window, or " if len(dates) >= MIN_CONTEXT_BARS else ""
         raise WindowError(f"{span}: {len(dates)} bars in all, fewer than --context {context_bars}; {fits}give more data "
                           f"(at least {MIN_CONTEXT_BARS} bars of context are needed)")
     if cut + 1 < context_bars:

@@ -133,6 +133,17 @@ def constant_frame() -> pd.DataFrame:
     return f
 
 
+def empty_date_frame() -> pd.DataFrame:
+    f = tiny_frame()
+    f.loc[7, "Date"] = ""
+    return f
+
+
+case("data_is_a_device", ["data", "--data", "/dev/null"], ["'/dev/null' is not a regular file"])
+case("empty_date_cell", ["data", "--data", "t.csv"], ["the timestamp in column", "is empty"],
+     {"t.csv": csv_text(empty_date_frame())})
+case("set_word_given_a_number", G + ["--set", "garch.dist=1", "--generators", "garch"],
+     ["garch dist='1' is not one of normal, t, skewt"])
 case("constant_prices", ["generate", "--data", "t.csv", *WIN2, "--generators", "bootstrap,garch"],
      ["constant price from 5 to 5", "nothing to model"], {"t.csv": csv_text(constant_frame())})
 case("data_shorter_than_context", ["generate", "--data", "t.csv", "--seed-window", "2020-01", "--context", "400"],

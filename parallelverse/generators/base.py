@@ -55,9 +55,11 @@ def spec_from_params(cls, generator: str, params: dict):
         want = type(known[key].default)
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             params = {**params, key: float(value)}
+        elif want is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+            params = {**params, key: str(value)}  # `--set garch.dist=1`: the spec's own check names the choices
         elif not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
             how = {bool: "true or false", int: "a whole number, e.g. 5", float: "a number, e.g. 0.5",
-                   str: "a word, e.g. garch"}.get(want, want.__name__)
+                   str: "a word"}.get(want, want.__name__)
             raise GeneratorError(f"{generator} parameter {key}={value!r} should be {how} (default "
                                  f"{str(known[key].default).lower() if want is bool else repr(known[key].default)})")
     return cls(**params)

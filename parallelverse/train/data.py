@@ -83,6 +83,9 @@ def make_windows(series: list[Ohlcv], lookback: int, predict: int, stride: int, 
                 va_x.append(xw), va_s.append(st[start : start + w])
             elif vf is None or end_time < vf:
                 tr_x.append(xw), tr_s.append(st[start : start + w])
+    if not tr_x and holdout and all(s.symbol == holdout for s in series):
+        raise DataError(f"--holdout-symbol {holdout} is the only symbol, so nothing is left to train on; add "
+                        "--symbols to train on, or use --val-from instead")
     if not tr_x:
         raise DataError(f"no training windows of {w} bars before the cut; use more data, an earlier --val-from, or "
                         "a shorter --lookback")

@@ -92,9 +92,11 @@ class Kronos:
         check_sampling("kronos", self.temperature, self.top_k, self.top_p)
         if self.batch_size < 0:
             raise GeneratorError(f"kronos batch_size={self.batch_size} must be >= 0 (0 = sized to the device)")
-        if self.renorm_every < -1 or self.norm_window < 0:
-            raise GeneratorError(f"kronos renorm_every={self.renorm_every} / norm_window={self.norm_window}: use "
-                                 "renorm_every >= 0 (or -1 for the checkpoint's default) and norm_window >= 0")
+        if self.renorm_every < -1:
+            raise GeneratorError(f"kronos renorm_every={self.renorm_every}: use renorm_every >= 0 (0 = never), or -1 "
+                                 "for the checkpoint's default")
+        if self.norm_window < 0:
+            raise GeneratorError(f"kronos norm_window={self.norm_window}: use norm_window >= 0 (0 = the checkpoint's)")
         if not (self.max_context == 0 or 2 <= self.max_context <= MAX_CONTEXT_LIMIT):
             raise GeneratorError(f"kronos max_context={self.max_context} must be 0 (the model's own) or from 2 to "
                                  f"{MAX_CONTEXT_LIMIT:,} tokens")
