@@ -511,6 +511,28 @@ def test_the_python_api_reads_results_with_reports_checks_and_plain_xarray_opens
         parallelverse.open_universe(store, "bootstrap-fixed-mean")
 
 
+def test_python_access_names_a_missing_zarr_json_and_a_universe_still_being_written(store):
+    import parallelverse
+
+    _edit_json(store / "universes" / "bootstrap-fixed-mean" / "zarr.json",
+               lambda m: m["attributes"].__setitem__("complete", False))
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom parallelverse.store import lock_store\n"
+                               f"lock = lock_store({str(store)!r})\nprint('held', flush=True)\ntime.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)  # as a running generate holds it
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError, match="still being written by another parallelverse process; wait"):
+            parallelverse.open_universe(store, "bootstrap-fixed-mean")
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(StoreError, match=r"is incomplete \(interrupted\); rerun the same generate command"):
+        parallelverse.open_universe(store, "bootstrap-fixed-mean")
+    (store / "universes" / "garch-gjr-t" / "zarr.json").unlink()
+    with pytest.raises(StoreError, match=r"universe 'garch-gjr-t' .* is damaged \(its zarr.json is missing\); rerun"):
+        parallelverse.open_universe(store, "garch-gjr-t")
+
+
 def test_damaged_metadata_is_one_line_and_generate_rebuilds_the_universe(made, store, run_cli):
     want = _arrays(made)
     (store / "universes" / "garch-gjr-t" / "close" / "zarr.json").write_text("{not json")

@@ -88,4 +88,5 @@ def damage_named(where: str, fix: str, verb: str = "is") -> Iterator[None]:
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:
-        raise StoreError(f"{where} {verb} damaged ({type(exc).__name__}); {fix}") from None
+        first = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else ""
+        raise StoreError(f"{where} {verb} damaged ({type(exc).__name__}{': ' + first if first else ''}); {fix}") from None

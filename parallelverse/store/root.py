@@ -399,13 +399,26 @@ def open_universe(path: str | Path, name: str) -> Universe:
     """A complete universe for reading (read_store's checks and messages); incomplete ones are refused."""
     st = read_store(path)
     names = list_universes(st.root)
+    if name not in names and check_name_safe(name) and (st.path / "universes" / name).is_dir():
+        raise StoreError(f"universe {name!r} in {str(st.path)!r} is damaged (its zarr.json is missing); rerun the "
+                         "`parallelverse generate` command that made it (same options) to repair it")
     if name not in names:
         raise StoreError(f"no universe {name!r} in {str(st.path)!r}; it has: {', '.join(names) or 'none'}")
     u = universe_of(st.root, name)
     if not u.complete:
+        try:  # a writer holds the lock while it works: that is not an interruption
+            lock_store(st.path).release()
+        except StoreError:
+            raise StoreError(f"universe {name!r} in {str(st.path)!r} is still being written by another parallelverse "
+                             "process; wait for it to finish") from None
         raise StoreError(f"universe {name!r} in {str(st.path)!r} is incomplete (interrupted); rerun the same generate "
                          "command to finish it")
     return u
+
+
+def check_name_safe(name: str) -> bool:
+    """A plain directory name (no separators, not . or ..): safe to look up under universes/."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
 
 
 def store_size_bytes(path: str | Path) -> int:
