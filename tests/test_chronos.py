@@ -107,6 +107,23 @@ def test_unreachable_hub_id_is_one_line(tmp_path, run_cli, monkeypatch):
     assert "Traceback" not in result.output and not (tmp_path / "s.zarr").exists()
 
 
+def test_an_unreachable_hub_is_one_line_without_the_clients_retries(tmp_path, run_cli, monkeypatch):
+    """Not in offline mode, the Hub not answering: huggingface_hub retried five times with back-off, printing a
+    line per try (a hostile tester: 11 lines and ~23 s before our error). One probe now decides, for both models."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    for gen, model in (("chronos", "amazon/chronos-t5-small"), ("kronos", "NeoQuasar/Kronos-small")):
+        result = run_cli("generate", "--seed-window", "2020-01", "--generators", gen, "--model", model, "--n-paths", 5,
+                         "--out", tmp_path / "s.zarr")
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Hugging Face Hub (offline or unknown id)" in lines[0], lines
+        assert not (tmp_path / "s.zarr").exists()
+
+
 def test_model_options_need_a_model_generator(tmp_path, run_cli):
     result = run_cli("generate", "--seed-window", "2020-01", "--generators", "garch", "--model", "x", "--out", tmp_path / "s.zarr")
     assert result.exit_code == 2 and "add one to --generators" in result.stderr

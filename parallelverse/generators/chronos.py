@@ -34,6 +34,7 @@ import numpy as np
 
 from parallelverse.bars import BarShapes, PathBatch, bar_shapes, synthesize_bars
 from parallelverse.errors import GeneratorError
+from parallelverse.generators.hub import hub_snapshot
 from parallelverse.inputs import check_sampling
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
@@ -123,8 +124,11 @@ def _load_pipeline(model: str, device: str):
         hf_logging.disable_progress_bar()  # 'Loading weights: 100%' is not ours to print on stderr
     except ImportError:
         pass
+    offline = (f"could not load Chronos model {model!r} from the Hugging Face Hub (offline or unknown id); download it "
+               "where the Hub is reachable and pass --model DIR, or fill the HF cache (HF_HOME)")
+    source = model if local else str(hub_snapshot(model, ["*.json", "*.safetensors"], offline))
     try:
-        pipeline = ChronosPipeline.from_pretrained(model, device_map=device, dtype=torch.float32)
+        pipeline = ChronosPipeline.from_pretrained(source, device_map=device, dtype=torch.float32)
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:  # a damaged checkpoint: safetensors header, config types, shapes, sizes
@@ -133,10 +137,8 @@ def _load_pipeline(model: str, device: str):
                 f"could not load a Chronos-T5 model from {model!r} ({str(exc).splitlines()[0][:120]}); "
                 "the directory needs config.json with a chronos_config block and the weights"
             ) from None
-        raise GeneratorError(
-            f"could not load Chronos model {model!r} from the Hugging Face Hub (offline or unknown id); "
-            "download it where the Hub is reachable and pass --model DIR, or fill the HF cache (HF_HOME)"
-        ) from None
+        raise GeneratorError(f"could not load Chronos model {model!r} from its Hub snapshot "
+                             f"({str(exc).splitlines()[0][:120]}); clear it from the HF cache and fetch it again") from None
     cfg = pipeline.model.config
     for key in ("prediction_length", "context_length"):
         v = getattr(cfg, key, None)

@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 
 from parallelverse.errors import GeneratorError
+from parallelverse.generators.hub import hub_snapshot
 
 HUB_TOKENIZERS = {
     "NeoQuasar/Kronos-mini": "NeoQuasar/Kronos-Tokenizer-2k",
@@ -37,15 +38,9 @@ def _local_or_hub(ref: str) -> Path:
         return p
     if p.exists() or ref.startswith((".", "/")) or ref.count("/") != 1:
         raise GeneratorError(f"Kronos checkpoint {ref!r} is neither a directory nor a Hub id like NeoQuasar/Kronos-small")
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(ref, allow_patterns=["config.json", "model.safetensors"]))
-    except Exception:
-        raise GeneratorError(
-            f"could not fetch {ref!r} from the Hugging Face Hub (offline or unknown id); download it where the Hub is "
-            "reachable and pass --model DIR, or fill the HF cache (HF_HOME)"
-        ) from None
+    return hub_snapshot(ref, ["config.json", "model.safetensors"],
+                        f"could not fetch {ref!r} from the Hugging Face Hub (offline or unknown id); download it where "
+                        "the Hub is reachable and pass --model DIR, or fill the HF cache (HF_HOME)")
 
 
 # parallelverse.json: what `train` declares for sampling, each key's check (value -> ok) and what it must be
