@@ -221,11 +221,15 @@ def _specs(req: GenerateRequest):
         if name not in MODEL_GENERATORS:
             yield name, make_generator(name, params)
             continue
-        if req.model:
-            params["model"] = req.model
-        for key in ("top_k", "top_p", "device"):
-            if getattr(req, key) is not None:
-                params[key] = getattr(req, key)
+        given = {"model": req.model or None, "top_k": req.top_k, "top_p": req.top_p, "device": req.device,
+                 "temperature": req.temperatures or None}
+        for key, value in given.items():  # one value per setting: an option and a --set of the same key conflict
+            if value is not None and key in params:
+                option = "--" + key.replace("_", "-")
+                raise GeneratorError(f"{name}.{key} is given twice (--set {name}.{key}={params[key]} and {option}); "
+                                     "keep one")
+            if value is not None and key != "temperature":
+                params[key] = value
         temps = req.temperatures or (params.pop("temperature", 1.0),)
         for t in temps:
             yield name, make_generator(name, {**params, "temperature": t})

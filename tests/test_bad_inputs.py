@@ -139,6 +139,12 @@ def empty_date_frame() -> pd.DataFrame:
     return f
 
 
+# Repeated single-valued options: click kept the last silently (a hostile tester: two --seed-window, the second won)
+case("seed_window_twice", ["generate", "--seed-window", "2020-01", "--seed-window", "2021-01"],
+     ["--seed-window is given twice; keep one"])
+case("strategy_twice", ["report", "x.zarr", "--strategy", "a", "--strategy=b"], ["--strategy is given twice"])
+case("set_and_option_conflict", G + ["--generators", "kronos", "--set", "kronos.top_k=5", "--top-k", "7"],
+     ["kronos.top_k is given twice (--set kronos.top_k=5 and --top-k); keep one"])
 case("data_is_a_device", ["data", "--data", "/dev/null"], ["'/dev/null' is not a regular file"])
 case("empty_date_cell", ["data", "--data", "t.csv"], ["the timestamp in column", "is empty"],
      {"t.csv": csv_text(empty_date_frame())})

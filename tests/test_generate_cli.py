@@ -129,7 +129,7 @@ def test_bad_scenario_param_via_cli(tmp_path, run_cli):
     path = tmp_path / "bad.toml"
     path.write_text('seed_window = "2020-01"\n[garch]\nvol = 1\n')
     result = run_cli("generate", "--scenario", path, "--out", tmp_path / "s.zarr")
-    assert result.exit_code == 2 and "garch parameter vol=1 should be a word, e.g. garch" in result.stderr
+    assert result.exit_code == 2 and "garch vol='1' is not one of garch, gjr, egarch" in result.stderr
     assert not (tmp_path / "s.zarr").exists()
 
 

@@ -101,10 +101,33 @@ class Group(click.Group):
     """The top-level group: click's usage errors (no such option, missing argument,
     a bad value) become one `error:` line naming the fix, like every other error."""
 
+    def _given_twice(self, args: list[str]) -> str | None:
+        """The first single-valued option of the subcommand given more than once (click keeps the last silently:
+        `--seed-window 2020-01 --seed-window 2021-01` made the 2021 store)."""
+        name = next((a for a in args if not a.startswith("-")), None)
+        command = self.commands.get(name) if name else None
+        if command is None:
+            return None
+        seen: dict[str, str] = {}
+        for a in args[args.index(name) + 1:]:
+            if a == "--":
+                break
+            flag = a.split("=", 1)[0]
+            for p in command.params:
+                if isinstance(p, click.Option) and not p.multiple and flag in (*p.opts, *p.secondary_opts):
+                    if p.name in seen:
+                        return p.opts[0] if seen[p.name] == flag else f"{p.opts[0]} ({seen[p.name]} and {flag})"
+                    seen[p.name] = flag
+        return None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        twice = self._given_twice(sys.argv[1:] if args is None else list(args))
+        if twice:
+            error_line(f"{twice} is given twice; keep one")
+            sys.exit(2)
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _NO_ARGS_IS_HELP as exc:  # `parallelverse` alone: the help, as click shows it

@@ -78,6 +78,10 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
     if scenario:
         cli_generators = ctx.get_parameter_source("generators") != ParameterSource.DEFAULT and options.get("generators")
         fields["generator_params"] = scenario_params_for(fields, bool(cli_generators))
+        for opt in ("model", "temperature", "top_k", "top_p", "device"):  # the command line overrides the file
+            if options.get(opt) not in (None, ()) and ctx.get_parameter_source(opt) != ParameterSource.DEFAULT:
+                for table in fields["generator_params"].values():
+                    table.pop(opt, None)
     if sets:
         fields["generator_params"] = merge_sets(fields.get("generator_params", {}), sets)
     if "seed_window" not in fields:
