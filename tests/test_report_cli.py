@@ -99,6 +99,30 @@ def test_psr_of_a_book_invested_one_day_is_not_given_and_every_format_says_why(s
     assert f"PSR {s['psr']['psr']:.3f}, DSR {s['dsr']['dsr']:.3f} (N = 4), PBO" in page2.read_text()
 
 
+def test_skill_of_a_book_that_lost_to_buy_and_hold_says_the_test_is_risk_adjusted(stressed):
+    """A 1%-exposure book with a Sharpe edge is 'Skill' while it returned 75 points less than buy-and-hold (h6):
+    the words say what was tested and what the book made. (The verdict's label and costs are set by hand here; the
+    line depends only on them.)"""
+    import dataclasses
+
+    from parallelverse.verdict.build import build_verdict
+    from parallelverse.verdict.model import CostRow
+    from parallelverse.verdict.words import detail_lines
+
+    store, _ = stressed
+    v = build_verdict(store, "sma_crossover", n_null=100)
+    own = CostRow(1.0, 1.0, 2.0, 0.9, 0.009, -0.753, 0.64)
+    skilled = dataclasses.replace(
+        v, verdict=dataclasses.replace(v.verdict, skill=dataclasses.replace(v.verdict.skill, label="Skill")),
+        cost_sensitivity=dataclasses.replace(v.cost_sensitivity, rows=[own]))
+    line = ("the test is of risk-adjusted timing (excess_sharpe): on the real history the strategy returned 0.9%, "
+            "75.3% less than buy-and-hold")
+    assert line in detail_lines(skilled) and line not in detail_lines(v)
+    gained = dataclasses.replace(skilled, cost_sensitivity=dataclasses.replace(
+        v.cost_sensitivity, rows=[dataclasses.replace(own, excess_total_return=0.1)]))
+    assert not any("risk-adjusted" in x for x in detail_lines(gained))
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):

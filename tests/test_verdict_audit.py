@@ -107,6 +107,8 @@ def test_no_rate_without_a_test_and_fewer_plants_than_asked_are_said(tmp_path, r
     assert "where only 2 deciding null(s) could be built the verdict (Simes over the Monte Carlo intervals of the 2 " \
            "deciding nulls) says Skill only when at least 2 of them" in said, said
     assert "of the 3 deciding nulls) says Skill only when at least 3 of them" in said
+    notes = json.loads(run_cli("audit", store, "--n-plant", 2, "--n-null", 100, "--json").stdout)["notes"]
+    assert any("where only 2 deciding null(s) could be built" in n for n in notes)  # --json carries them too
 
 
 def test_a_horizon_too_short_for_any_test_is_refused_up_front(tmp_path, run_cli):

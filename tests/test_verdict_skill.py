@@ -62,6 +62,42 @@ def test_inconclusive_beyond_what_auto_paths_draws_says_so():
     assert near.reason.endswith("would settle it (--auto-paths)")
 
 
+def test_skill_names_a_deciding_null_that_does_not_reject_alone():
+    """Simes rejects 'every null holds'; the headline says which null, on its own, is not beaten (h6: META 2022
+    SMA, garch p = 0.137 under a Skill headline that said 'beats markets with nothing to exploit')."""
+    d = decide_skill([fake("permutation", 0), fake("bootstrap", 0), fake("garch", 300)], None)
+    assert d.state == "Skill" and d.reason.endswith("; not beaten alone by the garch null (p = 0.301)")
+    d = decide_skill([fake(n, 0) for n in DECIDING], None)
+    assert d.state == "Skill" and "not beaten alone" not in d.reason
+
+
+def test_a_grid_whose_timing_configurations_lost_says_so():
+    """The best of a grid is its always-long member, the others traded and lost: Not testable, and the reason says
+    the grid did trade (it had said 'no timing decision' and 'p-values come from ties', h6)."""
+    from pathlib import Path
+
+    from parallelverse.backtest.strategy import Strategy
+
+    ctx, h = 60, 120
+    split = split_of(market(np.random.default_rng(4), ctx + h), ctx)
+
+    def pos(bars, contrarian):
+        if not contrarian:
+            return np.ones_like(bars.close)
+        r = np.diff(np.log(bars.close), axis=0, prepend=np.log(bars.close[:1]))
+        return (r < 0).astype(float)  # long after a down bar: loses on this market (momentum, phi 0.3)
+
+    grid = Strategy(Path("g.py"), "g", 1, ({"contrarian": False}, {"contrarian": True}), "-", pos)
+    from parallelverse.verdict.skill import grid_statistic, real_bars
+
+    stat = grid_statistic(grid, real_bars(split, 1), NO_COSTS, "excess_sharpe", "real")[:, 0]
+    assert stat[1] < stat[0] == 0.0  # the trading member lost on this path
+    why = timing_decisions(grid, split, NO_COSTS)
+    assert why.startswith("the best configuration (contrarian=False) stayed long all the way")
+    assert f"the grid's 1 other configuration(s) that traded did worse on the real history (the best of them: " \
+           f"excess_sharpe {stat[1]:+.2f})" in why
+
+
 def test_detectable_effect_of_a_normal_null_is_the_quantile_gap():
     null = np.random.default_rng(1).standard_normal(200_000)
     t = NullTest("permutation", 0.0, null, mc_p_value(0.0, null))
@@ -145,6 +181,14 @@ def test_no_timing_decision_is_not_testable():
     always0 = replace(always, warmup=0)
     why = timing_decisions(always0, split, NO_COSTS)
     assert "stayed long all the way" in why and "warmup = 0 leaves the first bar without one" in why
+    # longs above 1x fill at about 1x (the cash there is): asking 1x and 2x on alternate days, or 1 + 1e-9, trades
+    # like buy-and-hold; it was tested, with "an edge of 0.00 would have been detected 80% of the time" (h6)
+    for bump in (2.0, 1 + 1e-9):
+        def asks(bars, bump=bump):
+            e = np.ones_like(bars.close)
+            e[1::2] = bump
+            return e
+        assert "stayed long all the way" in timing_decisions(inline(asks), split, NO_COSTS)
     at_close = Costs(fees_bps=0.0, slippage_bps=0.0, fill="close")
     assert "without one" not in timing_decisions(always0, split, at_close)  # at the close bar 0 is decided
     assert timing_decisions(replace(inline(follow), warmup=0), split, NO_COSTS) is None

@@ -35,8 +35,9 @@ def audit(store, universes, n_plant, n_null, edge_sharpe, seed, as_json):
     with ProgressReporter(unit="plants") as progress:
         result = run_audit(store, list(universes) or None, n_plant, n_null, edge_sharpe, seed,
                            progress=lambda u, done, total: progress(f"audit {u}", done, total))
+    notes = _notes(result, n_plant, n_null)
     if as_json:
-        print_json(to_json(result))
+        print_json({**to_json(result), "notes": notes})
         return
     t = Table(title=f"Skill-test audit: up to {n_plant} planted futures per universe, B = {n_null}, alpha {result.alpha:g}; "
                     f"known edge {edge_sharpe:g} Sharpe/yr (95% Clopper-Pearson intervals)")
@@ -45,29 +46,31 @@ def audit(store, universes, n_plant, n_null, edge_sharpe, seed, as_json):
     for r in result.rows:
         t.add_row(r.universe, r.test, r.role, _rate(r.false_positive), _rate(r.power))
     out.print(folded(t))
-    for u, m in result.plants.items():
-        if m < n_plant:
-            err.print(f"{u} has {m} paths: {m} plants, not {n_plant}", soft_wrap=True)
-    for name, n in result.unavailable.items():
-        err.print(f"{name} null unavailable on {n} plant(s); the others decided there", soft_wrap=True)
+    for line in notes:
+        err.print(line, soft_wrap=True)
+
+
+def _notes(result, n_plant: int, n_null: int) -> list[str]:
+    """What the table needs beside it: fewer plants than asked, nulls that could not be built, and what B lets the
+    verdict say (the Simes arithmetic for the deciding nulls that were there)."""
     from parallelverse.verdict.skill import DECIDING, min_null_paths_for_skill, nulls_needed_for_skill
 
-    # the rule's arithmetic depends on how many deciding nulls there were: all of them, and (where one could not be
-    # built on some plants) the number left there
+    notes = [f"{u} has {m} paths: {m} plants, not {n_plant}" for u, m in result.plants.items() if m < n_plant]
+    notes += [f"{name} null unavailable on {n} plant(s); the others decided there" for name, n in result.unavailable.items()]
     gone = sum(1 for name in result.unavailable if name in DECIDING)
     for k in sorted({len(DECIDING), len(DECIDING) - gone}, reverse=True):
         where = "" if k == len(DECIDING) else f" where only {k} deciding null(s) could be built"
         need = nulls_needed_for_skill(n_null, k, result.alpha)
         one = min_null_paths_for_skill(result.alpha, 1 / k)
         if need > k:  # the verdict row's power is bounded by B, not by the nulls
-            err.print(f"with --n-null {n_null}{where} the verdict cannot say Skill at all: the Monte Carlo interval of "
-                      f"the smallest p (1/{n_null + 1}) does not clear {result.alpha:g}; use --n-null "
-                      f"{min_null_paths_for_skill(result.alpha)} or more ({one} for one deciding null to be enough)",
-                      soft_wrap=True)
+            notes.append(f"with --n-null {n_null}{where} the verdict cannot say Skill at all: the Monte Carlo interval "
+                         f"of the smallest p (1/{n_null + 1}) does not clear {result.alpha:g}; use --n-null "
+                         f"{min_null_paths_for_skill(result.alpha)} or more ({one} for one deciding null to be enough)")
         elif need > 1:
-            err.print(f"with --n-null {n_null}{where} the verdict (Simes over the Monte Carlo intervals of the {k} "
-                      f"deciding nulls) says Skill only when at least {need} of them have no null path reaching the "
-                      f"real result; use --n-null {one} or more for one to be enough", soft_wrap=True)
+            notes.append(f"with --n-null {n_null}{where} the verdict (Simes over the Monte Carlo intervals of the {k} "
+                         f"deciding nulls) says Skill only when at least {need} of them have no null path reaching the "
+                         f"real result; use --n-null {one} or more for one to be enough")
+    return notes
 
 
 def _rate(r) -> str:

@@ -190,11 +190,12 @@ def _test_result(t: NullTest, testable: bool = True) -> NullTestResult:
         return NullTestResult(t.name, role, False, t.real, None, None, 0, None, None, False, 0, None,
                               t.reason, [])
     decided = t.p.decided(ALPHA)
+    reference = role == "reference"  # nothing was tested: no decision, no power to state
     return NullTestResult(
         name=t.name, role=role, available=True, real=t.real, p=t.p.p, b=t.p.b, n_paths=t.p.n,
-        mc_interval=list(t.p.ci), null_median=float(np.nanmedian(t.null)), decided=decided,
-        paths_to_decide=0 if decided else int(paths_needed(t.p.p, ALPHA)),
-        detectable_effect=t.detectable_effect(ALPHA), null=np.asarray(t.null).tolist(),
+        mc_interval=list(t.p.ci), null_median=float(np.nanmedian(t.null)), decided=decided and not reference,
+        paths_to_decide=0 if decided or reference else int(paths_needed(t.p.p, ALPHA)),
+        detectable_effect=None if reference else t.detectable_effect(ALPHA), null=np.asarray(t.null).tolist(),
     )
 
 
@@ -313,6 +314,9 @@ def _path_luck(universes: dict[str, UniverseResult], uncertainty: dict[str, str]
             label = "no real result"
         elif s.q05 == s.q95 == s.real:  # e.g. never invested: every path ties the real result, nothing to place
             label = "no spread (every path gives the real Sharpe)"
+            lo = hi = float("nan")  # and no Monte Carlo error to show
+        elif d.fidelity.flagged:  # its percentile is shown, but a universe that fails fidelity judges nothing
+            label = "not judged (the universe fails fidelity)"
         elif lo > LUCK_BAND[1]:
             label = "unusually kind"
         elif hi < LUCK_BAND[0]:

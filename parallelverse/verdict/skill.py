@@ -48,6 +48,7 @@ ROBUSTNESS = ("random-entry",)
 POWER = 0.8  # the power at which the minimum detectable effect is stated
 MIN_REAL_BARS = 20
 AUTO_PATHS_MAX = 20_000  # the most null paths --auto-paths draws
+EXPOSURE_TOL = 1e-6  # exposures closer than this are one exposure (no timing decision between them)
 
 
 @dataclass(frozen=True)
@@ -188,16 +189,19 @@ def timing_decisions(strategy: Strategy, split: SeedSplit, costs: Costs, statist
     best = int(np.argmax(np.where(np.isfinite(stat), stat, -np.inf)))
     held = _held_exposure(decide(strategy, bars, strategy.configs[best], costs.fill, "real history"), bars,
                           strategy.warmup, costs.fill)
+    # longs above 1x are filled with the cash there is, at about 1x (as in vectorbt): a book asking for 1x on some
+    # days and 1.5x on others trades like buy-and-hold. Differences below EXPOSURE_TOL are no decision either.
+    held = np.minimum(held, 1.0)
     # with warmup shorter than the decision lag, the first bar(s) are flat by construction, not by a decision
     lead = max(0, decision_lag(costs.fill) - strategy.warmup)
-    undecided = lead > 0 and len(held) > lead and np.any(held[:lead] != held[lead])
+    undecided = lead > 0 and len(held) > lead and np.any(np.abs(held[:lead] - held[lead]) > EXPOSURE_TOL)
     held = held[lead:]
-    if len(held) == 0 or np.ptp(held) > 0:
+    if len(held) == 0 or np.ptp(held) > EXPOSURE_TOL:
         return None
     config = strategy.configs[best]
     who = (f"the best configuration ({', '.join(f'{k}={v}' for k, v in config.items())})"
            if len(strategy.configs) > 1 else "the strategy")
-    level = float(held[0])
+    level = float(np.round(np.median(held), 6)) + 0.0
     if level == 0.0:
         return f"{who} was never invested over the real horizon: there was no timing decision to test"
     what = "stayed long all the way, identical to buy-and-hold" if level == 1.0 else \
@@ -205,6 +209,12 @@ def timing_decisions(strategy: Strategy, split: SeedSplit, costs: Costs, statist
     if undecided:
         what += (f" from its first decision (warmup = {strategy.warmup} leaves the first bar without one: set "
                  f"warmup = {decision_lag(costs.fill)} to trade it)")
+    others = np.delete(stat, best)
+    others = others[np.isfinite(others) & (others < stat[best] - 1e-12)]
+    if len(others):  # the grid did time the market; those configurations lost to the one that did not
+        return (f"{who} {what}; the grid's {len(others)} other configuration(s) that traded did worse on the real "
+                f"history (the best of them: {statistic} {others.max():+.2f}), so the best of the grid made no timing "
+                "decision to test")
     return f"{who} {what}: there was no timing decision to test"
 
 
@@ -334,8 +344,11 @@ def decide_skill(tests: list[NullTest], no_timing: str | None, alpha: float = 0.
                              + "; ".join(f"{t.name}: {t.reason}" for t in tests if not t.available), None, gone)
     names = ", ".join(c.nulls)
     if c.ci[1] < alpha:
+        alone = [t for t in tests if t.decides and t.p.p > alpha]  # Simes rejects "every null holds", not each one
+        but = ("; not beaten alone by " + ", ".join(f"the {t.name} null (p = {t.p.p:.3g})" for t in alone)
+               if alone else "")
         return SkillDecision("Skill", f"the real result beats markets with nothing to exploit "
-                             f"(Simes over {names}: p = {c.p:.3g})", c, gone)
+                             f"(Simes over {names}: p = {c.p:.3g}){but}", c, gone)
     if c.ci[0] > alpha:
         power = (f"an edge of {c.detectable_effect:.2f} {statistic} would have been detected {POWER:.0%} of the time "
                  "— a smaller one could be missed" if math.isfinite(c.detectable_effect) else

@@ -53,16 +53,20 @@ def detail_lines(r: Verdict) -> list[str]:
     elif v.detectable_effect is not None and v.detectable_effect == math.inf:
         out.append(f"power: none — with these null paths no edge could be called Skill; use --n-null "
                    f"{min_null_paths_for_skill(r.skill.alpha)} or more (1000 for good power)")
+    own = next((row for row in r.cost_sensitivity.rows if row.multiple == 1.0), None) if r.cost_sensitivity else None
+    if v.label == "Skill" and own is not None and r.statistic != "excess_total_return" \
+            and math.isfinite(own.excess_total_return) and own.excess_total_return < 0:
+        out.append(f"the test is of risk-adjusted timing ({r.statistic}): on the real history the strategy returned "
+                   f"{own.total_return:.1%}, {-own.excess_total_return:.1%} less than buy-and-hold")
     if v.label == "Not testable" and r.skill.tests:
-        out.append("null tests, for reference only (nothing to test; their p-values come from ties):")
+        out.append("null tests, for reference only (the configuration shown made no timing decision to test):")
     for t in r.skill.tests:
         out.append(test_line(t))
     for u, d in r.path_luck.items():
-        excl = "  (excluded: fails fidelity)" if d.excluded else ""
         unc = f"; parameter uncertainty: {d.uncertainty}" if d.uncertainty else ""
-        out.append(f"path luck in {u}: real Sharpe at percentile {_num(d.percentile, '{:.1f}')} "
-                   f"(Monte Carlo [{_num(d.mc_interval[0], '{:.1f}')}, {_num(d.mc_interval[1], '{:.1f}')}]) — "
-                   f"{d.label}{unc}{excl}")
+        mc = (f" (Monte Carlo [{_num(d.mc_interval[0], '{:.1f}')}, {_num(d.mc_interval[1], '{:.1f}')}])"
+              if math.isfinite(d.mc_interval[0]) else "")
+        out.append(f"path luck in {u}: real Sharpe at percentile {_num(d.percentile, '{:.1f}')}{mc} — {d.label}{unc}")
     if r.verdict.generators_disagree:
         out.append(r.verdict.generators_disagree)
     if r.universes_without_results:
