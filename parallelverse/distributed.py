@@ -33,6 +33,7 @@ from parallelverse.errors import ParallelverseError
 
 CONNECT_TIMEOUT_S = 10
 WORKER_WAIT_S = 60  # a fresh cluster's workers take a few seconds to start
+NOTICE_AFTER_S = 5  # then the wait is said, with how to start a worker
 IN_FLIGHT_PER_THREAD = 2  # one task running, one queued behind it: workers never wait on the client
 
 
@@ -104,7 +105,10 @@ class Cluster:
         next is submitted when one finishes, so results wait in the client's memory only
         until the caller consumes them. On an error the remaining tasks are cancelled and the
         task's own exception is raised (a StrategyError stays a StrategyError)."""
+        import asyncio
+
         from distributed import as_completed
+        from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
         limit = in_flight or IN_FLIGHT_PER_THREAD * self.n_threads
@@ -135,6 +139,13 @@ class Cluster:
                     raise ClusterError(
                         f"{label} {i} was running on every worker that died ({exc}); it is likely to run out of "
                         "memory: use smaller chunks or batches, or give workers more memory (dask worker --memory-limit)"
+                    ) from None
+                except (FutureCancelledError, asyncio.CancelledError, OSError) as exc:
+                    if self.client.status == "running" and not isinstance(exc, FutureCancelledError):
+                        raise  # the task's own OSError
+                    raise ClusterError(
+                        f"the dask {self.spec.describe()} went away during {label} {i}; start it again "
+                        "and rerun the same command: finished work is kept"
                     ) from None
                 f.release()
                 submit_next()
@@ -181,7 +192,8 @@ def _within(seconds: float, make):
 
 
 @contextmanager
-def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Cluster]:
+def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S,
+            say: Callable[[str], None] | None = None) -> Iterator[Cluster]:
     """A Cluster for the run; a local cluster is started here and shut down on exit.
 
     Local workers are processes with one thread each (numba kernels and torch release the
@@ -219,12 +231,19 @@ def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S) -> It
         except BaseException as exc:  # e.g. MemoryError decoding what a web server answered
             raise ClusterError(f"{spec.target} answered, but not as a dask scheduler ({type(exc).__name__}); check "
                                "--cluster") from None
-    quiet = {name: logging.getLogger(name).level for name in ("distributed", "tornado")}
+    names = [n for n in list(logging.Logger.manager.loggerDict) if n.startswith(("distributed.", "tornado."))]
+    quiet = {name: logging.getLogger(name).level for name in ("distributed", "tornado", "asyncio", *names)}
     for name in quiet:  # the client's own logging of a failed task or a closed stream: the error line says it
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         try:
-            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+            try:
+                client.wait_for_workers(1, timeout=NOTICE_AFTER_S)
+            except (TimeoutError, OSError):
+                if say is not None:  # a scheduler without workers would otherwise look like a hang
+                    say(f"waiting for a dask worker to join {spec.describe()} (up to {WORKER_WAIT_S} s; start one with "
+                        f"`dask worker {spec.target or 'ADDRESS'}`)")
+                client.wait_for_workers(1, timeout=WORKER_WAIT_S)
         except (TimeoutError, OSError):
             raise ClusterError(f"no worker joined {spec.describe()} within {WORKER_WAIT_S} s; "
                                f"start workers with `dask worker {spec.target or 'ADDRESS'}`") from None
@@ -238,10 +257,10 @@ def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S) -> It
 
 
 @contextmanager
-def maybe_connect(cluster: str | None) -> Iterator[Cluster | None]:
-    """`connect(cluster)`, or None without --cluster (today's single-process run)."""
+def maybe_connect(cluster: str | None, say: Callable[[str], None] | None = None) -> Iterator[Cluster | None]:
+    """`connect(cluster)`, or None without --cluster (today's single-process run); `say` prints a notice."""
     if cluster is None:
         yield None
         return
-    with connect(cluster) as c:
+    with connect(cluster, say=say) as c:
         yield c

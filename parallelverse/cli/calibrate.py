@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from parallelverse.cli.console import ProgressReporter, err, folded, handle_errors, out, print_json
+from parallelverse.cli.console import ProgressReporter, err, folded, handle_errors, out, print_json, warn
 from parallelverse.cli.options import CLUSTER_HELP, OutputPath, merge_sets, scenario_params_for
 
 # CLI option name -> CalibrateRequest field (one to one)
@@ -94,7 +94,7 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
     if html_path and _within(Path(html_path), plan.out):
         raise CalibrateError(f"--html {html_path!r} is {'--out' if Path(html_path).resolve() == plan.out.resolve() else 'inside --out'} "
                              f"({str(plan.out)!r}, where the cells go); choose another --html, e.g. --html calibration.html")
-    with maybe_connect(cluster) as client, ProgressReporter(enabled=not as_json, unit="cells") as progress:
+    with maybe_connect(cluster, say=warn) as client, ProgressReporter(enabled=not as_json, unit="cells") as progress:
         run = run_calibrate(plan, progress, client)
     cal = aggregate(run.records, plan.request.horizons, plan.every_months, plan.reference, plan.spans,
                     plan.request.include_in_sample)

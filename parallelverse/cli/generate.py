@@ -92,7 +92,7 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
     _warn_in_sample(plan)
     _warn_gaps(plan)
     t0 = time.perf_counter()
-    with maybe_connect(cluster) as client, ProgressReporter(enabled=not as_json) as progress:
+    with maybe_connect(cluster, say=warn) as client, ProgressReporter(enabled=not as_json) as progress:
         generated = run_generate(plan, progress, client)
     reports = generated.universes
     total = time.perf_counter() - t0

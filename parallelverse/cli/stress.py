@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from parallelverse import inputs
-from parallelverse.cli.console import ProgressReporter, err, error_line, folded, handle_errors, out, print_json
+from parallelverse.cli.console import ProgressReporter, err, error_line, folded, handle_errors, out, print_json, warn
 from parallelverse.cli.options import CLUSTER_HELP, Checked
 
 _PERCENT = {"total_return", "cagr", "max_drawdown", "volatility", "excess_total_return", "excess_cagr",
@@ -62,7 +62,7 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
         universes=tuple(universes) or None, lookahead_check=not no_lookahead_check,
         limits=Limits(timeout_s, int(max_memory_gb * 2**30)),
     )
-    with maybe_connect(cluster and parse_cluster(cluster)) as client, ProgressReporter(enabled=not as_json) as progress:
+    with maybe_connect(cluster and parse_cluster(cluster), say=warn) as client, ProgressReporter(enabled=not as_json) as progress:
         run = run_stress(req, progress, client)
     summary = summarize(run.store, run.strategy.name)
     summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped),
