@@ -55,11 +55,15 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def load_scenario(path: str | Path) -> dict:
-    """Parse and check a scenario; return GenerateRequest keyword arguments."""
+    """Parse and check a scenario; return GenerateRequest keyword arguments. A seed window may come from the
+    command line instead (`generate` checks one is given)."""
     out, _ = _parse(Path(path))
-    if "seed_window" not in out:
-        raise ScenarioError(f"{path}: missing seed_window; add e.g. seed_window = \"2020-01\"")
     return out
+
+
+def _toml(value) -> str:
+    """A value as TOML writes it (true, not True), for messages."""
+    return ("true" if value else "false") if isinstance(value, bool) else repr(value)
 
 
 def _parse(path: Path) -> tuple[dict, dict]:
@@ -99,7 +103,7 @@ def _parse(path: Path) -> tuple[dict, dict]:
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             quote = " (quote it: a TOML date is not text)" if str in types and hasattr(value, "isoformat") else ""
             raise ScenarioError(
-                f"{path}: {key} = {value!r} should be {_kinds(types)}{quote}"
+                f"{path}: {key} = {_toml(value)} should be {_kinds(types)}{quote}"
             )
         if key == "generators":
             if not value or not all(isinstance(v, str) for v in value):
@@ -123,6 +127,8 @@ def _parse(path: Path) -> tuple[dict, dict]:
             value = str((path.parent / value).resolve()) if not Path(value).is_absolute() else value
         if key == "data" and value == "bundled":
             value = None
+        if key == "model" and not Path(value).is_absolute() and (path.parent / value).exists():
+            value = str((path.parent / value).resolve())  # a directory beside the file, as data; a Hub id stays
         if target:
             out[target] = value
     if params:
@@ -161,7 +167,7 @@ def load_calibrate_scenario(path: str | Path) -> dict:
             raise ScenarioError(f"{path}: unknown key {key!r} in the calibrate table; known keys: {', '.join(CALIBRATE_KEYS)}")
         target, types = CALIBRATE_KEYS[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise ScenarioError(f"{path}: calibrate.{key} = {value!r} should be {_kinds(types)}")
+            raise ScenarioError(f"{path}: calibrate.{key} = {_toml(value)} should be {_kinds(types)}")
         if key in ("symbols", "generators") and (not value or not all(isinstance(v, str) for v in value)):
             example = '["AAPL", "MSFT"]' if key == "symbols" else '["garch", "bootstrap"]'
             raise ScenarioError(f"{path}: calibrate.{key} should be a non-empty list of names, e.g. {example}")

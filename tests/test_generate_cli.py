@@ -113,7 +113,7 @@ def test_shipped_scenarios_run(path, tmp_path, run_cli):
         ('seed_window = "2020-01"\nn_path = 10\n', "unknown key 'n_path'"),
         ('seed_window = "2020-01"\nn_paths = "many"\n', "n_paths = 'many' should be a whole number"),
         ('seed_window = 2020\n', r"seed_window = 2020 should be text \(quoted\)"),
-        ('n_paths = 10\n', "missing seed_window"),
+        ('n_paths = true\n', "n_paths = true should be a whole number"),  # TOML's spelling, not Python's
         ('seed_window = "2020-01"\ngarch = 3\n', "[garch] should be a table"),
         ('seed_window = "2020-01\n', "not valid TOML"),
     ],
@@ -123,6 +123,24 @@ def test_bad_scenarios(text, message, tmp_path):
     path.write_text(text)
     with pytest.raises(ScenarioError, match=message.replace("[", r"\[")):
         load_scenario(path)
+
+
+def test_the_command_line_completes_a_scenario_and_model_paths_are_beside_the_file(tmp_path, run_cli, monkeypatch):
+    """A scenario without seed_window works with --seed-window (the command line overrides the file, h5); without
+    either it is one line naming both. A relative `model` names a directory beside the file, as `data` does."""
+    d = tmp_path / "sc"
+    d.mkdir()
+    (d / "noseed.toml").write_text('n_paths = 6\nhorizon = 3\ngenerators = ["bootstrap"]\n')
+    monkeypatch.chdir(tmp_path)
+    ok = run_cli("generate", "--scenario", d / "noseed.toml", "--seed-window", "2020-01", "--out", "a.zarr")
+    assert ok.exit_code == 0, ok.output
+    bad = run_cli("generate", "--scenario", d / "noseed.toml", "--out", "b.zarr")
+    assert bad.exit_code == 2 and "no seed_window; add seed_window = \"2020-01\" to it or pass --seed-window" in bad.stderr
+    (d / "model.toml").write_text('seed_window = "2020-01"\ngenerators = ["kronos"]\nmodel = "mine"\n')
+    (d / "mine").mkdir()
+    assert load_scenario(d / "model.toml")["model"] == str((d / "mine").resolve())
+    (d / "hub.toml").write_text('seed_window = "2020-01"\ngenerators = ["kronos"]\nmodel = "NeoQuasar/Kronos-small"\n')
+    assert load_scenario(d / "hub.toml")["model"] == "NeoQuasar/Kronos-small"
 
 
 def test_bad_scenario_param_via_cli(tmp_path, run_cli):

@@ -85,7 +85,9 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
     if sets:
         fields["generator_params"] = merge_sets(fields.get("generator_params", {}), sets)
     if "seed_window" not in fields:
-        raise WindowError("--seed-window is required (e.g. --seed-window 2020-01), or give a --scenario file")
+        raise WindowError(f"{scenario}: no seed_window; add seed_window = \"2020-01\" to it or pass --seed-window"
+                          if scenario else "--seed-window is required (e.g. --seed-window 2020-01), or give a "
+                          "--scenario file")
 
     cluster = cluster and parse_cluster(cluster)  # a malformed --cluster fails before any work
     plan = plan_generate(GenerateRequest(**fields))
