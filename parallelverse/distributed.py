@@ -19,6 +19,7 @@ dask is imported only when a cluster is asked for: without `--cluster` nothing h
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -74,6 +75,13 @@ def parse_cluster(text: str) -> ClusterSpec:
         if not Path(text).is_file():
             raise ClusterError(f"--cluster {text!r}: no such scheduler file; start one with "
                                f"`dask scheduler --scheduler-file {text}`, or give tcp://HOST:PORT")
+        try:
+            address = json.loads(Path(text).read_text()).get("address")
+        except (OSError, ValueError, AttributeError):
+            address = None
+        if not isinstance(address, str) or "://" not in address:
+            raise ClusterError(f"--cluster {text!r} is not a dask scheduler file (JSON with the scheduler's address, "
+                               "as `dask scheduler --scheduler-file` writes it); check the file or give tcp://HOST:PORT")
         return ClusterSpec("file", text)
     raise ClusterError(f"--cluster {text!r} is not a cluster; give {_FORMS}")
 

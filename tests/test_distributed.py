@@ -42,8 +42,12 @@ def test_cluster_forms_and_one_line_errors(tmp_path):
     assert parse_cluster("local:3").n_workers == 3 and parse_cluster("local").n_workers >= 1
     assert parse_cluster("tcp://10.0.0.5:8786").target == "tcp://10.0.0.5:8786"
     sched = tmp_path / "scheduler.json"
-    sched.write_text("{}")
+    sched.write_text(json.dumps({"address": "tcp://10.0.0.5:8786", "type": "Scheduler"}))
     assert parse_cluster(str(sched)).kind == "file"
+    for text in ("{garbage", "{}", "[1]"):  # not a scheduler file: said so, not "answered, but not as a scheduler"
+        sched.write_text(text)
+        with pytest.raises(ClusterError, match="is not a dask scheduler file"):
+            parse_cluster(str(sched))
     for bad, needle in (("local:0", "1..1024"), ("lokal", "local:N"), ("nope.json", "dask scheduler --scheduler-file")):
         with pytest.raises(ClusterError, match="--cluster") as e:
             parse_cluster(bad)

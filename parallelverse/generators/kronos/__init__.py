@@ -163,8 +163,11 @@ class Kronos:
         renorm = self.renorm_every if self.renorm_every >= 0 else int(declared.get("renorm_every", 0))
         kind = rep.check(declared.get("representation", "zscore"))
         if tok.config["d_in"] != rep.D_IN[kind]:
+            missing = not (Path(str(self.model)) / "parallelverse.json").is_file()
             raise GeneratorError(f"{self.model}: the tokenizer takes {tok.config['d_in']} features but representation "
-                                 f"{kind!r} has {rep.D_IN[kind]}; fix parallelverse.json")
+                                 f"{kind!r} has {rep.D_IN[kind]}; "
+                                 + ("its parallelverse.json (which declares the representation) is missing: restore "
+                                    "the one `parallelverse train` wrote" if missing else "fix parallelverse.json"))
         slide = self.window_slide or int(declared.get("window_slide", 0))
         window = self.max_context or max_ctx
         if norm_window > window:

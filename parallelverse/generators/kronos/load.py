@@ -52,9 +52,19 @@ _DECLARED = {
     "representation": (lambda v: isinstance(v, str), "a representation name"),
     "drift_prior_sd": (lambda v: _number(v) and 0 <= v <= 2, "a number from 0 to 2"),
     "vol_regime_sd": (lambda v: _number(v) and 0 <= v <= 2, "a number from 0 to 2"),
-    "train_start": (lambda v: v is None or isinstance(v, str), "a date (text) or null"),
-    "train_end": (lambda v: v is None or isinstance(v, str), "a date (text) or null"),
+    "train_start": (lambda v: v is None or _iso_date(v), "a date like \"2019-12-31\", or null"),
+    "train_end": (lambda v: v is None or _iso_date(v), "a date like \"2019-12-31\", or null"),
 }
+
+
+def _iso_date(v) -> bool:
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(v[:10]) if isinstance(v, str) else None
+        return isinstance(v, str)
+    except ValueError:
+        return False
 
 
 def _whole(v) -> bool:
