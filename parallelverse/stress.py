@@ -231,7 +231,11 @@ def stress_batch_task(task: StressBatch, split: SeedSplit) -> dict[str, np.ndarr
 
     The worker loads the strategy file itself, under the run's limits (in its own process,
     as in a single-process run), and runs it through the same `run_grid`."""
-    strategy = load_strategy(task.strategy_path, task.limits)
+    try:
+        strategy = load_strategy(task.strategy_path, task.limits)
+    except StrategyError as exc:  # it loaded on the client: what differs is this worker's files or packages
+        raise StrategyError(f"{exc} (on a dask worker: workers need the same files and packages as this machine)") \
+            from None
     try:
         if strategy.sha256 != task.strategy_sha256:
             raise StrategyError(f"{task.strategy_path} changed while stress was running (or differs on this worker); "

@@ -162,6 +162,8 @@ def test_scenario_calibrate_table(tmp_path, run_cli):
     (["--windows", "2013-02:2013-04"], "bars of context"),
     (["--data", "missing.csv"], "does not exist"),
     (["--html", "no/such/dir/x.html"], "does not exist"),
+    # checked before any cell: the garch cells were written, then the bootstrap's fit failed (a hostile tester)
+    (["--generators", "garch,bootstrap", "--set", "bootstrap.block_bars=100000"], "longer than a quarter of the 399"),
 ])
 def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, run_cli, args, needle):
     out = tmp_path / "cal"

@@ -175,6 +175,8 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
     horizons = tuple(sorted(req.horizons))
     longest = horizons[-1]
     for _, g in specs:  # costly checks (loading models) before anything is written
+        if hasattr(g, "check_context"):
+            g.check_context(req.context_bars)
         if hasattr(g, "prepare"):
             g.prepare()
     spans = {g.name: training_span(g) for _, g in specs}

@@ -72,6 +72,13 @@ class Bootstrap:
     def prepare(self) -> None:
         """Nothing to load: a statistical model is checked when it is built."""
 
+    def check_context(self, context_bars: int) -> None:
+        """The block length against a context of `context_bars` bars, before any work (fit checks it again)."""
+        n = context_bars - 1  # relative bars: the first bar has no previous close
+        if self.block_bars != 0.0 and self.block_bars > n / 4:
+            raise GeneratorError(f"bootstrap block_bars={self.block_bars:g} is longer than a quarter of the {n} context "
+                                 f"bars; use at most {n / 4:g}, or 0 for automatic")
+
     def fit(self, context: Ohlcv, horizon_time: np.ndarray | None = None) -> FittedBootstrap:
         rel, volume = relative_bars(context)
         block = self.block_bars

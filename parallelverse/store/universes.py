@@ -309,10 +309,13 @@ def _chunks_to_write(g: zarr.Group, spec: UniverseSpec) -> tuple[tuple[int, ...]
     done_arr = g["chunk_done"]
     counters = [a for _, a in g[_COUNTS].arrays()] if _COUNTS in g else []
     pending, damaged = [], []
+    complete = g.attrs.get("complete", False) is True
     for k in range(spec.n_chunks):
         mark = chunk_file(done_arr, (k,))
         if chunk_problem(mark) is not None or not bool(done_arr[k]):
             pending.append(k)
+            if complete:  # a finished universe has every mark: a lost one is damage, rewritten and said
+                damaged.append(k)
             continue
         files = [chunk_file(g[f], (0, k)) for f in FIELDS] + [chunk_file(a, (k,)) for a in counters]
         if any(chunk_problem(p) for p in files):
