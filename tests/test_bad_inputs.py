@@ -293,7 +293,7 @@ for name, body, needles in [
     ("accept_splits_text", 'accept_splits = "yes"\n', ["accept_splits = 'yes' should be true or false"]),
     ("generator_param_nan", '[garch]\ndist = nan\n', ["[garch] dist = nan", "not a finite number"]),
     ("unknown_key", 'n_path = 10\n', ["unknown key 'n_path'"]),
-    ("bool_for_int", 'n_paths = true\n', ["n_paths = True should be a whole number"]),
+    ("bool_for_int", 'n_paths = true\n', ["n_paths = true should be a whole number"]),
 ]:
     case(f"scenario_{name}", S, ["s.toml", *needles], {"s.toml": (HEAD + body).encode()})
 case("scenario_with_bom", ["generate", "--scenario", "s.toml", "--n-paths", "0"], ["--n-paths"],

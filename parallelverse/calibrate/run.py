@@ -11,10 +11,12 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import time
+from multiprocessing.connection import wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from parallelverse.calibrate.cells import CalibratePlan, Cell, cell_damaged, read_cell, run_cell
+from parallelverse.errors import CalibrateError
 
 if TYPE_CHECKING:
     from parallelverse.distributed import Cluster
@@ -37,13 +39,71 @@ def _needed(plan: CalibratePlan, cell: Cell) -> bool:
     return plan.request.include_in_sample or not all(cell.in_sample)
 
 
-def _ignore_interrupts() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _in_processes(todo: list[Cell], n: int) -> Iterator[tuple[int, dict]]:
+    """(index, record) of every cell, computed in n worker processes, as they finish.
+
+    A minimal pool on purpose: one pipe per worker, one cell at a time, no shared queue or lock. Ctrl-C and
+    SIGTERM reach the whole process group; a multiprocessing.Pool whose worker died holding its queue's lock
+    hangs in terminate(), and a ProcessPoolExecutor waits for the cells in flight. Here workers ignore SIGINT,
+    the parent kills them all (SIGKILL) on any exit that is not the end, and a cell is written whole (atomic
+    rename) or not at all, so the rerun resumes. spawn, not fork: the parent may hold torch / BLAS thread pools."""
+    ctx = multiprocessing.get_context("spawn")
+    workers = []
+    try:
+        for _ in range(n):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child,), daemon=True)
+            proc.start()
+            child.close()
+            workers.append((proc, parent))
+        queue = list(enumerate(todo))[::-1]
+        busy = {}
+        for proc, conn in workers:
+            if queue:
+                conn.send(queue.pop())
+                busy[conn] = proc
+        while busy:
+            for conn in wait(list(busy)):
+                try:
+                    kind, i, value = conn.recv()
+                except EOFError:
+                    busy[conn].join(1)
+                    code = busy[conn].exitcode
+                    if code in (-signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP):  # the group's stop reached it first
+                        raise KeyboardInterrupt from None
+                    raise CalibrateError(f"a calibrate worker process died (exit {code}); rerun the same command to "
+                                         "resume (finished cells are kept), with fewer --workers if memory ran out") \
+                        from None
+                if kind == "error":
+                    raise value
+                yield i, value
+                if queue:
+                    conn.send(queue.pop())
+                else:
+                    conn.send(None)
+                    del busy[conn]
+    finally:
+        for proc, conn in workers:
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+            conn.close()
 
 
-def _indexed_cell(item: tuple[int, Cell]) -> tuple[int, dict]:
-    i, cell = item
-    return i, run_cell(cell)
+def _worker(conn) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    while True:
+        try:
+            item = conn.recv()
+        except EOFError:
+            return
+        if item is None:
+            return
+        i, cell = item
+        try:
+            conn.send(("ok", i, run_cell(cell)))
+        except Exception as exc:  # raised in the parent, as a single process would
+            conn.send(("error", i, exc))
 
 
 def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None, cluster: Cluster | None = None) -> CalibrateRun:
@@ -70,24 +130,11 @@ def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None, clust
             if progress:
                 progress("cells", done, len(cells))
     else:
-        # spawn, not fork: the parent may hold torch / BLAS thread pools that do not survive a fork. Workers ignore
-        # Ctrl-C (it reaches the whole process group): the parent stops them at once (terminate), so an interrupt
-        # is one line and a prompt exit, never a worker's traceback or a wait for the cells in flight. A cell is
-        # written whole (atomic rename) or not at all, so the rerun resumes.
-        ctx = multiprocessing.get_context("spawn")
-        pool = ctx.Pool(min(plan.workers, len(todo)), initializer=_ignore_interrupts)
-        try:
-            for i, record in pool.imap_unordered(_indexed_cell, list(enumerate(todo))):
-                stored[todo[i].key] = record
-                done += 1
-                if progress:
-                    progress("cells", done, len(cells))
-            pool.close()
-        except BaseException:
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
+        for i, record in _in_processes(todo, min(plan.workers, len(todo))):
+            stored[todo[i].key] = record
+            done += 1
+            if progress:
+                progress("cells", done, len(cells))
     records = tuple(stored[c.key] for c in cells)
     return CalibrateRun(records, len(todo), len(cells) - len(todo), len(plan.cells) - len(cells),
                         time.perf_counter() - t0, damaged)
