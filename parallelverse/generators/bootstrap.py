@@ -84,9 +84,8 @@ class Bootstrap:
         block = self.block_bars
         if block == 0.0:
             block = auto_block_length(rel[3])
-        elif block > rel.shape[1] / 4:  # at least four blocks' worth of variety, as the automatic length keeps
-            raise GeneratorError(f"bootstrap block_bars={block:g} is longer than a quarter of the {rel.shape[1]} context "
-                                 f"bars; use at most {rel.shape[1] / 4:g}, or 0 for automatic")
+        else:  # at least four blocks' worth of variety, as the automatic length keeps
+            self.check_context(rel.shape[1] + 1)
         return FittedBootstrap(self, rel, volume, float(context.close[-1]), block, bars_per_year(context.time))
 
 

@@ -34,6 +34,7 @@ from parallelverse.errors import StoreError
 from parallelverse.store.history import (FORMAT, FORMAT_FAMILY, HISTORY_FIX, describe_identity, read_split, store_identity,
                                          write_history)
 from parallelverse.store.lock import StoreLock, lock_store
+from parallelverse.store.names import name_problem
 from parallelverse.store.results import Results, ResultsWriter, read_results, restore_swapped, result_names
 from parallelverse.store.universes import Universe, UniverseSpec, UniverseWriter, list_universes, prepare_universe, universe_of
 from parallelverse.window import SeedSplit
@@ -399,7 +400,7 @@ def open_universe(path: str | Path, name: str) -> Universe:
     """A complete universe for reading (read_store's checks and messages); incomplete ones are refused."""
     st = read_store(path)
     names = list_universes(st.root)
-    if name not in names and check_name_safe(name) and (st.path / "universes" / name).is_dir():
+    if name not in names and name_problem(name) is None and (st.path / "universes" / name).is_dir():
         raise StoreError(f"universe {name!r} in {str(st.path)!r} is damaged (its zarr.json is missing); rerun the "
                          "`parallelverse generate` command that made it (same options) to repair it")
     if name not in names:
@@ -414,11 +415,6 @@ def open_universe(path: str | Path, name: str) -> Universe:
         raise StoreError(f"universe {name!r} in {str(st.path)!r} is incomplete (interrupted); rerun the same generate "
                          "command to finish it")
     return u
-
-
-def check_name_safe(name: str) -> bool:
-    """A plain directory name (no separators, not . or ..): safe to look up under universes/."""
-    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
 
 
 def store_size_bytes(path: str | Path) -> int:
