@@ -4,7 +4,10 @@ Reads each universe batch by batch (memory stays bounded whatever the number of
 paths), puts the strategy's `warmup` bars of real context in front of every path,
 runs the params grid (`backtest.run_grid`) and writes per-path metrics into the
 store's results (layout in `store/results.py`). `summarize` then tells where the
-real result falls among the synthetic ones.
+real result falls among the synthetic ones. When the data ends inside the horizon,
+every path is scored over its first bars as many as the real future has
+(`SeedSplit.scored_bars`): a real result over 161 bars is compared with synthetic
+results over 161 bars, not 252.
 
 The percentile counts ties as half: 100 * (#{synthetic < real} + 0.5 #{synthetic == real}) / n.
 With a params grid, the configuration shown is the one with the best Sharpe on the
@@ -201,7 +204,7 @@ def _run_universe(strategy: Strategy, u: Universe, split: SeedSplit, costs: Cost
         progress(u.name, 0, n_paths)
     for lo in range(0, n_paths, batch):
         hi = min(n_paths, lo + batch)
-        bars = with_warmup(split, strategy.warmup, u.read(lo, hi))
+        bars = with_warmup(split, strategy.warmup, u.read(lo, hi).head(split.scored_bars))
         grid = run_grid(strategy, bars, costs, f"universe {u.name}, paths {lo}-{hi - 1}")
         for k, a in {**grid.metrics, **grid.bh}.items():
             if k not in results:
@@ -241,7 +244,7 @@ def stress_batch_task(task: StressBatch, split: SeedSplit) -> dict[str, np.ndarr
             raise StrategyError(f"{task.strategy_path} changed while stress was running (or differs on this worker); "
                                 "rerun stress, and give every worker the same strategy file")
         u = read_store(task.store).universe(task.universe)
-        bars = with_warmup(split, strategy.warmup, u.read(task.lo, task.hi))
+        bars = with_warmup(split, strategy.warmup, u.read(task.lo, task.hi).head(split.scored_bars))
         grid = run_grid(strategy, bars, task.costs, f"universe {u.name}, paths {task.lo}-{task.hi - 1}")
     finally:
         strategy.close()
@@ -325,6 +328,7 @@ def summarize(store: str | Path, strategy: str) -> dict:
         "costs": meta.costs,
         "horizon_bars": split.horizon_bars,
         "realized_bars": split.realized_end - split.context_end,
+        "scored_bars": split.scored_bars,
         "warmup": meta.warmup,
         "real": real or None,
         "universes": universes,

@@ -90,6 +90,14 @@ class SeedSplit:
     def horizon_bars(self) -> int:
         return len(self.horizon_time)
 
+    @property
+    def scored_bars(self) -> int:
+        """Bars of each synthetic path that `stress` scores: the real future's length when the data ends inside the
+        horizon with a real result to compare (2 bars or more), so both are measured over the same bars; else the
+        whole horizon."""
+        realized = self.realized_end - self.context_end
+        return realized if 2 <= realized < self.horizon_bars else self.horizon_bars
+
 
 def split_at_window(data: Ohlcv, window: SeedWindow, context_bars: int, horizon_bars: int) -> SeedSplit:
     """Cut `data` at the last bar of `window`; fail with the fix when the data cannot support it."""

@@ -233,6 +233,41 @@ def test_without_a_real_result_the_reason_and_the_shown_configuration_are_said(w
     assert "No null test was run" in page and "not measured (it needs at least 2 real bars" in page
 
 
+def test_a_real_future_shorter_than_the_horizon_is_compared_over_the_same_bars(run_cli, tmp_path):
+    """The bundled data ends 2023-09-21: after 2023-01 a 252-bar horizon has 161 real bars, and every path is
+    scored over its first 161 (a full-length synthetic Sharpe against a 161-bar real one is no comparison)."""
+    from parallelverse.backtest.engine import Costs, backtest, decide, periods_per_year
+    from parallelverse.backtest.strategy import load_strategy
+    from parallelverse.bars import with_warmup
+    from parallelverse.store import read_store
+
+    store = tmp_path / "late.zarr"
+    assert run_cli("generate", "--seed-window", "2023-01", "--horizon", 252, "--n-paths", 40,
+                   "--generators", "garch", "--out", store).exit_code == 0
+    result = run_cli("stress", SMA, "--store", store, "--json")
+    js = json.loads(result.stdout)
+    assert js["realized_bars"] == js["scored_bars"] == 161 and js["horizon_bars"] == 252
+    st = read_store(store)
+    split, u = st.split(), st.universe("garch-gjr-t")
+    strat = load_strategy(str(SMA))
+    try:
+        cfg = strat.configs[[dict(c) for c in strat.configs].index(js["selected_config"])]
+        costs = Costs(periods_per_year=periods_per_year(split.history.time))
+        bars = with_warmup(split, strat.warmup, u.read(0, 40).head(161))
+        _, values = backtest(decide(strat, bars, cfg, costs.fill, "test"), bars, strat.warmup, costs)
+    finally:
+        strat.close()
+    want = values[-1] / costs.init_cash - 1  # the total return over the first 161 bars of each path
+    got = st.results("sma_crossover").universes["garch-gjr-t"].metrics["total_return"]
+    sel = [dict(c) for c in strat.configs].index(js["selected_config"])
+    assert np.allclose(got[sel], want, rtol=1e-12)
+    assert "scored over their first 161 bars of 252" in " ".join(run_cli("stress", SMA, "--store", store).stdout.split())
+    report = run_cli("report", store, "--n-null", 19, "--json")
+    assert json.loads(report.stdout)["scored_bars"] == 161
+    details = " ".join(run_cli("report", store, "--n-null", 19).stdout.split())
+    assert "over the first 161 of 252 bars, where the real future ends" in details
+
+
 def test_numpy_params_are_recorded_as_plain_values(store, run_cli, tmp_path):
     path = tmp_path / "np_params.py"
     path.write_text("import numpy as np\nparams = {'n': list(np.arange(2, 4)), 'w': [np.float32(0.5)]}\n"

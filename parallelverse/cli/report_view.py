@@ -12,7 +12,7 @@ from rich.text import Text
 
 from parallelverse.cli.console import folded
 from parallelverse.verdict.model import Verdict
-from parallelverse.verdict.words import detail_lines, headline
+from parallelverse.verdict.words import detail_lines, headline, scored_caption
 
 STYLE = {"Skill": "bold green", "No evidence of skill": "bold red", "Inconclusive": "bold yellow",
          "Not testable": "bold blue"}
@@ -54,7 +54,7 @@ def _nulls(r: Verdict) -> Table:
 
 def _luck(r: Verdict) -> Table:
     t = Table(title="Path luck: the real result among realistic universes (percentile, ties half; "
-                    "MC 95% = Monte Carlo error of the percentile)")
+                    "MC 95% = Monte Carlo error of the percentile)" + scored_caption(r))
     for c in ("universe", "metric", "real", "median", "5% .. 95%", "percentile", "MC 95%"):
         t.add_column(c, justify="left" if c in ("universe", "metric") else "right")
     for u, d in r.universes.items():

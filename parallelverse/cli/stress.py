@@ -150,6 +150,9 @@ def _print(s: dict) -> None:
             table.add_row(m, _fmt(m, row["real"]), _fmt(m, row["q50"]),
                           f"{_fmt(m, row['q05'])} .. {_fmt(m, row['q95'])}", "-" if pct is None or pct != pct else f"{pct:.1f}")
         out.print(folded(table))
+    if s["real"] is not None and s["scored_bars"] < s["horizon_bars"]:
+        out.print(f"Synthetic paths scored over their first {s['scored_bars']} bars of {s['horizon_bars']}: the real "
+                  "future ends there, and real and synthetic results are compared over the same bars.", soft_wrap=True)
     if s["real"] is None:
         why = (f"the store's horizon is {s['horizon_bars']} bar (generate with --horizon 2 or more for one)"
                if s["horizon_bars"] < 2 else

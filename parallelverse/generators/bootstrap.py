@@ -90,8 +90,11 @@ class Bootstrap:
 
 
 def auto_block_length(r: np.ndarray) -> float:
-    """Mean block length: the largest optimal_block_length of r, r**2 and |r|, within [1, n/4]."""
-    block = float(optimal_block_length(np.column_stack([r, r**2, np.abs(r)]))["stationary"].max())
+    """Mean block length: the largest optimal_block_length of r, r**2 and |r|, within [1, n/4]; 1 where none is
+    defined (a series that never moves has no dependence to keep)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lengths = np.asarray(optimal_block_length(np.column_stack([r, r**2, np.abs(r)]))["stationary"], float)
+    block = float(np.max(lengths[np.isfinite(lengths)])) if np.isfinite(lengths).any() else 1.0
     return float(np.clip(block, 1.0, len(r) / 4))  # keep at least four blocks' worth of variety
 
 

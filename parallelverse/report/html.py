@@ -15,7 +15,7 @@ import numpy as np
 
 from parallelverse.files import PAGE_HEAD, write_text_atomic
 from parallelverse.verdict.model import Calibration, Fidelity, UniversePlots, UniverseResult, Verdict
-from parallelverse.verdict.words import detail_lines, headline
+from parallelverse.verdict.words import detail_lines, headline, scored_caption
 
 BAND = "#4c72b0"
 REAL = "#d62728"
@@ -210,6 +210,8 @@ def _universe_section(u: str, d: UniverseResult, r: Verdict) -> list[str]:
     p = r.plots.universes[u]
     real = {m: d.metrics[m].real for m in p.hist if m in d.metrics}
     parts += _universe_plots(u, p, real, np.asarray(r.plots.real_close), r.plots.real_equity, r.plots.real_bh_equity)
+    if scored_caption(r):
+        parts.append(f"<p>{html.escape(scored_caption(r)[2:].capitalize())}.</p>")
     parts.append(_table([[m, _n(x.real), _n(x.q50), f"{_n(x.q05)} .. {_n(x.q95)}", _n(x.percentile, "{:.1f}")]
                          for m, x in d.metrics.items()], ["metric", "real", "median", "5% .. 95%", "percentile"]))
     parts.append(_table([[k, _n(x.real), _n(x.q50), f"{_n(x.q05)} .. {_n(x.q95)}", "yes" if x.inside else "NO"]

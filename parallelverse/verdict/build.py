@@ -115,7 +115,8 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
     return Verdict(
         store=str(store), strategy=name, strategy_file=meta.strategy_file, n_configs=len(configs),
         selected_config=configs[selected], costs=meta.costs, statistic=statistic, symbol=split.history.symbol,
-        seed_window=split.window.spec, realized_bars=realized_end - context_end, n_null_paths=n_null, seed=seed,
+        seed_window=split.window.spec, realized_bars=realized_end - context_end,
+        horizon_bars=split.horizon_bars, scored_bars=split.scored_bars, n_null_paths=n_null, seed=seed,
         skill=skill, sharpe_stats=sharpe_stats, universes=universes, path_luck=path_luck,
         cost_sensitivity=_costs(strat, split, costs, selected) if has_real else None,
         verdict=_conclusion(decision, path_luck, statistic), plots=plots,
@@ -275,7 +276,7 @@ def _universe(st: Store, res: Results, u, split, selected, costs, strat) -> tupl
     fan_q = np.quantile(closes, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
     # equity fan of the selected configuration on the first FAN_PATHS paths
     m = min(n, FAN_PATHS)
-    bars = with_warmup(split, strat.warmup, universe.read(0, m))
+    bars = with_warmup(split, strat.warmup, universe.read(0, m).head(split.scored_bars))
     _, values = backtest(decide(strat, bars, strat.configs[selected], costs.fill, f"universe {u}"), bars, strat.warmup, costs)
     plots = UniversePlots(
         price_fan=fan_q.tolist(), equity_fan=np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1).tolist(),

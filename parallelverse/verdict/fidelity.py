@@ -158,6 +158,10 @@ def har_forecast(r: np.ndarray, horizon: int) -> float:
 
 
 def vol_scores(forecast: float, realized: float) -> VolScore:
+    """QLIKE and squared log error of a variance forecast; NaN (undefined) unless both variances are positive (a
+    realized future whose price never moved, a forecast of none)."""
+    if not (forecast > 0 and realized > 0 and np.isfinite(forecast) and np.isfinite(realized)):
+        return VolScore(forecast, float("nan"), float("nan"))
     ratio = realized / forecast
     return VolScore(forecast, float(ratio - np.log(ratio) - 1), float(np.log(forecast / realized) ** 2))
 

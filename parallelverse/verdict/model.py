@@ -296,6 +296,8 @@ class Verdict:
     symbol: str
     seed_window: str
     realized_bars: int
+    horizon_bars: int
+    scored_bars: int  # bars of each path the results cover: the real future's length when it ends inside the horizon
     n_null_paths: int
     seed: int
     skill: Skill

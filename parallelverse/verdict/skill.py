@@ -176,6 +176,9 @@ def skill_tests(strategy: Strategy, split: SeedSplit, costs: Costs, n_paths: int
 # --- what the real history lets us test ----------------------------------------------------------
 
 
+HELD_ALL_THE_WAY = "all the way"  # in the reason of a book held at one non-zero exposure (its PSR is the market's)
+
+
 def timing_decisions(strategy: Strategy, split: SeedSplit, costs: Costs, statistic: str = "excess_sharpe") -> str | None:
     """None when the configuration that sets the real best-of-grid statistic changed its exposure over the real
     horizon; else why there is nothing to test.
@@ -184,6 +187,11 @@ def timing_decisions(strategy: Strategy, split: SeedSplit, costs: Costs, statist
     timing decision: its excess over buy-and-hold is fixed by that exposure, null markets give it the
     same value, and every null's p-value would come from ties, not from a test.
     """
+    h = split.history
+    moves = np.concatenate([h.open[split.context_end:split.realized_end], h.close[split.context_end - 1:split.realized_end]])
+    if np.ptp(np.log(moves)) < 1e-12:  # every null market is the same flat line: p-values from ties only
+        return (f"the price did not move over the {split.realized_end - split.context_end} real bars after the cut: "
+                "there was no market move to time")
     bars = real_bars(split, strategy.warmup)
     stat = grid_statistic(strategy, bars, costs, statistic, "real history")[:, 0]
     best = int(np.argmax(np.where(np.isfinite(stat), stat, -np.inf)))
@@ -204,8 +212,8 @@ def timing_decisions(strategy: Strategy, split: SeedSplit, costs: Costs, statist
     level = float(np.round(np.median(held), 6)) + 0.0
     if level == 0.0:
         return f"{who} was never invested over the real horizon: there was no timing decision to test"
-    what = "stayed long all the way, identical to buy-and-hold" if level == 1.0 else \
-        f"held a fixed exposure of {level:g} all the way"
+    what = f"stayed long {HELD_ALL_THE_WAY}, identical to buy-and-hold" if level == 1.0 else \
+        f"held a fixed exposure of {level:g} {HELD_ALL_THE_WAY}"
     if undecided:
         what += (f" from its first decision (warmup = {strategy.warmup} leaves the first bar without one: set "
                  f"warmup = {decision_lag(costs.fill)} to trade it)")

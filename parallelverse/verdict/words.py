@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from parallelverse.verdict.skill import min_null_paths_for_skill
+from parallelverse.verdict.skill import HELD_ALL_THE_WAY, min_null_paths_for_skill
 from parallelverse.verdict.stats import MIN_PSR_RETURNS
 
 from parallelverse.verdict.model import NullTestResult, Verdict
@@ -25,6 +25,14 @@ STATES_EXPLAINED = {
 
 def _num(x, fmt: str) -> str:
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else fmt.format(x)
+
+
+def scored_caption(r: Verdict) -> str:
+    """"" when the results cover the whole horizon; else the bars they cover, said beside every path-luck table."""
+    if r.scored_bars >= r.horizon_bars:
+        return ""
+    return (f"; real and synthetic results over the first {r.scored_bars} of {r.horizon_bars} bars, where the real "
+            "future ends")
 
 
 def headline(r: Verdict) -> tuple[str, str]:
@@ -59,7 +67,7 @@ def detail_lines(r: Verdict) -> list[str]:
         out.append(f"the test is of risk-adjusted timing ({r.statistic}): on the real history the strategy returned "
                    f"{own.total_return:.1%}, {-own.excess_total_return:.1%} less than buy-and-hold")
     if v.label == "Not testable" and r.skill.tests:
-        out.append("null tests, for reference only (the configuration shown made no timing decision to test):")
+        out.append("null tests, for reference only (with nothing to test, none decides):")
     for t in r.skill.tests:
         out.append(test_line(t))
     for u, d in r.path_luck.items():
@@ -91,7 +99,7 @@ def sharpe_lines(r: Verdict) -> list[str]:
     else:
         out = [f"PSR {_num(s.psr.psr, '{:.3f}')}, DSR {_num(s.dsr.dsr, '{:.3f}')} (N = {s.dsr.n_trials})"
                + (f", {pbo}" if pbo else "")]
-        if r.verdict.skill.label == "Not testable":
+        if r.verdict.skill.label == "Not testable" and HELD_ALL_THE_WAY in r.verdict.skill.reason:
             out.append("PSR and DSR here describe the market's own drift over the horizon, not a strategy decision")
         return out
     return out + ([pbo] if pbo else [])
