@@ -111,7 +111,7 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
 
     real = real_bars(split, strategy.warmup) if split.realized_end - split.context_end >= 2 else None
     if req.lookahead_check:
-        _lookahead(strategy, st, split, names, real, costs.fill)
+        _lookahead(strategy, st, split, names, real, costs.fill, req.limits)
 
     counts, max_long = {}, 0.0
     with st.results_writer(strategy.name) as writer:
@@ -176,7 +176,7 @@ def _replaced_file(strategy: Strategy, st: Store) -> str | None:
 
 
 def _lookahead(strategy: Strategy, st: Store, split: SeedSplit, names: list[str], real: PathBatch | None,
-               fill: str) -> None:
+               fill: str, limits: Limits) -> None:
     rng = np.random.default_rng(0)  # fixed: the check is deterministic
     samples = []
     if real is not None:
@@ -186,9 +186,14 @@ def _lookahead(strategy: Strategy, st: Store, split: SeedSplit, names: list[str]
         k = min(4, u.n_paths)
         samples.append((f"universe {names[0]}, paths 0-{k - 1}", with_warmup(split, strategy.warmup, u.read(0, k))))
     check_from = first_decision_bar(strategy.warmup, fill)
-    for label, bars in samples:
-        for config in strategy.configs:
-            check_lookahead(strategy, bars, config, label, rng, check_from=check_from)
+    # the same file in a process that has seen no call: a cache kept between calls cannot answer for it
+    fresh = load_strategy(strategy.path, limits)
+    try:
+        for label, bars in samples:
+            for config in strategy.configs:
+                check_lookahead(strategy, bars, config, label, rng, check_from=check_from, fresh=fresh)
+    finally:
+        fresh.close()
 
 
 def _batch_size(u: Universe, batch_paths: int) -> int:

@@ -3,7 +3,7 @@
 import numpy as np
 
 name = "ts_momentum"
-warmup = 126
+warmup = 127  # the longest lookback, plus the bar whose decision fills at the first open
 params = {"lookback": [63, 126]}
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 name = "vol_target"
-warmup = 21
+warmup = 120  # the EWMA forgets its start (0.94^120 < 0.1%): traded exposures do not depend on it
 target_vol = 0.15
 
 

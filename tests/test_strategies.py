@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parallelverse.backtest.engine import Costs, backtest, buy_and_hold
+from parallelverse.backtest.engine import Costs, backtest, buy_and_hold, first_decision_bar
 from parallelverse.backtest.kernels import METRICS
 from parallelverse.backtest.strategy import load_strategy
 from parallelverse.bars import PathBatch as Bars
@@ -35,6 +35,29 @@ def test_every_example_loads_and_runs(path, aapl):
         out = s.call(bars, config, "test", check_from=s.warmup)
         metrics, _ = backtest(out, bars, s.warmup, Costs())
         assert np.isfinite(metrics[METRICS.index("total_return")]).all()
+
+
+@pytest.mark.parametrize("fill", ["open", "close"])
+@pytest.mark.parametrize("path", sorted(ROOT.glob("*.py")), ids=lambda p: p.stem)
+def test_every_example_has_the_history_its_first_traded_decision_needs(path, fill, aapl):
+    """With `warmup` real bars in front, the decisions that are traded (from bar warmup - 1 with --fill open) are
+    the ones the strategy makes with more history: ts_momentum's warmup of 126 left its 126-bar lookback
+    undefined at bar 125, flat on the first bar of every path; vol_target's 21 bars left a quarter of its EWMA
+    variance on the first squared return."""
+    s = load_strategy(path)
+    first = first_decision_bar(s.warmup, fill)
+    start, extra = 1500, 300  # a horizon of 60 bars from bar 1500 of AAPL
+    cut = lambda lo: Bars(*(getattr(aapl, f)[lo:start + 60, None] for f in ("open", "high", "low", "close", "volume")),
+                          aapl.time[lo:start + 60])
+    for config in s.configs:
+        short = s.call(cut(start - s.warmup), config, "t", check_from=first)
+        long = s.call(cut(start - s.warmup - extra), config, "t", check_from=first)
+        a = short.target if not short.is_signals else short.signal
+        b = long.target if not long.is_signals else long.signal
+        if a.dtype.kind == "f":  # an EWMA forgets its start geometrically: equal within 1%
+            np.testing.assert_allclose(a[first:], b[extra + first:], rtol=0.01, err_msg=f"{path.stem} {config}")
+        else:
+            np.testing.assert_array_equal(a[first:], b[extra + first:], err_msg=f"{path.stem} {config}")
 
 
 def test_buy_and_hold_is_the_benchmark(aapl):

@@ -121,13 +121,35 @@ def test_lookahead_is_flagged_with_first_bar(store, run_cli, tmp_path):
             return (tomorrow > bars.close).astype(float)
         """)
     result = run_cli("stress", peek, "--store", store)
-    _one_line_error(result, "strat.py:4: looks ahead", "changes when bars after bar")
+    _one_line_error(result, "strat.py:4: looks ahead", "changes when bars from bar", "are mirrored")
     msg = result.stderr
-    bar, after = int(msg.split("output at bar ")[1].split(" ")[0]), int(msg.split("after bar ")[1].split(" ")[0])
-    assert bar == after  # the last bar of the prefix is the first that differs
+    bar, cut = int(msg.split("output at bar ")[1].split(" ")[0]), int(msg.split("bars from bar ")[1].split(" ")[0])
+    assert bar == cut - 1  # the last unchanged bar is the first whose output differs
     assert not (store / "results" / "strat").exists()
     # With the check off, the same strategy runs (and is absurdly good).
     assert run_cli("stress", peek, "--store", store, "--no-lookahead-check").exit_code == 0
+
+
+SLY_PEEKS = {  # look-ahead that a few random prefixes of a few paths, asked in the same process, let through
+    "rare": "    r = np.zeros_like(c); r[1:] = c[1:] / c[:-1] - 1\n    nxt = np.zeros_like(c); nxt[:-1] = c[1:] / c[:-1] - 1\n"
+            "    out = np.ones_like(c); out[(r > 0.04) & (nxt < 0)] = 0.0  # peeks only after a >4% up day\n"
+            "    return out\n",
+    "big_batches": "    if c.shape[1] > 4:  # another code path for large batches, with the bug\n"
+                   "        return (np.vstack([c[1:], c[-1:]]) > c).astype(float)\n    return np.ones_like(c)\n",
+    "cached": "    key = (c.shape[1], float(c[0, 0]))\n    if key in _cache and len(c) <= len(_cache[key]):\n"
+              "        return _cache[key][:len(c)]  # prefixes answered from the first (peeking) output\n"
+              "    _cache[key] = (np.vstack([c[1:], c[-1:]]) > c).astype(float)\n    return _cache[key]\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SLY_PEEKS))
+def test_look_ahead_that_hides_from_prefixes_is_caught(case, store, run_cli, tmp_path):
+    path = tmp_path / "sly.py"
+    path.write_text("import numpy as np\nwarmup = 5\n_cache = {}\ndef positions(bars):\n    c = bars.close\n"
+                    + SLY_PEEKS[case])
+    result = run_cli("stress", path, "--store", store)
+    _one_line_error(result, "sly.py:4: looks ahead", "are mirrored")
+    assert not (store / "results" / "sly").exists()
 
 
 STRATEGY_ERRORS = {
@@ -175,8 +197,11 @@ STRATEGY_ERRORS = {
                          "def positions(bars, a, b, c):\n    return bars.close * 0\n",
                          ["params expand to 125,000 configurations, more than 10,000"]),
     "params_not_an_argument": ("params = {'fst': [2]}\ndef positions(bars, fast=1):\n    return bars.close * 0\n",
-                               ["unexpected keyword argument 'fst' (in positions, real history, config fst=2); every "
-                                "params key must be an argument of positions"]),
+                               ["strat.py:2: TypeError", "unexpected keyword argument 'fst' (in positions, real history, "
+                                "config fst=2); every params key must be an argument of positions"]),
+    "no_bars_argument": ("def positions():\n    return 0\n", ["strat.py:1: TypeError", "positions gets the bars first"]),
+    "entries_of_objects": ("import numpy as np\ndef positions(bars):\n    e = np.zeros(bars.close.shape, object)\n"
+                           "    return e, e\n", ["entries has dtype object; entries and exits must be boolean arrays"]),
     "nul_byte": ("def positions(bars):\n    return bars.close * 0  # \x00\n", ["strat.py: SyntaxError"]),
     "returns_none": ("def positions(bars):\n    bars.close * 0\n", ["positions returned NoneType, not an array"]),
     "returns_text": ("def positions(bars):\n    return 'long'\n", ["positions returned str, not an array"]),
@@ -322,6 +347,24 @@ def test_a_book_that_goes_bust_is_said(store, run_cli, tmp_path):
     calm = run_cli("stress", SMA, "--store", store, "--json")
     assert all(d["bust_paths"] == 0 for d in json.loads(calm.stdout)["universes"].values())
     assert "went bust" not in calm.stderr
+    # the report says it too: a real book that went bust is Not testable, no PSR, no percentile placed (here
+    # 10x long and short in turn at 10% fees: the first trade costs the whole book)
+    churn = tmp_path / "churn10.py"
+    churn.write_text("import numpy as np\ndef positions(bars):\n"
+                     "    return np.where(np.arange(len(bars.close))[:, None] % 2 == 0, 10.0, -10.0) + 0 * bars.close\n")
+    result = run_cli("stress", churn, "--store", store, "--fees", 1000, "--json")
+    assert result.exit_code == 0 and "the real history" in result.stderr
+    bust = {u: d["bust_paths"] for u, d in json.loads(result.stdout)["universes"].items()}
+    report = run_cli("report", store, "--strategy", "churn10", "--n-null", 19, "--json")
+    v = json.loads(report.stdout)
+    assert v["verdict"]["skill"]["label"] == "Not testable" and "went bust on the real history" in v["verdict"]["skill"]["reason"]
+    assert v["sharpe_stats"] is None
+    assert {u: d["bust_paths"] for u, d in v["universes"].items()} == bust
+    assert all(d["label"].startswith("not placed") for d in v["path_luck"].values())
+    text = " ".join(run_cli("report", store, "--strategy", "churn10", "--n-null", 19).stdout.replace("│", " ").split())
+    for u, n in bust.items():
+        if n:
+            assert f"the book went bust on {n:,} of" in text
 
 
 def test_a_configuration_never_invested_still_counts_as_a_trial_in_the_dsr(store, run_cli, tmp_path):

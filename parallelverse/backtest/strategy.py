@@ -96,8 +96,13 @@ class Strategy:
             if isinstance(exc, ValueError) and ("read-only" in first or "readonly" in first):
                 raise StrategyError(f"{site}: positions writes into its input bars ({first}; {label}); the bars are "
                                     "read-only: work on a copy, e.g. close = bars.close.copy()") from None
-            hint = ("; every params key must be an argument of positions"
-                    if isinstance(exc, TypeError) and "positions()" in first and "argument" in first else "")
+            hint = ""
+            if isinstance(exc, TypeError) and "positions()" in first and "argument" in first:
+                if site == str(self.path):  # raised by the call itself: point at the def
+                    site = self.where()
+                hint = ("; every params key must be an argument of positions" if "keyword argument" in first else
+                        "; positions gets the bars first, then one keyword argument per params key: "
+                        "def positions(bars, **params)")
             raise StrategyError(f"{site}: {type(exc).__name__}: {first} (in positions, {label}){hint}") from None
         except KeyboardInterrupt:
             raise  # Ctrl-C, or the strategy's own (the sandbox names that one)
@@ -116,7 +121,7 @@ class Strategy:
         if isinstance(out, tuple):
             if len(out) != 2:
                 raise StrategyError(f"{where}: positions returned a tuple of {len(out)}; return exposures, or (entries, exits) ({label})")
-            entries, exits = (_as_array(x, where, label) for x in out)
+            entries, exits = (_as_array(x, where, label, nm) for x, nm in zip(out, ("entries", "exits")))
             for nm, a in (("entries", entries), ("exits", exits)):
                 if a.shape != shape:
                     raise StrategyError(f"{where}: {nm} has shape {a.shape} but bars are {shape}; return one value per bar and path ({label})")
@@ -186,7 +191,7 @@ def _exception_site(exc: BaseException, path: Path) -> str:
     return site
 
 
-def _as_array(x, where: str, label: str) -> np.ndarray:
+def _as_array(x, where: str, label: str, signal: str = "") -> np.ndarray:
     """An array of what positions returned: numpy arrays and what converts to one (pandas, lists); never a scalar,
     None, a mapping, text or a coroutine, and masked values are NaN (never traded at their hidden values)."""
     if inspect.iscoroutine(x) or inspect.isgenerator(x):
@@ -203,6 +208,8 @@ def _as_array(x, where: str, label: str) -> np.ndarray:
         a = np.asarray(x)
     except Exception:
         raise StrategyError(f"{where}: positions returned {type(x).__name__}, not an array ({label})") from None
+    if signal and a.dtype != bool:
+        raise StrategyError(f"{where}: {signal} has dtype {a.dtype}; entries and exits must be boolean arrays ({label})")
     if a.dtype.kind not in "biuf":  # timedelta64, datetime64, object, text: not exposures
         raise StrategyError(f"{where}: positions returned dtype {a.dtype}; return real numbers (fractions of equity) "
                             f"({label})")
@@ -317,11 +324,15 @@ def _first_difference(a: Output, b: Output) -> tuple[int, int] | None:
 
 
 def check_lookahead(strategy: Strategy, bars: PathBatch, config: dict, context: str, rng: np.random.Generator,
-                    n_cuts: int = 3, check_from: int = 0) -> None:
-    """Output on a prefix of the bars must equal the prefix of the output on all bars.
+                    n_cuts: int = 3, check_from: int = 0, fresh: Strategy | None = None) -> None:
+    """A decision at bar t may use bars up to t only: raises StrategyError naming the first bar whose value
+    changes when later bars change — a strategy that peeks at the future.
 
-    Raises StrategyError naming the first bar whose value changes when later bars
-    are removed — i.e. a strategy that peeks at the future.
+    Three checks: the same bars twice give the same output; with `fresh` (the same file in a process that has
+    seen no call, so nothing cached answers for it), one call on a batch holding, for every cut after the
+    warm-up (up to MAX_FUTURE_CUTS in all), each path with the bars from the cut on mirrored about the close
+    before it (rises become falls), must give the output on the unchanged bars before the cut; and outputs on
+    `n_cuts` random prefixes must equal the prefix of the output on all bars.
     """
     full = strategy.call(bars, config, context, check_from)
     twice = strategy.call(bars, config, context + " (again)", check_from)
@@ -336,20 +347,65 @@ def check_lookahead(strategy: Strategy, bars: PathBatch, config: dict, context: 
     lo = check_from + 2  # prefixes shorter than the warm-up are not meaningful
     if n - lo < 2:
         return
+    if fresh is not None:
+        cut_of, path_of = _future_cuts(n, bars.shape[1], lo, rng)
+        part = fresh.call(mirrored_after(bars, cut_of, path_of), config, context + " (later bars mirrored)", check_from)
+        before = np.arange(n)[:, None] < cut_of[None, :]
+        _same_or_raise(strategy, bars, config, context, _values(full)[:, path_of], _values(part), before,
+                       lambda k: f"bars from bar {cut_of[k]} on are mirrored", path_of)
     cuts = sorted(set(rng.integers(lo, n, size=n_cuts).tolist()))
     for cut in cuts:
         part = strategy.call(bars.head(cut), config, context + f" (first {cut} bars)", min(check_from, cut))
-        a = full.target[:cut] if not full.is_signals else full.signal[:cut]
-        b = part.target if not part.is_signals else part.signal
-        same = np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True) if a.dtype.kind == "f" else a == b
-        if not same.all():
-            t, j = (int(x[0]) for x in np.nonzero(~same))
-            when = str(np.datetime64(int(bars.time[t]), "ns"))[:19].replace("T00:00:00", "")
-            raise StrategyError(
-                f"{strategy.where()}: looks ahead — its output at bar {t} ({when}, path {j}) changes when bars after "
-                f"bar {cut - 1} are removed ({context}{', config ' + _fmt(config) if config else ''}); "
-                "a decision at bar t may use bars up to t only"
-            )
+        _same_or_raise(strategy, bars, config, context, _values(full)[:cut], _values(part), None,
+                       lambda k, cut=cut: f"bars after bar {cut - 1} are removed", None)
+
+
+MAX_FUTURE_CUTS = 256  # columns of the mirrored-future batch, over all paths
+
+
+def _values(out: Output) -> np.ndarray:
+    return out.signal if out.is_signals else out.target
+
+
+def _future_cuts(n: int, m: int, lo: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(cut, path) of each column: every cut in [lo, n) of every path, or a seeded sample of them per path."""
+    per_path = max(1, MAX_FUTURE_CUTS // m)
+    cut_of, path_of = [], []
+    for j in range(m):
+        cuts = np.arange(lo, n) if n - lo <= per_path else np.sort(rng.choice(np.arange(lo, n), per_path, replace=False))
+        cut_of.append(cuts)
+        path_of.append(np.full(len(cuts), j))
+    return np.concatenate(cut_of), np.concatenate(path_of)
+
+
+def mirrored_after(bars: PathBatch, cut_of: np.ndarray, path_of: np.ndarray) -> PathBatch:
+    """Column k: path path_of[k] with every bar from cut_of[k] on mirrored in log price about the close before it
+    (high and low swap roles; volume kept). Bars before the cut are unchanged."""
+    after = np.arange(bars.shape[0])[:, None] >= cut_of[None, :]
+    anchor = bars.close[cut_of - 1, path_of][None, :] ** 2
+
+    def col(f: str, mirror: str) -> np.ndarray:
+        x = getattr(bars, f)[:, path_of]
+        return np.ascontiguousarray(np.where(after, anchor / getattr(bars, mirror)[:, path_of], x))
+
+    return PathBatch(col("open", "open"), col("high", "low"), col("low", "high"), col("close", "close"),
+                     np.ascontiguousarray(bars.volume[:, path_of]), bars.time)
+
+
+def _same_or_raise(strategy: Strategy, bars: PathBatch, config: dict, context: str, a: np.ndarray, b: np.ndarray,
+                   where: np.ndarray | None, how, path_of: np.ndarray | None) -> None:
+    same = np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True) if a.dtype.kind == "f" else a == b
+    if where is not None:
+        same |= ~where
+    if same.all():
+        return
+    t, k = (int(x[0]) for x in np.nonzero(~same))
+    j = k if path_of is None else int(path_of[k])
+    when = str(np.datetime64(int(bars.time[t]), "ns"))[:19].replace("T00:00:00", "")
+    raise StrategyError(
+        f"{strategy.where()}: looks ahead — its output at bar {t} ({when}, path {j}) changes when {how(k)} "
+        f"({context}{', config ' + _fmt(config) if config else ''}); a decision at bar t may use bars up to t only"
+    )
 
 
 def find_strategy(recorded: str, sha256: str, near: Path, limits=None) -> Strategy:

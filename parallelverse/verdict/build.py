@@ -97,13 +97,15 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
     if fits is not None:  # --auto-paths never grows a null past what one call of the strategy may hold
         max_null_paths = max(n_null, min(max_null_paths, fits))
     skill, decision = skill_section(strat, split, costs, n_null, seed, statistic, auto_paths, max_null_paths)
-    sharpe_stats, pbo_logits = _sharpe_stats(res, configs, selected, costs) if has_real else (None, None)
+    # equity at or below 0 (leverage) leaves no returns to describe: no PSR, no percentile to place
+    real_bust = has_real and bool(res.real.equity[selected].min() <= 0)
+    sharpe_stats, pbo_logits = _sharpe_stats(res, configs, selected, costs) if has_real and not real_bust else (None, None)
     universes, universe_plots = {}, {}
     for u in meta.universes:
         universes[u], universe_plots[u] = _universe(st, res, u, split, selected, costs, strat)
     universes = _relative_to_baseline(universes)
     path_luck = _path_luck(universes, {u: _uncertainty_label(st.universe(u).attrs.get("fitted", {}))
-                                       for u in meta.universes})
+                                       for u in meta.universes}, real_bust)
     plots = Plots(
         universes=universe_plots,
         nulls={t.name: t.null for t in skill.tests if t.available},
@@ -283,7 +285,8 @@ def _universe(st: Store, res: Results, u, split, selected, costs, strat) -> tupl
         hist={mm: res.universes[u].metrics[mm][selected].tolist() for mm in ("sharpe", "total_return", "max_drawdown", "excess_sharpe")},
         acf=_acf_curves(hist.close[:context_end], closes),
     )
-    return UniverseResult(n, metrics, fid, universe.generator), plots
+    bust = int(np.sum(res.universes[u].metrics["max_drawdown"][selected] <= -1))  # as stress counts them
+    return UniverseResult(n, metrics, fid, bust_paths=bust, generator=universe.generator), plots
 
 
 def _acf_curves(context_close, closes) -> dict:
@@ -305,7 +308,8 @@ def _uncertainty_label(fitted: dict) -> str:
     return label
 
 
-def _path_luck(universes: dict[str, UniverseResult], uncertainty: dict[str, str]) -> dict[str, PathLuck]:
+def _path_luck(universes: dict[str, UniverseResult], uncertainty: dict[str, str],
+               real_bust: bool = False) -> dict[str, PathLuck]:
     rows = {}
     for u, d in universes.items():
         s = d.metrics["sharpe"]
@@ -313,6 +317,8 @@ def _path_luck(universes: dict[str, UniverseResult], uncertainty: dict[str, str]
         pct = s.percentile
         if not np.isfinite(pct):
             label = "no real result"
+        elif real_bust:
+            label = "not placed (the real book went bust: its Sharpe means nothing)"
         elif s.q05 == s.q95 == s.real:  # e.g. never invested: every path ties the real result, nothing to place
             label = "no spread (every path gives the real Sharpe)"
             lo = hi = float("nan")  # and no Monte Carlo error to show
@@ -334,7 +340,9 @@ def _path_luck(universes: dict[str, UniverseResult], uncertainty: dict[str, str]
 
 def _disagreement(path_luck: dict[str, PathLuck]) -> str | None:
     """A line when the universes kept in the verdict place the real result on opposite sides or far apart."""
-    kept = {u: d for u, d in path_luck.items() if not d.excluded and np.isfinite(d.percentile)}
+    kept = {u: d for u, d in path_luck.items()
+            if not d.excluded and np.isfinite(d.percentile) and np.isfinite(d.mc_interval[0])
+            and not d.label.startswith("not placed")}
     if len(kept) < 2:
         return None
     kind = [u for u, d in kept.items() if d.mc_interval[0] > 50]

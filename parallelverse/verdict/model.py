@@ -202,6 +202,7 @@ class UniverseResult:
     n_paths: int
     metrics: dict[str, MetricPosition]
     fidelity: Fidelity
+    bust_paths: int = 0  # paths on which the shown configuration's equity reached 0 or below (leverage)
     generator: str = field(default="", metadata=NOT_JSON)  # the family that made it (garch, bootstrap, ...)
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parallelverse.backtest.engine import Costs, decide, decision_lag, execution_arrays, fill_prices, metric_rows, run_executed, run_grid
+from parallelverse.backtest.engine import Costs, backtest, decide, decision_lag, execution_arrays, fill_prices, metric_rows, run_executed, run_grid
 from parallelverse.backtest.strategy import Strategy
 from parallelverse.bars import PathBatch, real_bars, with_warmup
 from parallelverse.errors import GeneratorError
@@ -183,9 +183,11 @@ def timing_decisions(strategy: Strategy, split: SeedSplit, costs: Costs, statist
     """None when the configuration that sets the real best-of-grid statistic changed its exposure over the real
     horizon; else why there is nothing to test.
 
-    A configuration that holds one exposure all the way (always long, or never invested) made no
-    timing decision: its excess over buy-and-hold is fixed by that exposure, null markets give it the
-    same value, and every null's p-value would come from ties, not from a test.
+    A real market that never moved leaves nothing to time, and a book that went bust (equity at or
+    below 0) has no returns to test. A configuration that holds one exposure all the way (always
+    long, or never invested) made no timing decision: its excess over buy-and-hold is fixed by that
+    exposure, null markets give it the same value, and every null's p-value would come from ties,
+    not from a test.
     """
     h = split.history
     moves = np.concatenate([h.open[split.context_end:split.realized_end], h.close[split.context_end - 1:split.realized_end]])
@@ -195,8 +197,11 @@ def timing_decisions(strategy: Strategy, split: SeedSplit, costs: Costs, statist
     bars = real_bars(split, strategy.warmup)
     stat = grid_statistic(strategy, bars, costs, statistic, "real history")[:, 0]
     best = int(np.argmax(np.where(np.isfinite(stat), stat, -np.inf)))
-    held = _held_exposure(decide(strategy, bars, strategy.configs[best], costs.fill, "real history"), bars,
-                          strategy.warmup, costs.fill)
+    out = decide(strategy, bars, strategy.configs[best], costs.fill, "real history")
+    if backtest(out, bars, strategy.warmup, costs)[1].min() <= 0:
+        return ("the book went bust on the real history (equity at or below 0, from leverage): its returns and "
+                "Sharpe mean nothing, and there is nothing to test")
+    held = _held_exposure(out, bars, strategy.warmup, costs.fill)
     # longs above 1x are filled with the cash there is, at about 1x (as in vectorbt): a book asking for 1x on some
     # days and 1.5x on others trades like buy-and-hold. Differences below EXPOSURE_TOL are no decision either.
     held = np.minimum(held, 1.0)

@@ -74,7 +74,11 @@ def detail_lines(r: Verdict) -> list[str]:
         unc = f"; parameter uncertainty: {d.uncertainty}" if d.uncertainty else ""
         mc = (f" (Monte Carlo [{_num(d.mc_interval[0], '{:.1f}')}, {_num(d.mc_interval[1], '{:.1f}')}])"
               if math.isfinite(d.mc_interval[0]) else "")
-        out.append(f"path luck in {u}: real Sharpe at percentile {_num(d.percentile, '{:.1f}')}{mc} — {d.label}{unc}")
+        bust = r.universes[u].bust_paths
+        bust = (f"; the book went bust on {bust:,} of {r.universes[u].n_paths:,} paths (their Sharpe means nothing)"
+                if bust else "")
+        out.append(f"path luck in {u}: real Sharpe at percentile {_num(d.percentile, '{:.1f}')}{mc} — {d.label}{unc}"
+                   f"{bust}")
     if r.verdict.generators_disagree:
         out.append(r.verdict.generators_disagree)
     if r.universes_without_results:
