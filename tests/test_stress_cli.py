@@ -293,6 +293,28 @@ def test_a_real_future_shorter_than_the_horizon_is_compared_over_the_same_bars(r
     assert "over the first 161 of 252 bars, where the real future ends" in details
 
 
+def test_a_real_future_that_never_moved_is_not_testable_and_reports(aapl_frame, run_cli, tmp_path):
+    """A halted stock: the 120 bars after the cut at one price. Every null market is the same flat line (p-values
+    from ties), and the volatility scores have no realized variance to score: undefined, not a crash."""
+    frame = aapl_frame.copy()
+    after = frame["Date"] >= "2020-07-01"
+    last = float(frame.loc[~after, "Close"].iloc[-1])
+    frame.loc[after, ["Open", "High", "Low", "Close"]] = last
+    frame.to_csv(tmp_path / "halted.csv", index=False)
+    store = tmp_path / "h.zarr"
+    assert run_cli("generate", "--data", tmp_path / "halted.csv", "--seed-window", "2020-06", "--horizon", 120,
+                   "--n-paths", 40, "--out", store).exit_code == 0
+    strat = tmp_path / "half.py"
+    strat.write_text("import numpy as np\ndef positions(bars):\n    return np.full(bars.close.shape, 0.5)\n")
+    result = run_cli("stress", strat, "--store", store, "--json")
+    assert result.exit_code == 0 and "Warning" not in result.stderr, result.stderr
+    v = json.loads(run_cli("report", store, "--n-null", 19, "--json").stdout)
+    assert v["verdict"]["skill"]["label"] == "Not testable"
+    assert "the price did not move over the" in v["verdict"]["skill"]["reason"]
+    for u in v["universes"].values():
+        assert u["fidelity"]["calibration"]["vol_forecast"]["generator"]["qlike"] is None  # NaN in strict JSON
+
+
 def test_numpy_params_are_recorded_as_plain_values(store, run_cli, tmp_path):
     path = tmp_path / "np_params.py"
     path.write_text("import numpy as np\nparams = {'n': list(np.arange(2, 4)), 'w': [np.float32(0.5)]}\n"
