@@ -255,9 +255,23 @@ def test_a_missing_time_chunk_is_damage_named_and_the_same_generate_says_it_repa
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
 
 
+def _interrupted(store: Path, name: str) -> None:
+    """Universe `name` as a run killed before `finish` leaves it: not complete, its seal matching (an edit of
+    `complete` alone is damage, tested in test_store_damage.py)."""
+    from parallelverse.store.integrity import SEAL, seal_of
+
+    def edit(m):
+        attrs = {k: v for k, v in m["attributes"].items() if k != SEAL}
+        attrs["complete"] = False
+        m["attributes"] = {**attrs, SEAL: seal_of(store / "universes" / name, attrs,
+                                                  [c for c in m["attributes"][SEAL] if c != "zarr.json"])}
+
+    _edit_json(store / "universes" / name / "zarr.json", edit)
+
+
 def test_a_store_whose_universes_are_all_interrupted_names_them_and_the_fix(store, run_cli):
     for name in ("bootstrap-fixed-mean", "garch-gjr-t"):
-        _edit_json(store / "universes" / name / "zarr.json", lambda m: m["attributes"].__setitem__("complete", False))
+        _interrupted(store, name)
     line = one_line(run_cli("stress", SMA, "--store", store))
     assert "no complete universe (bootstrap-fixed-mean, garch-gjr-t: interrupted)" in line, line
     assert "rerun the `parallelverse generate` command that made it to finish it" in line
@@ -517,8 +531,7 @@ def test_the_python_api_reads_results_with_reports_checks_and_plain_xarray_opens
 def test_python_access_names_a_missing_zarr_json_and_a_universe_still_being_written(store):
     import parallelverse
 
-    _edit_json(store / "universes" / "bootstrap-fixed-mean" / "zarr.json",
-               lambda m: m["attributes"].__setitem__("complete", False))
+    _interrupted(store, "bootstrap-fixed-mean")
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom parallelverse.store import lock_store\n"
                                f"lock = lock_store({str(store)!r})\nprint('held', flush=True)\ntime.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)  # as a running generate holds it

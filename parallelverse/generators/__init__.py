@@ -20,9 +20,12 @@ DEFAULT_GENERATORS = ("garch", "bootstrap")
 
 
 def model_digest(generator: Generator) -> str | None:
-    """What identifies a model generator's weights: sha256 over a local model directory's weight and config files
-    (a replaced checkpoint must not resume a universe or reuse a calibration cell made with the old one), the id
-    for a Hub model, None for generators without a model."""
+    """What identifies a model generator's weights (a replaced checkpoint must not resume a universe or reuse a
+    calibration cell made with the old one): for a local model directory, sha256 over its weight and config files
+    (.safetensors, .json, .bin, at any depth, linked sub-folders followed) taken in sorted order of their path
+    relative to the directory, each as "<role>/<relative path>" then its bytes (role "model", or "tokenizer" for a
+    Kronos tokenizer outside the model directory) -- so two copies of a checkpoint have one digest however they were
+    made; the id for a Hub model; None for generators without a model."""
     import hashlib
     import os
     from pathlib import Path
@@ -42,12 +45,14 @@ def model_digest(generator: Generator) -> str | None:
             h.update(f"{role}={ref}".encode())  # a Hub id
             continue
         local = True
-        for root, _, files in os.walk(p, followlinks=True):  # a linked predictor/ is part of the checkpoint too
-            for name in sorted(files):
-                f = Path(root, name)
-                if f.suffix in (".safetensors", ".json", ".bin"):
-                    h.update(f"{role}/{f.relative_to(p)}".encode())
-                    h.update(f.read_bytes())
+        files = []
+        for root, dirs, names in os.walk(p, followlinks=True):  # a linked predictor/ is part of the checkpoint too
+            dirs.sort()
+            files += [Path(root, n).relative_to(p).as_posix() for n in names
+                      if Path(n).suffix in (".safetensors", ".json", ".bin")]
+        for rel in sorted(files):  # not the file system's listing order
+            h.update(f"{role}/{rel}".encode())
+            h.update((p / rel).read_bytes())
     if not local and len(parts) == 1:
         return str(model)  # a Hub id names its weights
     return h.hexdigest()

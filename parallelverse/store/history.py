@@ -2,7 +2,7 @@
 
     history/                     the real bars, 1-D over dimension "bar"
       time open high low close volume     attrs: symbol, source, context_end, realized_end,
-                                          has_volume, seed_window {spec, start, end}
+                                          has_volume, seed_window {spec, start, end}, seal
 
 history[:context_end] is the model context, history[context_end:realized_end] the real
 future. The horizon's time stamps are those every universe stores (they follow the
@@ -20,13 +20,15 @@ import pandas as pd
 import zarr
 
 from parallelverse.bars import FIELDS
+from parallelverse.errors import StoreError
 from parallelverse.market import Ohlcv
-from parallelverse.store.integrity import CODECS, read_whole
+from parallelverse.store.integrity import CODECS, SEAL, check_seal, read_whole, seal_of
 from parallelverse.window import SeedSplit, SeedWindow, extend_calendar
 
 # The marker of a store parallelverse made (root attribute "format"); `--overwrite` replaces nothing else.
-# Version 2: every chunk carries a crc32c checksum. Stores of version 1 are refused with the fix.
-FORMAT = "parallelverse-store/2"
+# Version 2: every chunk carries a crc32c checksum. Version 3: the root, the history and each universe carry a
+# seal over their metadata (integrity.py). Stores of older versions are refused with the fix.
+FORMAT = "parallelverse-store/3"
 FORMAT_FAMILY = "parallelverse-store/"
 TIME_ATTRS = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}  # xarray decodes these
 _VERSIONED = ("parallelverse", "numpy", "pandas", "scipy", "arch", "zarr", "numcodecs", "numba", "torch", "safetensors",
@@ -70,16 +72,19 @@ def write_history(root: zarr.Group, split: SeedSplit) -> None:
     t.attrs.update(TIME_ATTRS)
     for f in FIELDS:
         g.create_array(f, data=getattr(h, f), dimension_names=("bar",), compressors=CODECS)
-    g.attrs.update(
-        {
-            "symbol": h.symbol,
-            "source": h.source,
-            "context_end": split.context_end,  # history[:context_end] is the model context
-            "realized_end": split.realized_end,  # history[context_end:realized_end] is the real future
-            "has_volume": h.has_volume,
-            "seed_window": {"spec": split.window.spec, "start": str(split.window.start), "end": str(split.window.end)},
-        }
-    )
+    attrs = {
+        "symbol": h.symbol,
+        "source": h.source,
+        "context_end": split.context_end,  # history[:context_end] is the model context
+        "realized_end": split.realized_end,  # history[context_end:realized_end] is the real future
+        "has_volume": h.has_volume,
+        "seed_window": {"spec": split.window.spec, "start": str(split.window.start), "end": str(split.window.end)},
+    }
+    g.attrs.update({**attrs, SEAL: seal_of(history_dir(root), attrs, ("time", *FIELDS))})  # one write: sealed or not
+
+
+def history_dir(root: zarr.Group) -> Path:
+    return Path(root.store.root) / root.path / "history"
 
 
 HISTORY_FIX = "rerun the `parallelverse generate` command that made the store (same data and options) to repair it"
@@ -91,16 +96,30 @@ def read_split(root: zarr.Group, horizon_time: np.ndarray | None = None) -> Seed
     horizon_time: the time stamps a universe stores; without one (a store with no
     universe yet) the calendar is extended from the history as `split_at_window` does.
     """
+    where, fix = f"the history of store {str(Path(root.store.root))!r}", HISTORY_FIX
+    check_seal(history_dir(root), "history/", where, fix)  # an edited context_end or shape is damage, not a crash
     g = root["history"]
     a = g.attrs.asdict()
-    where, fix = f"the history of store {str(Path(root.store.root))!r}", HISTORY_FIX
     time, *fields = (read_whole(g[f], where, fix) for f in ("time", *FIELDS))
     history = Ohlcv(a["symbol"], a["source"], time, *fields, has_volume=a["has_volume"])
     w = a["seed_window"]
     window = SeedWindow(w["spec"], pd.Timestamp(w["start"]), pd.Timestamp(w["end"]))
     context_end, realized_end = int(a["context_end"]), int(a["realized_end"])
+    ident = root.attrs["identity"]
+    horizon_bars = int(ident["horizon_bars"])
+    problem = (  # the history agrees with the identity the store's root records (each file is sealed on its own)
+        "its bars are not the ones the store was made from" if history.digest() != ident["history_sha256"]
+        else f"context_end = {context_end}, the store's context is {ident['context_bars']} bars"
+        if context_end != int(ident["context_bars"])
+        else f"realized_end = {realized_end}, not the {len(time)} bars stored" if realized_end != len(time)
+        else f"{realized_end - context_end} real bars after the cut, more than the horizon ({horizon_bars})"
+        if not 0 <= realized_end - context_end <= horizon_bars
+        else f"a horizon of {len(horizon_time)} time stamps, not {horizon_bars}"
+        if horizon_time is not None and len(horizon_time) != horizon_bars else None)
+    if problem:
+        raise StoreError(f"{where} is damaged ({problem}); {fix}")
     if horizon_time is None:
         real = history.time[context_end:realized_end]
-        extra = int(root.attrs["identity"]["horizon_bars"]) - len(real)
+        extra = horizon_bars - len(real)
         horizon_time = np.concatenate([real, extend_calendar(history.time, extra)]) if extra > 0 else real.copy()
     return SeedSplit(window, history, context_end, realized_end, np.asarray(horizon_time))

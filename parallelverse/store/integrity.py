@@ -9,11 +9,21 @@ need exist. Every problem is one StoreError naming the array, the chunk and the 
 
 Chunks are written even when they equal the fill value (`write_empty_chunks`), so
 "every chunk file exists" is what a complete array looks like.
+
+Metadata has its checksum too: a group that generate writes (the store's root, the
+history, each universe) records a *seal* in its attributes, the sha256 of its own
+attributes and of each of its arrays' zarr.json (shape, chunking, dtype, codecs,
+attributes). Every reader checks the seal before trusting a number in them, so an
+edited context_end, shape, codec chain, spec or flag is damage named in one line,
+never a crash later or a wrong result; and every array read checks its codec chain
+ends with the checksum (`check_codecs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,8 +63,19 @@ def chunk_problem(path: Path) -> str | None:
     return None
 
 
+def check_codecs(arr: zarr.Array, where: str, fix: str) -> None:
+    """`arr` is encoded as generate and stress write it (bytes, blosc, crc32c): an array whose zarr.json lost its
+    checksum codec would read a flipped bit as a price without a word."""
+    names = tuple(type(c).__name__ for c in arr.metadata.codecs)
+    if names != ("BytesCodec", "BloscCodec", "Crc32cCodec"):
+        raise StoreError(f"{where} is damaged ({arr.path}/zarr.json lists codecs "
+                         f"{', '.join(n.removesuffix('Codec').lower() for n in names) or 'none'}, not bytes, blosc, "
+                         f"crc32c: its checksum is not checked); {fix}")
+
+
 def read_whole(arr: zarr.Array, where: str, fix: str) -> np.ndarray:
-    """All of `arr`, after checking every chunk file is there; any damage is one StoreError."""
+    """All of `arr`, after checking its codecs and that every chunk file is there; any damage is one StoreError."""
+    check_codecs(arr, where, fix)
     check_present(arr, where, fix)
     return read_checked(arr, slice(None), where, fix)
 
@@ -90,3 +111,68 @@ def damage_named(where: str, fix: str, verb: str = "is") -> Iterator[None]:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else ""
         raise StoreError(f"{where} {verb} damaged ({type(exc).__name__}{': ' + first if first else ''}); {fix}") from None
+
+
+SEAL = "seal"  # the attribute holding a group's seal
+
+
+def _digest(obj) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True, default=_plain)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(obj):
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON")
+
+
+def _node_json(d: Path) -> dict:
+    meta = json.loads((d / "zarr.json").read_text())
+    if not isinstance(meta, dict):
+        raise ValueError("not a JSON object")
+    return meta
+
+
+def seal_of(group_dir: Path, attrs: dict, children: Iterable[str]) -> dict:
+    """The seal of a group whose attributes will be `attrs` (its seal left out): {"zarr.json": sha256 of the
+    attributes, child: sha256 of the child's whole zarr.json} for each child node (a path relative to the group)."""
+    out = {"zarr.json": _digest({k: v for k, v in attrs.items() if k != SEAL})}
+    for child in children:
+        out[child] = _digest(_node_json(group_dir / child))
+    return out
+
+
+def seal_problem(group_dir: Path, rel: str) -> str | None:
+    """Why the group at `group_dir` (named `rel` in messages, e.g. "history/") does not match its seal, or None."""
+    try:
+        meta = _node_json(group_dir)
+    except FileNotFoundError:
+        return f"{rel}zarr.json is missing"
+    except (OSError, ValueError) as exc:
+        return f"{rel}zarr.json is unreadable ({type(exc).__name__})"
+    attrs = meta.get("attributes")
+    seal = attrs.get(SEAL) if isinstance(attrs, dict) else None
+    if not isinstance(seal, dict) or not all(isinstance(v, str) for v in seal.values()):
+        return f"{rel}zarr.json has no seal: it was rewritten by something other than parallelverse"
+    if seal.get("zarr.json") != _digest({k: v for k, v in attrs.items() if k != SEAL}):
+        return f"the attributes in {rel}zarr.json were edited"
+    for child, want in seal.items():
+        if child == "zarr.json":
+            continue
+        try:
+            got = _digest(_node_json(group_dir / child))
+        except FileNotFoundError:
+            return f"{rel}{child}/zarr.json is missing"
+        except (OSError, ValueError) as exc:
+            return f"{rel}{child}/zarr.json is unreadable ({type(exc).__name__})"
+        if got != want:
+            return f"{rel}{child}/zarr.json was edited (shape, chunks, dtype, codecs or attributes)"
+    return None
+
+
+def check_seal(group_dir: Path, rel: str, where: str, fix: str, verb: str = "is") -> None:
+    """One StoreError "<where> is damaged (<what was edited>); <fix>" unless the group matches its seal."""
+    problem = seal_problem(group_dir, rel)
+    if problem:
+        raise StoreError(f"{where} {verb} damaged ({problem}); {fix}")

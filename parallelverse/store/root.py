@@ -17,8 +17,8 @@ swapped in, so the old one is gone only once the new one exists.
 
 from __future__ import annotations
 
-import errno
 import dataclasses
+import errno
 import json
 import os
 import re
@@ -34,7 +34,9 @@ from parallelverse.errors import StoreError
 from parallelverse.store.history import (FORMAT, FORMAT_FAMILY, HISTORY_FIX, describe_identity, read_split, store_identity,
                                          write_history)
 from parallelverse.store.lock import StoreLock, lock_store
-from parallelverse.store.names import name_problem
+from parallelverse.store.integrity import SEAL, seal_of, seal_problem
+from parallelverse.store.tree import foreign_entries as _foreign_entries
+from parallelverse.store.tree import remove_ours as _remove_ours
 from parallelverse.store.results import Results, ResultsWriter, read_results, restore_swapped, result_names
 from parallelverse.store.universes import Universe, UniverseSpec, UniverseWriter, list_universes, prepare_universe, universe_of
 from parallelverse.window import SeedSplit
@@ -125,18 +127,54 @@ def _follow(path: Path) -> Path:
 
 
 def _kind(path: Path) -> str:
-    """"store" (this format), "old" (an older parallelverse format), "empty" (an empty directory) or "foreign"."""
+    """"store" (this format), "old" (an older parallelverse format), "damaged" (ours, with a root zarr.json that is
+    missing, unreadable or edited: see `_root_damage`), "empty" (an empty directory) or "foreign"."""
     if path.is_symlink() or not path.is_dir():
         return "foreign"
     if not any(path.iterdir()):
         return "empty"
-    try:
-        fmt = zarr.open_group(str(path), mode="r").attrs.get("format")
-    except Exception:
-        return "foreign"
+    fmt = _root_format(path)
     if fmt == FORMAT:
-        return "store"
-    return "old" if isinstance(fmt, str) and fmt.startswith(FORMAT_FAMILY) else "foreign"
+        return "damaged" if seal_problem(path, "") else "store"
+    if isinstance(fmt, str) and fmt.startswith(FORMAT_FAMILY):
+        return "old"
+    return "damaged" if _our_history(path) else "foreign"
+
+
+def _root_format(path: Path) -> object:
+    try:
+        meta = json.loads((path / "zarr.json").read_text())
+        return meta["attributes"].get("format") if meta.get("node_type") == "group" else None
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None
+
+
+def _our_history(path: Path) -> bool:
+    """`path/history` is a history group generate wrote (sealed, with the split's attributes)."""
+    try:
+        attrs = json.loads((path / "history" / "zarr.json").read_text())["attributes"]
+        return isinstance(attrs.get(SEAL), dict) and "context_end" in attrs and "seed_window" in attrs
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return False
+
+
+def _root_damage(path: Path) -> str:
+    """What is wrong with a damaged store's root zarr.json."""
+    problem = seal_problem(path, "")
+    if problem and _root_format(path) not in (None, FORMAT) and (path / "zarr.json").is_file():
+        return "its zarr.json has another format marker"
+    return problem or "its zarr.json has no format marker"
+
+
+def _damaged_store(path: Path) -> StoreError:
+    return StoreError(f"{str(path)!r} is a damaged parallelverse store ({_root_damage(path)}); regenerate it: the "
+                      "same `parallelverse generate` command with --overwrite")
+
+
+def _old_store(path: Path) -> StoreError:
+    return StoreError(f"{str(path)!r} was made by an older parallelverse (store format {_root_format(path)}, this "
+                      f"version reads {FORMAT}); regenerate it: the same `parallelverse generate` command with "
+                      "--overwrite, or choose another --out")
 
 
 def _refuse_protected(path: Path, option: str = "--out") -> None:
@@ -158,13 +196,12 @@ def open_store(path: str | Path, split: SeedSplit, overwrite: bool = False) -> S
     _refuse_protected(path)
     kind = _kind(path) if (path.exists() or path.is_symlink()) else "none"
     if kind == "foreign":
-        what = "a file" if path.is_file() else "a symbolic link" if path.is_symlink() else "a directory"
-        raise StoreError(f"{str(path)!r} exists but is not a parallelverse store (it is {what}); --overwrite replaces "
-                         "only stores that parallelverse made; choose another --out")
+        raise StoreError(_foreign_message(path, overwrite))
     if kind == "old" and not overwrite:
-        raise StoreError(f"{str(path)!r} was made by an older parallelverse (without chunk checksums); "
-                         "regenerate it with --overwrite, or choose another --out")
-    if kind in ("store", "old") and overwrite:
+        raise _old_store(path)
+    if kind == "damaged" and not overwrite:
+        raise _damaged_store(path)
+    if kind in ("store", "old", "damaged") and overwrite:
         foreign = _foreign_entries(path)
         if foreign:
             raise StoreError(f"{str(path)!r} holds files parallelverse did not write ({', '.join(foreign[:3])}"
@@ -190,6 +227,15 @@ def open_store(path: str | Path, split: SeedSplit, overwrite: bool = False) -> S
         return _create(path, split, identity, replace=False)
     except FileExistsError:  # another process created it meanwhile: open theirs (identity checked)
         return open_store(path, split)
+
+
+def _foreign_message(path: Path, overwrite: bool) -> str:
+    if path.is_symlink() and not path.exists():
+        return (f"--out {str(path)!r} is a symbolic link to {os.readlink(path)!r}, which does not exist; remove the "
+                "link or choose another --out")
+    what = "a file" if path.is_file() else "a symbolic link" if path.is_symlink() else "a directory"
+    why = "; --overwrite replaces only stores that parallelverse made" if overwrite else ""
+    return f"{str(path)!r} exists but is not a parallelverse store (it is {what}){why}; choose another --out"
 
 
 def _repair_history(st: Store, split: SeedSplit) -> bool:
@@ -223,7 +269,8 @@ def _create(path: Path, split: SeedSplit, identity: dict, replace: bool) -> Stor
     shutil.rmtree(tmp, ignore_errors=True)
     root = zarr.open_group(str(tmp), mode="w")
     write_history(root, split)
-    root.attrs.update({"format": FORMAT, "identity": identity})
+    attrs = {"format": FORMAT, "identity": identity}
+    root.attrs.update({**attrs, SEAL: seal_of(tmp, attrs, ())})
     lock = lock_store(tmp)
     try:
         if replace:
@@ -244,64 +291,6 @@ def _create(path: Path, split: SeedSplit, identity: dict, replace: bool) -> Stor
         raise
     lock.path = path
     return Store(path, zarr.open_group(str(path), mode="r+"), lock)
-
-
-_TOP = {"zarr.json", "history", "universes", "results"}
-
-
-def _foreign_entries(path: Path) -> list[str]:
-    """Everything in a store that parallelverse did not write, at any depth: --overwrite deletes the whole
-    directory, so it must hold nothing of the user's.
-
-    What we write is a zarr tree: node directories (with `zarr.json`) holding `zarr.json`, child nodes and,
-    for arrays, a chunk directory `c/` of numbered files and directories; plus our temporaries (zarr's
-    `*.partial` files, `.<name>.<pid>.partial` and `.<name>.old-<pid>` nodes), which are walked like nodes.
-    At the top only the history, universes and results groups. Symbolic links are never ours."""
-    out: list[str] = []
-
-    def temporary(name: str) -> bool:
-        return name.startswith(".") and (name.endswith(".partial") or ".old-" in name)
-
-    def chunks(d: str, rel: str) -> None:
-        with os.scandir(d) as it:
-            for e in it:
-                if e.is_symlink():
-                    out.append(f"{rel}/{e.name}")
-                elif e.is_dir():
-                    if e.name.isdigit():
-                        chunks(e.path, f"{rel}/{e.name}")
-                    else:
-                        out.append(f"{rel}/{e.name}")
-                elif not (e.is_file() and (e.name.isdigit() or e.name.endswith(".partial"))):
-                    out.append(f"{rel}/{e.name}")
-
-    def node(d: str, rel: str, top: bool = False) -> None:
-        is_array = False
-        try:
-            is_array = json.loads(Path(d, "zarr.json").read_text()).get("node_type") == "array"
-        except (OSError, ValueError, AttributeError):
-            pass
-        with os.scandir(d) as it:
-            for e in sorted(it, key=lambda e: e.name):
-                name = f"{rel}{e.name}"
-                if e.is_symlink():
-                    out.append(name)
-                elif e.is_file():
-                    if not (e.name == "zarr.json" or e.name.endswith(".partial")):
-                        out.append(name)
-                elif not e.is_dir():
-                    out.append(name)
-                elif e.name == "c" and is_array:
-                    chunks(e.path, name)
-                elif top and e.name not in _TOP and not temporary(e.name):
-                    out.append(name)
-                elif os.path.exists(os.path.join(e.path, "zarr.json")) or temporary(e.name):
-                    node(e.path, f"{name}/")
-                else:
-                    out.append(name)
-
-    node(str(path), "", top=True)
-    return out
 
 
 _BESIDE = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.partial|old-(?P<old>\d+))$")
@@ -328,22 +317,6 @@ def _ours(p: Path) -> bool:
     if (p / "zarr.json").exists():
         return True
     return all(e.is_file() and e.name.endswith(".partial") for e in p.iterdir())
-
-
-def _remove_ours(p: Path) -> None:
-    """Delete a store directory with its zarr.json last, so that a removal killed halfway still looks like
-    ours to the next run's `_ours` and is finished then, not left behind for good."""
-    for e in p.iterdir():
-        if e.name != "zarr.json":
-            if e.is_dir() and not e.is_symlink():
-                shutil.rmtree(e, ignore_errors=True)
-            else:
-                e.unlink(missing_ok=True)
-    (p / "zarr.json").unlink(missing_ok=True)
-    try:
-        p.rmdir()
-    except OSError:
-        pass
 
 
 def _locked(path: Path) -> Store:
@@ -381,8 +354,9 @@ def read_store(path: str | Path, write: bool = False) -> Store:
         raise StoreError(f"store {str(path)!r} does not exist; create it with `parallelverse generate --seed-window ...`")
     kind = _kind(path)
     if kind == "old":
-        raise StoreError(f"{str(path)!r} was made by an older parallelverse (without chunk checksums); "
-                         "regenerate it: the same `parallelverse generate` command with --overwrite")
+        raise _old_store(path)
+    if kind == "damaged":
+        raise _damaged_store(path)
     if kind != "store":
         outer = next((p for p in path.resolve().parents if (p / "zarr.json").is_file() and _kind(p) == "store"), None)
         if outer is not None:
@@ -400,9 +374,6 @@ def open_universe(path: str | Path, name: str) -> Universe:
     """A complete universe for reading (read_store's checks and messages); incomplete ones are refused."""
     st = read_store(path)
     names = list_universes(st.root)
-    if name not in names and name_problem(name) is None and (st.path / "universes" / name).is_dir():
-        raise StoreError(f"universe {name!r} in {str(st.path)!r} is damaged (its zarr.json is missing); rerun the "
-                         "`parallelverse generate` command that made it (same options) to repair it")
     if name not in names:
         raise StoreError(f"no universe {name!r} in {str(st.path)!r}; it has: {', '.join(names) or 'none'}")
     u = universe_of(st.root, name)

@@ -1,6 +1,6 @@
 """Universes: one group of synthetic paths per generator run.
 
-    universes/<name>/             attrs: spec, complete, versions, fitted, seed_window, ...
+    universes/<name>/             attrs: spec, complete, versions, fitted, seed_window, ..., seal
       time                        (horizon_bars,) int64 ns
       open high low close volume  (horizon_bars, n_paths) float64, chunked along paths
       chunk_done                  (n_chunks,) bool: chunk k of all five fields is written
@@ -16,6 +16,11 @@ rerun regenerates exactly the chunks that are not marked -- or whose files are
 missing or fail their checksum (see integrity.py): the same command repairs them.
 Per-chunk counts make the totals recorded at the end independent of how many
 processes wrote the chunks.
+
+The group's seal (integrity.py) covers its attributes and its arrays' zarr.json; it is
+written with the skeleton and again, in the same write as `complete`, by `finish`. A
+universe whose metadata is lost or fails its seal is damage to readers and rebuilt
+from the spec by the same generate command.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ import zarr
 from parallelverse.bars import FIELDS, PathBatch
 from parallelverse.errors import StoreError
 from parallelverse.store.history import TIME_ATTRS, package_versions
-from parallelverse.store.integrity import CODECS, check_present, chunk_file, chunk_problem, damage_named, read_whole
+from parallelverse.store.integrity import (CODECS, SEAL, check_codecs, check_present, check_seal, chunk_file, chunk_problem,
+                                          damage_named, read_whole, seal_of, seal_problem)
 from parallelverse.store.names import check_name
+from parallelverse.store.tree import foreign_entries
 
 _COUNTS = "chunk_counts"
 
@@ -139,6 +146,7 @@ class Universe:
     def _field(self, f: str, start: int, stop: int | None) -> np.ndarray:
         stop = self.n_paths if stop is None else min(stop, self.n_paths)
         arr = self.group[f]
+        check_codecs(arr, f"universe {self.name!r} in {str(Path(self.group.store.root))!r}", _fix(self.name))
         chunks = range(start // self.chunk_paths, -(-stop // self.chunk_paths)) if stop > start else range(0)
         for k in chunks:  # a missing chunk would read as NaN: refuse it
             if not chunk_file(arr, (0, k)).exists():
@@ -160,14 +168,24 @@ class Universe:
                 f"{f} is {problem}; {_fix(self.name)}")
 
 
+def universe_dir(root: zarr.Group, name: str) -> Path:
+    return Path(root.store.root) / "universes" / name
+
+
+_CHILDREN = ("time", *FIELDS, "chunk_done")  # the arrays every universe has from its skeleton on
+
+
 def universe_of(root: zarr.Group, name: str) -> Universe:
     where = f"universe {name!r} in {str(Path(root.store.root))!r}"
+    if not (universe_dir(root, name) / "zarr.json").is_file():
+        raise StoreError(f"{where} is damaged (its zarr.json is missing); {_fix(name)}")
     with damage_named(where, _fix(name)):
         g = root[f"universes/{name}"]
         close = g["close"]
         time = read_whole(g["time"], where, _fix(name))  # a missing chunk would read as 1970-01-01
         attrs = Attrs(g.attrs.asdict())
-        _check_shapes(g, attrs, time, where, name)
+        _check_shapes(g, attrs, time, where, name)  # the likely edits, named precisely
+    check_seal(universe_dir(root, name), f"universes/{name}/", where, _fix(name))  # and any other edit
     return Universe(name, close.shape[1], close.chunks[1], time, attrs, g)
 
 
@@ -178,6 +196,8 @@ def _check_shapes(g: zarr.Group, attrs: Attrs, time: np.ndarray, where: str, nam
     if not isinstance(spec, dict):
         raise StoreError(f"{where} is damaged (no spec); {_fix(name)}")
     want = (len(time), spec.get("n_paths"))
+    for f in (*FIELDS, "chunk_done"):
+        check_codecs(g[f], where, _fix(name))
     for f in FIELDS:
         a = g[f]
         if a.dtype != np.float64:
@@ -231,20 +251,34 @@ class UniverseWriter:
         done = self.group["chunk_done"][:]
         if not done.all():
             raise StoreError(f"universe {self.spec.name} still has {int((~done).sum())} unwritten chunks; rerun to finish it")
-        self.group.attrs.update({**attrs, "complete": True})
+        g = self.group
+        new = {**attrs, "complete": True}
+        final = {**{k: v for k, v in g.attrs.asdict().items() if k != SEAL}, **new}
+        counts = [f"{_COUNTS}/{n}" for n, _ in sorted(g[_COUNTS].arrays())] if _COUNTS in g else []
+        children = (*_CHILDREN, *([_COUNTS] if counts else []), *counts)
+        d = Path(g.store.root) / g.path
+        g.attrs.update({**new, SEAL: seal_of(d, final, children)})  # one write: complete and sealed, or neither
 
 
 def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> UniverseWriter:
     """Create universes/<name> (atomically, with its spec) or reopen it to resume or repair it."""
     check_name(spec.name, "universe name", "choose generator settings or a model directory name that make a plain name")
     key = f"universes/{spec.name}"
-    here = Path(root.store.root) / "universes" / spec.name
-    exists = lambda: (here / "zarr.json").is_file()  # noqa: E731 (the file, not zarr's parse of it)
-    if exists() and not _metadata_readable(root, key):  # our own group, beyond use: rebuilt from the spec
+    here = universe_dir(root, spec.name)
+    rebuilt = False
+    if here.is_dir() and not here.is_symlink() and not _metadata_readable(root, key):
+        # our own group, its metadata lost or edited: rebuilt from the spec (said as a repair of every chunk)
+        foreign = foreign_entries(here, top=False)
+        if foreign:
+            raise StoreError(f"universe {spec.name!r} is damaged and holds files parallelverse did not write "
+                             f"({', '.join(f'universes/{spec.name}/{e}' for e in foreign[:3])}); move them out and "
+                             "rerun to repair it")
         shutil.rmtree(here)
-    if not exists():
+        rebuilt = True
+    if not (here / "zarr.json").is_file():
         _create(root, spec, horizon_time)
-        return UniverseWriter(spec, tuple(range(spec.n_chunks)), False, {}, root[key])
+        every = tuple(range(spec.n_chunks))
+        return UniverseWriter(spec, every, False, {}, root[key], every if rebuilt else ())
     g = root[key]
     found = g.attrs.get("spec")
     if found != spec.record():
@@ -259,6 +293,8 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
 def _metadata_readable(root: zarr.Group, key: str) -> bool:
     """The universe group's and its arrays' metadata (zarr.json) parse: the chunks can then be checked one by one."""
     try:
+        if seal_problem(Path(root.store.root) / key, ""):
+            return False
         g = root[key]
         spec = g.attrs.asdict()["spec"]
         for name in ("time", "chunk_done", *FIELDS):
@@ -290,7 +326,8 @@ def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> N
         )
     g.create_array("chunk_done", shape=(spec.n_chunks,), chunks=(1,), dtype="bool", fill_value=False,
                    compressors=CODECS, dimension_names=("chunk",))
-    g.attrs.update({"spec": spec.record(), "complete": False, "versions": package_versions()})
+    attrs = {"spec": spec.record(), "complete": False, "versions": package_versions()}
+    g.attrs.update({**attrs, SEAL: seal_of(tmp, attrs, _CHILDREN)})
     os.replace(tmp, parent_dir / spec.name)
     del parent
 
@@ -325,9 +362,13 @@ def _chunks_to_write(g: zarr.Group, spec: UniverseSpec) -> tuple[tuple[int, ...]
 
 
 def list_universes(root: zarr.Group) -> list[str]:
-    """Universe names, from the directory listing: one damaged universe's metadata is found when that universe
-    is read, and never hides the others."""
-    return node_names(Path(root.store.root) / "universes")
+    """Universe names, from the directory listing: every directory but our temporaries, so a universe whose
+    zarr.json was lost is listed and named as damage when read, never skipped; and one damaged universe's
+    metadata never hides the others."""
+    d = Path(root.store.root) / "universes"
+    if not d.is_dir():
+        return []
+    return sorted(e.name for e in d.iterdir() if not e.name.startswith(".") and e.is_dir())
 
 
 def node_names(d: Path) -> list[str]:

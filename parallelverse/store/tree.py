@@ -1,0 +1,97 @@
+"""What parallelverse wrote in a store directory: found at any depth, and removed with zarr.json last.
+
+`--overwrite` deletes a whole store and a repair deletes a damaged group, so both first
+check that the directory holds nothing of the user's (`foreign_entries`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+TOP = {"zarr.json", "history", "universes", "results"}  # what the store's root holds
+
+
+def _temporary(name: str) -> bool:
+    return name.startswith(".") and (name.endswith(".partial") or ".old-" in name)
+
+
+def foreign_entries(path: Path, top: bool = True) -> list[str]:
+    """Everything under `path` that parallelverse did not write, at any depth: --overwrite deletes the whole
+    directory, so it must hold nothing of the user's.
+
+    What we write is a zarr tree: node directories (with `zarr.json`) holding `zarr.json`, child nodes and,
+    for arrays, a chunk directory `c/` of numbered files and directories; plus our temporaries (zarr's
+    `*.partial` files, `.<name>.<pid>.partial` and `.<name>.old-<pid>` nodes), which are walked like nodes.
+    A node whose zarr.json was lost (damage) is still ours when it holds our nodes and nothing else.
+    At the top (`top`) only the history, universes and results groups. Symbolic links are never ours."""
+    out: list[str] = []
+
+    def chunks(d: str, rel: str) -> None:
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_symlink():
+                    out.append(f"{rel}/{e.name}")
+                elif e.is_dir():
+                    if e.name.isdigit():
+                        chunks(e.path, f"{rel}/{e.name}")
+                    else:
+                        out.append(f"{rel}/{e.name}")
+                elif not (e.is_file() and (e.name.isdigit() or e.name.endswith(".partial"))):
+                    out.append(f"{rel}/{e.name}")
+
+    def node(d: str, rel: str, top: bool = False) -> int:
+        """Walk node directory `d`; the number of child nodes (directories with a zarr.json) found in it."""
+        node_type = None
+        try:
+            node_type = json.loads(Path(d, "zarr.json").read_text()).get("node_type")
+        except (OSError, ValueError, AttributeError):
+            pass
+        found = 0
+        with os.scandir(d) as it:
+            for e in sorted(it, key=lambda e: e.name):
+                name = f"{rel}{e.name}"
+                if e.is_symlink():
+                    out.append(name)
+                elif e.is_file():
+                    if not (e.name == "zarr.json" or e.name.endswith(".partial")):
+                        out.append(name)
+                elif not e.is_dir():
+                    out.append(name)
+                elif e.name == "c" and node_type != "group":  # an array's chunks (also when its zarr.json was lost)
+                    chunks(e.path, name)
+                    found += node_type is None
+                elif top and e.name not in TOP and not _temporary(e.name):
+                    out.append(name)
+                elif os.path.exists(os.path.join(e.path, "zarr.json")) or _temporary(e.name):
+                    node(e.path, f"{name}/")
+                    found += 1
+                else:  # a node that lost its zarr.json is ours if it holds our nodes; an empty directory is not
+                    mark = len(out)
+                    if node(e.path, f"{name}/") == 0:
+                        del out[mark:]
+                        out.append(name)
+                    else:
+                        found += 1
+        return found
+
+    node(str(path), "", top=top)
+    return out
+
+
+def remove_ours(p: Path) -> None:
+    """Delete a store directory with its zarr.json last, so that a removal killed halfway still looks like
+    ours to the next run and is finished then, not left behind for good."""
+    for e in p.iterdir():
+        if e.name != "zarr.json":
+            if e.is_dir() and not e.is_symlink():
+                shutil.rmtree(e, ignore_errors=True)
+            else:
+                e.unlink(missing_ok=True)
+    (p / "zarr.json").unlink(missing_ok=True)
+    try:
+        p.rmdir()
+    except OSError:
+        pass
