@@ -259,7 +259,9 @@ class FittedKronos:
                 "uncertainty": "drift-prior" if self.drift_prior_sd > 0 or self.vol_regime_sd > 0 else "none",
                 "drift_prior_sd": self.drift_prior_sd,
                 "vol_regime": {"sd": self.vol_regime_sd, "level_drift_slope": LEVEL_DRIFT_SLOPE},
-                "pilot_paths": PILOT_PATHS}
+                "pilot_paths": PILOT_PATHS,
+                "device": self.s1.device.type,  # where the paths were computed (the spec records what was asked)
+                "batch_size": self.spec.batch_size or ("by free GPU memory" if self.s1.device.type == "cuda" else 256)}
 
     def sample(self, horizon_bars: int, seed: int, start: int, stop: int) -> PathBatch:
         batch = self._sample(horizon_bars, seed, start, stop)
