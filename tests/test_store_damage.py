@@ -142,6 +142,21 @@ def test_a_results_array_without_its_checksum_codec_is_damage(store, run_cli):
         parallelverse.open_results(store, "sma_crossover", "real")
 
 
+@pytest.mark.parametrize("rel,edit", [
+    ("zarr.json", lambda m: m["attributes"].__setitem__("warmup", m["attributes"]["warmup"] + 5)),
+    ("real/time/zarr.json", lambda m: m["attributes"].__setitem__("units", "seconds")),
+])
+def test_edited_results_metadata_is_damage_and_stress_rewrites_it(rel, edit, store, run_cli):
+    _edit(store / "results" / "sma_crossover" / rel, edit)
+    line = one_line(run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 19))
+    assert "results for 'sma_crossover'" in line and "are damaged" in line and "edited" in line and \
+        "rerun `parallelverse stress`" in line, line
+    with pytest.raises(StoreError, match="are damaged"):
+        parallelverse.open_results(store, "sma_crossover", U)
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    assert run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 19).exit_code == 0
+
+
 @pytest.mark.parametrize("damage", ["deleted", "garbage", "edited"])
 def test_a_damaged_root_zarr_json_is_named_as_a_damaged_store_and_overwrite_rebuilds_it(damage, made, store, run_cli):
     meta = store / "zarr.json"

@@ -1,6 +1,6 @@
 """Stress results: per-path metrics of one strategy on the real history and every universe.
 
-    results/<strategy>/                 attrs: ResultsMeta fields, n_configs, versions, complete
+    results/<strategy>/                 attrs: ResultsMeta fields, n_configs, versions, complete, seal
       <universe>/<metric>               (n_configs, n_paths) float64     attrs: n_paths, spec
       <universe>/bh_<metric>            (1, n_paths): buy-and-hold on the same path
       real/...                          the same for the real history (one path), plus
@@ -12,6 +12,9 @@ replaces the old results whole and an interrupted or failed run leaves the previ
 results (or none), never a mix. The swap moves the old group aside first
 (`results/.<strategy>.old-<pid>`); a writer that finds one without its successor puts
 it back (`restore_swapped`).
+
+The group's seal (integrity.py) covers its attributes and every group and array below
+it: an edited zarr.json is damage, named in one line, never a different result.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import zarr
 
 from parallelverse.errors import StoreError
 from parallelverse.store.history import package_versions
-from parallelverse.store.integrity import CODECS, damage_named, read_whole
+from parallelverse.store.integrity import CODECS, SEAL, check_seal, damage_named, read_whole, seal_of
 from parallelverse.store.names import check_name
 
 _REAL_CURVES = ("equity", "bh_equity", "time")
@@ -95,7 +98,9 @@ def read_results(path: Path, strategy: str) -> Results:
         raise StoreError(f"results for {strategy!r} in {str(path)!r} are incomplete; rerun `parallelverse stress`")
     where = f"results for {strategy!r} in {str(path)!r}"
     with damage_named(where, fix, verb="are"):
-        return _read(g, a, where, fix)
+        results = _read(g, a, where, fix)  # the likely edits, named precisely
+    check_seal(rpath, f"results/{strategy}/", where, fix, verb="are")  # and any other edit
+    return results
 
 
 def _read(g: zarr.Group, a: dict, where: str, fix: str) -> Results:
@@ -181,7 +186,10 @@ class ResultsWriter:
     def commit(self, meta: ResultsMeta) -> None:
         record = asdict(meta)
         record.update(configs=list(meta.configs), universes=list(meta.universes), metrics=list(meta.metrics))
-        self._out.attrs.update({**record, "n_configs": len(meta.configs), "versions": package_versions(), "complete": True})
+        attrs = {**record, "n_configs": len(meta.configs), "versions": package_versions(), "complete": True}
+        children = sorted(p.parent.relative_to(self._tmp).as_posix() for p in self._tmp.rglob("zarr.json")
+                          if p.parent != self._tmp)
+        self._out.attrs.update({**attrs, SEAL: seal_of(self._tmp, attrs, children)})
         self._swap_into_place(self._path / "results" / self._strategy)
 
     def _swap_into_place(self, target: Path) -> None:
