@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import signal
 import uuid
 import warnings
 from contextlib import contextmanager
@@ -200,6 +201,46 @@ def _within(seconds: float, make):
 
 
 @contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Ctrl-C held back while child processes (or a local dask cluster) are started, then acted on.
+
+    SIGINT is blocked in this thread, and children inherit the mask through fork and exec: a Ctrl-C that reaches
+    the whole process group while a spawned child still imports (before it can ignore SIGINT) stays pending in it
+    instead of printing a KeyboardInterrupt traceback from multiprocessing/spawn.py. In the main thread a
+    recording handler stands in meanwhile (another thread may take the signal), so what is being started is
+    never left half started; the Ctrl-C is acted on as the block ends (nothing is lost)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    import threading
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # now: starting it later unblocks SIGINT (multiprocessing/resource_tracker.py)
+    pending: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: pending.append(1)) if main else None
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if main and previous is not None:  # None: a handler not set from Python, left as it was
+            signal.signal(signal.SIGINT, previous)
+            if pending and callable(previous):
+                previous(signal.SIGINT, None)  # Python's default handler raises KeyboardInterrupt
+            elif pending and previous == signal.SIG_DFL:
+                os.kill(os.getpid(), signal.SIGINT)
+
+
+def ignore_sigint() -> None:
+    """In a child started under sigint_blocked: ignore Ctrl-C (the parent's to handle; a pending one is dropped),
+    then lift the inherited block."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextmanager
 def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S,
             say: Callable[[str], None] | None = None) -> Iterator[Cluster]:
     """A Cluster for the run; a local cluster is started here and shut down on exit.
@@ -213,12 +254,26 @@ def connect(spec: ClusterSpec | str, timeout_s: float = CONNECT_TIMEOUT_S,
         import dask
 
         # set before the worker processes start (and kept by their nannies for restarts): BLAS reads them at import
-        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in _blas_env().items()}):
-            cluster = LocalCluster(n_workers=spec.n_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
-                                   silence_logs=logging.CRITICAL)  # no dashboard; its HTTP port: any free one. A task's error
-            # reaches the user once, as the run's one-line error, not also as the workers' tracebacks
-        client = Client(cluster)
+        # sigint_blocked: the nannies' loop thread and the worker processes start with Ctrl-C blocked, so a Ctrl-C to
+        # the process group is the client's alone to handle (no KeyboardInterrupt tracebacks from the workers)
+        # (a Ctrl-C meanwhile is raised as the block ends, and both are closed quietly: no atexit traceback)
+        cluster = client = None
+        try:
+            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in _blas_env().items()}), \
+                    sigint_blocked():
+                cluster = LocalCluster(n_workers=spec.n_workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                                       silence_logs=logging.CRITICAL)  # no dashboard; its HTTP port: any free one. A task's
+                # error reaches the user once, as the run's one-line error, not also as the workers' tracebacks
+                client = Client(cluster)
+        except BaseException:
+            for c in (client, cluster):
+                try:
+                    if c is not None:
+                        c.close()
+                except Exception:  # noqa: BLE001 - already failing; the first error is the one to say
+                    pass
+            raise
     else:
         cluster = None
         kw = {"scheduler_file": spec.target} if spec.kind == "file" else {"address": spec.target}

@@ -60,29 +60,30 @@ class Bound:
             raise self._error(f"{self.option} {raw!r}", f"is not {'a whole number' if self.kind is int else 'a number'}") from None
         return self.check(value, f"{self.option} {raw}")
 
-    def check(self, value, label: str | None = None) -> int | float:
+    def check(self, value, label: str | None = None, example: str | None = None) -> int | float:
         """A parsed value (CLI, scenario file or API) -> the value as `kind`; raise InputError if outside the bound.
 
         `label` names where the value came from, e.g. "covid.toml: temperature = nan";
-        by default "--option value"."""
+        by default "--option value"; `example` replaces "--option EXAMPLE" in the fix (a value given another way,
+        e.g. --set kronos.temperature=1.0)."""
         label = label or f"{self.option} {value}"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self._error(label, f"is not {'a whole number' if self.kind is int else 'a number'}")
+            raise self._error(label, example=example, problem=f"is not {'a whole number' if self.kind is int else 'a number'}")
         if self.kind is int and isinstance(value, float):
             if not value.is_integer():
-                raise self._error(label, "is not a whole number")
+                raise self._error(label, example=example, problem="is not a whole number")
             value = int(value)
         if not math.isfinite(value):
-            raise self._error(label, "is not a finite number")
+            raise self._error(label, example=example, problem="is not a finite number")
         value = self.kind(value)
         below = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
         above = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
         if below or above:
-            raise self._error(label, "is out of range")
+            raise self._error(label, example=example, problem="is out of range")
         return value
 
-    def _error(self, label: str, problem: str) -> InputError:
-        return InputError(f"{label} {problem}; use {self.describe()}, e.g. {self.option} {self.example}")
+    def _error(self, label: str, problem: str, example: str | None = None) -> InputError:
+        return InputError(f"{label} {problem}; use {self.describe()}, e.g. {example or f'{self.option} {self.example}'}")
 
 
 # generate (and scenario files: their keys map onto these options)
@@ -100,9 +101,9 @@ TOP_P = Bound("--top-p", float, "0.9", lo=0.0, hi=1.0, lo_open=True, meaning="1 
 def check_sampling(generator: str, temperature, top_k, top_p) -> None:
     """A model generator's sampling settings, however they arrived (--temperature, --set, a scenario, the API):
     the same bounds as the options."""
-    TEMPERATURE.check(temperature, f"{generator} temperature={temperature}")
-    TOP_K.check(top_k, f"{generator} top_k={top_k}")
-    TOP_P.check(top_p, f"{generator} top_p={top_p}")
+    for bound, key, value in ((TEMPERATURE, "temperature", temperature), (TOP_K, "top_k", top_k),
+                              (TOP_P, "top_p", top_p)):
+        bound.check(value, f"{generator} {key}={value}", example=f"--set {generator}.{key}={bound.example}")
 
 # Ready for stress, report, train and calibrate: apply as `type=Checked(inputs.FEES_BPS)` in their CLI modules.
 # costs above 10% of notional per trade are not a market; a book below 1 currency unit trades below the
@@ -206,13 +207,13 @@ def check_outside_stores(path: str | Path, option: str, kind: str) -> None:
     if bad is not None:
         raise InputError(f"{option} {str(path)!r} holds a control character ({bad!r}); choose a plain name, "
                          f"e.g. {option} {example}")
-    store = _store_above(Path(os.path.abspath(path)))
+    store = store_above(Path(os.path.abspath(path)))
     if store is not None:
         raise InputError(f"{option} {str(path)!r} is inside the parallelverse store {str(store)!r}; write it beside "
                          f"the store, e.g. {option} {store.parent / example}")
 
 
-def _store_above(target: Path) -> Path | None:
+def store_above(target: Path) -> Path | None:
     """The parallelverse store that holds `target` (strictly above it), if any."""
     from parallelverse.store.history import FORMAT_FAMILY
 
@@ -225,6 +226,15 @@ def _store_above(target: Path) -> Path | None:
         if isinstance(fmt, str) and fmt.startswith(FORMAT_FAMILY):
             return parent
     return None
+
+
+def check_outside_package(path: str | Path, option: str, example: str) -> None:
+    """Refuse an output inside the installed parallelverse package's own folder (its code and bundled data)."""
+    package = Path(__file__).resolve().parent
+    target = Path(os.path.realpath(path))
+    if target == package or package in target.parents:
+        raise InputError(f"{option} {str(path)!r} is inside the parallelverse package ({str(package)!r}); write "
+                         f"outside it, e.g. {option} {example}")
 
 
 def writable_error(directory: Path) -> int:

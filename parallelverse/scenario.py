@@ -149,9 +149,11 @@ CALIBRATE_KEYS = {
     "out": ("out", (str,)),
     "workers": ("workers", (int,)),
     "include_in_sample": ("include_in_sample", (bool,)),
+    "accept_splits": ("accept_splits", (bool,)),
 }
 _TO_CALIBRATE = {"data": "data", "context_bars": "context_bars", "n_paths": "n_paths", "seed": "seed",
-                 "generators": "generators", "model": "model", "generator_params": "generator_params"}
+                 "generators": "generators", "model": "model", "generator_params": "generator_params",
+                 "accept_splits": "accept_splits"}
 
 
 def load_calibrate_scenario(path: str | Path) -> dict:

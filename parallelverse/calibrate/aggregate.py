@@ -79,7 +79,8 @@ class Summary:
     horizon: int
     n_cells: int
     n_independent: int
-    n_in_sample: int  # cells left out: horizon inside the model's training data
+    n_in_sample: int  # cells whose horizon lies inside the model's training data (run or not): left out of every
+    # number unless Calibration.include_in_sample, then among n_cells
     pit_final: Uniformity
     pit_vol: Uniformity
     pit_mdd: Uniformity
@@ -95,6 +96,9 @@ class Summary:
     facts_inside_share: float | None  # share of (cell, fact) pairs with the context inside the paths' band
     regimes: list = field(default_factory=list)  # per context-vol tercile
     over_time: list = field(default_factory=list)  # per window: skill vs the random walk, mean over symbols
+    in_sample_windows: list = field(default_factory=list)  # "SYMBOL WINDOW" of the in-sample cells
+    skill_matched: float | None = None  # skill vs the random walk on the cells every ranked universe has (the ranking)
+    n_unmatched: int = 0  # of n_cells, those some other ranked universe lacks: outside the ranking's comparison
 
     @property
     def uniform(self) -> bool | None:
@@ -114,6 +118,8 @@ class Calibration:
     summaries: list  # Summary per universe x horizon
     spans: dict  # universe -> training span (None: fitted on the context only)
     include_in_sample: bool
+    matched: dict = field(default_factory=dict)  # str(horizon) -> {"cells": shared by every ranked universe,
+    # "unmatched": {universe: its cells outside them}}
     independence: str = ("tests on non-overlapping windows per symbol (horizons do not overlap); symbols pooled, "
                          "cross-symbol correlation shown")
 
@@ -121,9 +127,21 @@ class Calibration:
         return next((s for s in self.summaries if s.universe == universe and s.horizon == horizon), None)
 
     def leaderboard(self, horizon: int) -> list[Summary]:
-        """Universes at a horizon, best CRPS skill against the random walk first."""
+        """Universes at a horizon, best CRPS skill against the random walk first, on matched cells: the cells every
+        ranked universe has (the in-sample guard or a failed window can leave one universe fewer). Only when they
+        share no cell at all is each ranked on its own cells (`matched_cells` says 0)."""
         rows = [s for s in self.summaries if s.horizon == horizon and s.n_cells]
-        return sorted(rows, key=lambda s: -(s.vs_random_walk.skill if s.vs_random_walk.skill is not None else -1e9))
+        matched = self.matched_cells(horizon) > 0
+
+        def skill(s: Summary) -> float:
+            x = s.skill_matched if matched else s.vs_random_walk.skill
+            return x if x is not None else -1e9
+
+        return sorted(rows, key=lambda s: -skill(s))
+
+    def matched_cells(self, horizon: int) -> int:
+        """Cells (symbol x window) every ranked universe at `horizon` has: what the leaderboard compares on."""
+        return int(self.matched.get(str(horizon), {}).get("cells", 0))
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -132,6 +150,8 @@ class Calibration:
             for k, c in s.coverage.items():
                 sd["coverage"][k]["consistent"] = c.consistent
         d["leaderboard"] = {str(h): [s.universe for s in self.leaderboard(h)] for h in self.horizons}
+        d["leaderboard_basis"] = {str(h): ("matched cells" if self.matched_cells(h) else "each universe's own cells "
+                                           "(they share none)") for h in self.horizons}
         return d
 
 
@@ -232,7 +252,8 @@ def _cross_corr(recs: list[dict]) -> float | None:
     return float(off.mean()) if len(off) else None
 
 
-def _summary(universe: str, h: int, recs: list[dict], n_in: int, ref: dict, lag: int, edges, is_ref: bool) -> Summary:
+def _summary(universe: str, h: int, recs: list[dict], n_in: int, ref: dict, lag: int, edges, is_ref: bool,
+             in_windows: list, common: set | None) -> Summary:
     ind = independent_subset(recs, h)
     ind_recs = [r for r in recs if (r["symbol"], r["window"]) in ind]
     n_paths = max((r["n_paths"] for r in recs), default=2)
@@ -285,15 +306,21 @@ def _summary(universe: str, h: int, recs: list[dict], n_in: int, ref: dict, lag:
         _f(np.median([r["h"]["vol_ratio"] for r in recs if r["h"]["vol_ratio"] is not None])) if recs else None,
         _mean([r["first_gap_std_ratio"] for r in recs]),
         _f(stats.kstest(gaps, "uniform").pvalue) if len(gaps) >= 2 else None,
-        float(np.mean(facts)) if facts else None, regimes, over_time,
+        float(np.mean(facts)) if facts else None, regimes, over_time, in_windows,
+        _compare([x for x in rw_rows if (x[1], x[0]) in common], lag).skill if common else None,
+        sum(1 for r in recs if (r["symbol"], r["window"]) not in (common or set())),
     )
 
 
 def aggregate(records, horizons, every_months: int, reference: str, spans: dict | None = None,
-              include_in_sample: bool = False) -> Calibration:
-    """Per universe x horizon summaries of cell records (as stored)."""
-    universes = list(dict.fromkeys(r["universe"] for r in records))
-    summaries = []
+              include_in_sample: bool = False, skipped=()) -> Calibration:
+    """Per universe x horizon summaries of cell records (as stored).
+
+    `skipped`: the cells not run because every horizon lies inside the model's training data (CalibrateRun.skipped:
+    universe, symbol, window and the horizons with realized bars); they count as in-sample cells wherever a record
+    would have, so the counts say the same whether a cell was skipped or run and left out."""
+    universes = list(dict.fromkeys([*(r["universe"] for r in records), *(k["universe"] for k in skipped)]))
+    summaries, matched = [], {}
     for h in sorted(horizons):
         scored = [{**r, "h": r["horizons"][str(h)]} for r in records if r["horizons"].get(str(h))]
         usable = [r for r in scored if include_in_sample or not r["h"]["in_sample"]]
@@ -303,8 +330,55 @@ def aggregate(records, horizons, every_months: int, reference: str, spans: dict 
         # Diebold-Mariano runs on every window with a Newey-West lag that covers their overlap: a horizon spans
         # the next windows' starts when they come sooner than it ends (short months included)
         lag = math.ceil(h / (MIN_BARS_PER_MONTH * every_months)) - 1
+        cells = {u: {(r["symbol"], r["window"]) for r in usable if r["universe"] == u} for u in universes}
+        ranked = [c for c in cells.values() if c]
+        common = set.intersection(*ranked) if ranked else set()
+        matched[str(h)] = {"cells": len(common), "unmatched": {u: len(c - common) for u, c in cells.items() if c}}
         for u in universes:
             recs = [r for r in usable if r["universe"] == u]
-            n_in = sum(1 for r in scored if r["universe"] == u) - len(recs)
-            summaries.append(_summary(u, h, recs, n_in, ref, lag, edges, u == reference))
-    return Calibration(sorted(horizons), reference, universes, summaries, dict(spans or {}), include_in_sample)
+            ins = sorted({f"{r['symbol']} {r['window']}" for r in scored if r["universe"] == u and r["h"]["in_sample"]}
+                         | {f"{k['symbol']} {k['window']}" for k in skipped if k["universe"] == u and h in k["horizons"]})
+            summaries.append(_summary(u, h, recs, len(ins), ref, lag, edges, u == reference, ins, common))
+    return Calibration(sorted(horizons), reference, universes, summaries, dict(spans or {}), include_in_sample, matched)
+
+
+def _listed(items: list, most: int = 4) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def _span(cal, universe: str) -> str:
+    span = cal.spans.get(universe) or {}
+    return f", which ends before {span['end']}" if span.get("end") else ""
+
+
+def notes(cal, skipped=()) -> list[str]:
+    """What the tables alone do not say, the same on the terminal and in the HTML page: which cells are in-sample
+    (left out, or scored with --include-in-sample), which were not run, and what the ranking compares."""
+    lines = []
+    for s in cal.summaries:
+        if not s.n_in_sample:
+            continue
+        where = f"{_listed(s.in_sample_windows)}: horizon inside the model's training data{_span(cal, s.universe)}"
+        if cal.include_in_sample:
+            lines.append(f"{s.universe} at {s.horizon} bars: {s.n_in_sample} in-sample cell(s) scored "
+                         f"(--include-in-sample; {where}): those scores are not out of sample")
+        else:
+            lines.append(f"{s.universe} at {s.horizon} bars: {s.n_in_sample} in-sample cell(s) left out ({where}); "
+                         "--include-in-sample scores them")
+    if skipped:
+        cells = [f"{k['universe']} {k['symbol']} {k['window']}" for k in skipped]
+        lines.append(f"{len(skipped)} cell(s) not run, every horizon inside the model's training data: {_listed(cells)}"
+                     " (--include-in-sample runs and scores them)")
+    for h in cal.horizons:
+        board = cal.leaderboard(h)
+        if len(board) < 2:
+            continue
+        unmatched = {u: n for u, n in cal.matched.get(str(h), {}).get("unmatched", {}).items() if n}
+        if not cal.matched_cells(h):
+            lines.append(f"at {h} bars the generators share no cell: each is ranked on its own cells, which differ "
+                         "(not a like-for-like comparison)")
+        elif unmatched:
+            lines.append(f"at {h} bars the ranking compares skill vs RW on the {cal.matched_cells(h)} cell(s) every "
+                         "generator has (column 'matched'); cells outside it: "
+                         + ", ".join(f"{u} {n}" for u, n in unmatched.items()))
+    return lines

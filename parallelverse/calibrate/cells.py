@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from parallelverse.files import write_text_atomic
-from parallelverse.inputs import HORIZON_BARS, check_output_path
+from parallelverse.inputs import (BYTES_PER_BAR, CONTEXT_BARS, HORIZON_BARS, MAX_CHUNK_FIELD_BYTES, MIN_CONTEXT_BARS, SEED,
+                                  check_output_path, check_outside_package, fmt_bytes, store_above)
 from parallelverse.jsonsafe import strict_json
 from parallelverse.calibrate.scores import facts_inside, first_bar_scores, score_horizon
-from parallelverse.errors import CalibrateError, WindowError
+from parallelverse.errors import CalibrateError, ParallelverseError, WindowError
 from parallelverse.generators import MODEL_GENERATORS, Generator, make_generator, model_digest, params_of
 from parallelverse.generators.training_span import TrainingSpan, training_span
 from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
@@ -56,6 +57,7 @@ class CalibrateRequest:
     out: str = "calibration"
     workers: int | None = None  # None = min(2, cpu count)
     include_in_sample: bool = False  # score cells whose horizon overlaps a model's training data
+    accept_splits: bool = False  # as generate --accept-splits: take jumps that look like unadjusted splits as real
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ def window_specs(windows: str, every: str) -> tuple[list[str], int]:
         raise CalibrateError(f"--every {every!r} should be a number of months or years, e.g. 1M, 3M or 1Y")
     step = int(m.group(1)) * (12 if m.group(2).lower() == "y" else 1)
     left, colon, right = str(windows).partition(":")
+    if colon and not right.strip() and left.strip():
+        raise CalibrateError(f"--windows {windows!r} has no END; write START:END (END included), e.g. "
+                             f"--windows {left.strip()}:2022-09, or one month alone, e.g. --windows {left.strip()}")
     pat = re.compile(r"^\s*(\d{4})(?:-(\d{2}))?\s*$")
     a, b = pat.match(left), pat.match(right or left)
     if not a or not b:
@@ -119,10 +124,11 @@ def _specs(req: CalibrateRequest) -> list[tuple[str, Generator]]:
 
     unused = set(req.generator_params) - set(req.generators)
     if unused:
-        ref = (f"; the reference {REFERENCE} always runs with its defaults, so add {REFERENCE} to --generators to "
-               "score one with these parameters" if REFERENCE in unused else "")
-        raise CalibrateError(f"parameters given for {', '.join(sorted(unused))} but it is not among the generators "
-                             f"({', '.join(req.generators)}){ref}; add it to --generators or drop its parameters")
+        names = ", ".join(sorted(unused))
+        ref = (f" (the reference {REFERENCE} always runs, with its defaults)" if REFERENCE in unused else "")
+        raise CalibrateError(f"parameters given for {names} but it is not among the generators "
+                             f"({', '.join(req.generators)}){ref}; add {names} to --generators to score one with these "
+                             "parameters, or drop them")
     greq = GenerateRequest(seed_window="-", generators=tuple(req.generators), generator_params=req.generator_params,
                            model=req.model)
     specs = list(generate_specs(greq))
@@ -142,19 +148,20 @@ MAX_WORKERS = 256  # local worker processes; more is a typo (a cluster is --clus
 
 
 def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
-    """Validate everything (nothing is written); raise a one-line ParallelverseError on the first problem."""
-    from parallelverse.market import load_market
+    """Validate everything (nothing is written); raise a one-line ParallelverseError on the first problem.
 
-    if req.n_paths < 2:
+    Every window of every symbol is checked (bars, context, realized future, suspected unadjusted splits) before
+    any cell runs: a cell is exactly what generate would make for it, or the run does not start."""
+    from parallelverse.market import find_unadjusted_splits, load_market, splits_error
+
+    SEED.check(req.seed)  # one bound for generate and calibrate
+    if isinstance(req.n_paths, bool) or not isinstance(req.n_paths, int) or req.n_paths < 2:
         raise CalibrateError(f"--n-paths {req.n_paths} must be at least 2 (a PIT needs an ensemble)")
-    if req.seed < 0:
-        raise CalibrateError(f"--seed {req.seed} must be a non-negative integer")
+    CONTEXT_BARS.check(req.context_bars)
     if not req.horizons or min(req.horizons) < 1:
         raise CalibrateError(f"--horizon {','.join(map(str, req.horizons))} must be bar counts >= 1, e.g. 21,63,252")
     if len(set(req.horizons)) != len(req.horizons):
         raise CalibrateError(f"--horizon {','.join(map(str, req.horizons))} repeats a horizon; list each once")
-    if max(req.horizons) > HORIZON_BARS.hi:
-        raise CalibrateError(f"--horizon {max(req.horizons)} is more than {HORIZON_BARS.hi:,} bars; use a shorter horizon")
     if req.symbols is not None and len({s.lower() for s in req.symbols}) != len(req.symbols):
         raise CalibrateError(f"--symbols {','.join(req.symbols)} repeats a symbol (its cells would count twice); "
                              "list each once")
@@ -163,17 +170,26 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
         raise CalibrateError(f"--workers {workers} must be from 1 to {MAX_WORKERS}")
     if not req.generators:
         raise CalibrateError("no generators chosen; pass e.g. --generators garch,bootstrap")
-    if not str(req.out).strip():
-        raise CalibrateError("--out is empty; pass a directory for the cell results, e.g. --out calibration")
-    if Path(req.out).exists() and not Path(req.out).is_dir():
-        raise CalibrateError(f"--out {req.out!r} is a file; give a directory for the cell results")
-    out = check_output_path(req.out, "--out", "dir", example="calibration")  # not the working directory, / or a folder above it, nor a store
+    if max(req.horizons) > HORIZON_BARS.hi:
+        raise CalibrateError(f"--horizon {max(req.horizons)} is more than {HORIZON_BARS.hi:,} bars; use a shorter horizon")
+    out = check_out(req.out)
     windows, step = window_specs(req.windows, req.every)
+    horizons = tuple(sorted(req.horizons))
+    longest = horizons[-1]
+    check_cell_memory(req.n_paths, longest)
     specs = _specs(req)
     market = load_market(req.data)
     symbols = req.symbols or tuple(market.symbols)
-    horizons = tuple(sorted(req.horizons))
-    longest = horizons[-1]
+    selected = [market.select(symbol) for symbol in symbols]
+    splits = {}
+    for data in selected:  # every window of every symbol, before the costly checks and before any cell
+        for w in windows:
+            split = _split(data, w, req, horizons, windows[0])
+            found = find_unadjusted_splits(split.history)  # generate's check, on the same bars (context + future)
+            if found and not req.accept_splits:
+                raise CalibrateError(f"{data.symbol}, window {w} (--windows {req.windows}): "
+                                     f"{splits_error(data.source, found)}") from None
+            splits[data.symbol, w] = split
     for _, g in specs:  # costly checks (loading models) before anything is written
         if hasattr(g, "check_context"):
             g.check_context(req.context_bars)
@@ -182,19 +198,9 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
     spans = {g.name: training_span(g) for _, g in specs}
     digests = {g.name: model_digest(g) for _, g in specs}
     cells = []
-    for symbol in symbols:
-        data = market.select(symbol)
+    for data in selected:
         for w in windows:
-            try:
-                split = split_at_window(data, parse_seed_window(w), req.context_bars, longest)
-            except WindowError as exc:
-                raise CalibrateError(f"{exc} (in --windows {req.windows})") from None
-            realized = split.realized_end - split.context_end
-            if realized < horizons[0]:
-                last = data.dates()[-1].date()
-                raise CalibrateError(
-                    f"seed window {w} leaves {realized} realized bars of {data.symbol} (data end {last}), fewer than "
-                    f"--horizon {horizons[0]}; end --windows earlier or shorten the horizon")
+            split = splits[data.symbol, w]
             times = pd.DatetimeIndex(split.horizon_time.astype("datetime64[ns]"))
             for family, g in specs:
                 span: TrainingSpan | None = spans[g.name]
@@ -204,11 +210,99 @@ def plan_calibrate(req: CalibrateRequest) -> CalibratePlan:
                             "n_paths": req.n_paths, "seed": req.seed, "bars": split.history.digest(),
                             "version": SCORE_VERSION}
                 key = _cell_key(identity)
-                fname = re.sub(r"[^0-9A-Za-z.-]+", "_", f"{data.symbol}_{w}_{g.name}") + f"_{key}.json"
                 cells.append(Cell(data.symbol, w, family, g, split, horizons, req.n_paths, req.seed, key,
-                                  out / "cells" / fname, ins, digests[g.name]))
+                                  out / "cells" / cell_file_name(data.symbol, w, g.name, key), ins, digests[g.name]))
     return CalibratePlan(req, tuple(cells), {k: (v.describe() if v else None) for k, v in spans.items()}, step, out,
                          workers, make_generator(REFERENCE).name)
+
+
+MAX_NAME_PREFIX = 96  # bytes of the readable part of a cell's file name (the key makes it unique): far below 255
+
+
+def cell_file_name(symbol: str, window: str, universe: str, key: str) -> str:
+    """<symbol>_<window>_<universe>_<key>.json, the readable part cut to MAX_NAME_PREFIX bytes: a long symbol or
+    generator label never makes a name the file system refuses (the key alone identifies the cell)."""
+    readable = re.sub(r"[^0-9A-Za-z.-]+", "_", f"{symbol}_{window}_{universe}")[:MAX_NAME_PREFIX].lstrip(".-")
+    return f"{readable}_{key}.json"
+
+
+def check_out(path: str) -> Path:
+    """--out: a directory calibrate may fill with cells/: not a file, the working directory, / or above, a
+    parallelverse store (at its root or inside it), nor inside the installed package."""
+    if not str(path).strip():
+        raise CalibrateError("--out is empty; pass a directory for the cell results, e.g. --out calibration")
+    if Path(path).exists() and not Path(path).is_dir():
+        raise CalibrateError(f"--out {path!r} is a file; give a directory for the cell results, e.g. --out calibration")
+    out = check_output_path(path, "--out", "dir", example="calibration")  # not the working directory, / or above, nor inside a store
+    store = store_above(Path(os.path.abspath(out)) / "cells")
+    if store is not None and store == Path(os.path.realpath(out)):
+        raise CalibrateError(f"--out {str(path)!r} is a parallelverse store (cells/ would go inside it); choose a "
+                             f"directory beside it, e.g. --out {Path(os.path.abspath(out)).parent / 'calibration'}")
+    check_outside_package(out, "--out", "calibration")
+    return out
+
+
+def check_cell_memory(n_paths: int, longest: int) -> None:
+    """A cell samples all its paths at once (as generate samples one chunk): each field of the batch must fit
+    generate's bound on a chunk's field in memory; refused before any cell, with the largest --n-paths that fits."""
+    field_bytes = n_paths * longest * 8
+    if field_bytes > MAX_CHUNK_FIELD_BYTES:
+        fit = MAX_CHUNK_FIELD_BYTES // (longest * 8)
+        raise CalibrateError(
+            f"--n-paths {n_paths:,} would hold about {fmt_bytes(n_paths * longest * BYTES_PER_BAR)} in memory per cell "
+            f"({n_paths:,} paths x {longest} bars x 5 fields x 8 B; a cell's paths are sampled at once, one cell per "
+            f"worker); use --n-paths {fit:,} or fewer, or a shorter --horizon")
+
+
+def _month(w: str) -> tuple[int, int]:
+    return int(w[:4]), int(w[5:7])
+
+
+def _split(data, w: str, req: CalibrateRequest, horizons: tuple[int, ...], first_window: str) -> SeedSplit:
+    """The seed split of one window, or a one-line error in calibrate's own options (--windows, --context,
+    --horizon), never generate's."""
+    dates = data.dates()
+    first, last = dates[0], dates[-1]
+    span = f"{data.symbol} in {data.source} runs {first.date()} to {last.date()}"
+    month, lo_m, hi_m = _month(w), (first.year, first.month), (last.year, last.month)
+    if not lo_m <= month <= hi_m:
+        raise CalibrateError(f"window {w} (--windows {req.windows}) has no bars: {span}; choose --windows inside "
+                             f"{first.year:04d}-{first.month:02d}:{last.year:04d}-{last.month:02d}")
+    window = parse_seed_window(w)
+    inside = np.flatnonzero((dates >= window.start) & (dates < window.end))
+    if len(inside) == 0:
+        before = dates[dates < window.start][-1].date()
+        after = dates[dates >= window.end][0].date()
+        raise CalibrateError(f"window {w} (--windows {req.windows}) has no bars of {data.symbol} (the data jumps from "
+                             f"{before} to {after}); choose --windows and --every that skip {w}, or fill the data")
+    cut = int(inside[-1])
+    ctx = req.context_bars
+    if len(dates) < ctx:
+        raise CalibrateError(f"--context {ctx} is more than the {len(dates)} bars of {data.symbol} in {data.source}; "
+                             f"use --context {len(dates)} or fewer" if len(dates) >= MIN_CONTEXT_BARS else
+                             f"{span}: {len(dates)} bars, fewer than the {MIN_CONTEXT_BARS} of context calibrate needs; "
+                             "give more data")
+    if cut + 1 < ctx:
+        e = dates[ctx - 1]
+        other = f", or --context {cut + 1}" if cut + 1 >= MIN_CONTEXT_BARS else ""
+        raise CalibrateError(f"window {w} leaves {cut + 1} bars of context for {data.symbol} in {data.source} "
+                             f"(--context {ctx}); start --windows at {e.year:04d}-{e.month:02d} or later{other}")
+    available = len(dates) - cut - 1
+    if horizons[-1] > available and w == first_window:  # the window with the most bars after it
+        raise CalibrateError(
+            f"--horizon {horizons[-1]:,} is longer than the {available:,} bars of {data.symbol} after window {w} (data "
+            f"end {last.date()}): calibrate scores only against realized bars; use --horizon {available:,} or shorter"
+            if available >= 1 else
+            f"window {w} (--windows {req.windows}) leaves no realized bars of {data.symbol} (data end {last.date()}); "
+            "end --windows earlier")
+    if available < horizons[0]:
+        raise CalibrateError(
+            f"window {w} leaves {available} realized bars of {data.symbol} (data end {last.date()}), fewer than "
+            f"--horizon {horizons[0]}; end --windows earlier or shorten the horizon")
+    try:
+        return split_at_window(data, window, ctx, horizons[-1])
+    except WindowError as exc:  # not expected after the checks above; still said with calibrate's options named
+        raise CalibrateError(f"{exc} (calibrate: window {w} of --windows {req.windows})") from None
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -250,8 +344,11 @@ def score_cell(cell: Cell) -> dict:
 
     split = cell.split
     ctx, real = split.context, split.realized
-    fitted = fit_generator(cell.spec, split)
-    batch = fitted.sample(split.horizon_bars, cell.seed, 0, cell.n_paths)
+    try:
+        fitted = fit_generator(cell.spec, split)
+        batch = fitted.sample(split.horizon_bars, cell.seed, 0, cell.n_paths)
+    except ParallelverseError as exc:  # which cell failed: the run has many
+        raise CalibrateError(f"cell {cell.symbol}, window {cell.window}, {cell.name}: {exc}") from None
     times = pd.DatetimeIndex(split.horizon_time.astype("datetime64[ns]"))
     horizons = {}
     for h, ins in zip(cell.horizons, cell.in_sample):

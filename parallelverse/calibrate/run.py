@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from parallelverse.calibrate.cells import CalibratePlan, Cell, cell_damaged, read_cell, run_cell
+from parallelverse.distributed import ignore_sigint, sigint_blocked
 from parallelverse.errors import CalibrateError
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ class CalibrateRun:
     skipped_in_sample: int  # cells not run: every horizon inside a model's training data
     seconds: float
     damaged: int = 0  # cell files found changed or unreadable, recomputed
+    skipped: tuple[dict, ...] = ()  # the cells not run (skipped_in_sample of them): universe, symbol, window and
+    # the horizons with realized bars, for aggregate's in-sample counts
 
 
 ProgressFn = Callable[[str, int, int], None]  # (task, done, total)
@@ -50,12 +53,13 @@ def _in_processes(todo: list[Cell], n: int) -> Iterator[tuple[int, dict]]:
     ctx = multiprocessing.get_context("spawn")
     workers = []
     try:
-        for _ in range(n):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child,), daemon=True)
-            proc.start()
-            child.close()
-            workers.append((proc, parent))
+        with sigint_blocked():  # the workers start with Ctrl-C blocked: none arrives while they import
+            for _ in range(n):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(child,), daemon=True)
+                proc.start()
+                child.close()
+                workers.append((proc, parent))
         queue = list(enumerate(todo))[::-1]
         busy = {}
         for proc, conn in workers:
@@ -91,7 +95,7 @@ def _in_processes(todo: list[Cell], n: int) -> Iterator[tuple[int, dict]]:
 
 
 def _worker(conn) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    ignore_sigint()  # Ctrl-C is the parent's to handle
     while True:
         try:
             item = conn.recv()
@@ -136,5 +140,8 @@ def run_calibrate(plan: CalibratePlan, progress: ProgressFn | None = None, clust
             if progress:
                 progress("cells", done, len(cells))
     records = tuple(stored[c.key] for c in cells)
-    return CalibrateRun(records, len(todo), len(cells) - len(todo), len(plan.cells) - len(cells),
-                        time.perf_counter() - t0, damaged)
+    skipped = tuple({"universe": c.name, "symbol": c.symbol, "window": c.window,
+                     "horizons": [h for h in c.horizons if c.split.realized_end - c.split.context_end >= h]}
+                    for c in plan.cells if not _needed(plan, c))
+    return CalibrateRun(records, len(todo), len(cells) - len(todo), len(skipped), time.perf_counter() - t0, damaged,
+                        skipped)

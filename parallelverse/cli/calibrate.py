@@ -15,7 +15,7 @@ from parallelverse.cli.options import CLUSTER_HELP, OutputPath, merge_sets, scen
 _FIELDS = {
     "data_path": "data", "symbols": "symbols", "windows": "windows", "every": "every", "horizon": "horizons",
     "generators": "generators", "model": "model", "n_paths": "n_paths", "seed": "seed", "context": "context_bars",
-    "out_dir": "out", "workers": "workers", "include_in_sample": "include_in_sample",
+    "out_dir": "out", "workers": "workers", "include_in_sample": "include_in_sample", "accept_splits": "accept_splits",
 }
 
 
@@ -52,6 +52,8 @@ def _within(path: Path, folder: Path) -> bool:
 @click.option("--workers", type=int, help="Cells in parallel (default min(2, CPUs)); results do not depend on it.")
 @click.option("--include-in-sample", "include_in_sample", is_flag=True, default=None,
               help="Also score cells whose horizon overlaps a model's training data.")
+@click.option("--accept-splits", "accept_splits", is_flag=True, default=None,
+              help="As generate: take overnight jumps that look like unadjusted splits as real moves.")
 @click.option("--scenario", type=click.Path(dir_okay=False), help="TOML scenario with a [calibrate] table; options here override it.")
 @click.option("--html", "html_path", type=OutputPath("--html", kind="file"),
               help="Also write a self-contained HTML page (checked before the work starts).")
@@ -91,17 +93,21 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
 
     cluster = cluster and parse_cluster(cluster)  # a malformed --cluster fails before any work
     plan = plan_calibrate(CalibrateRequest(**fields))
+    if html_path:
+        from parallelverse.inputs import check_outside_package
+
+        check_outside_package(html_path, "--html", "calibration.html")
     if html_path and _within(Path(html_path), plan.out):
         raise CalibrateError(f"--html {html_path!r} is {'--out' if Path(html_path).resolve() == plan.out.resolve() else 'inside --out'} "
                              f"({str(plan.out)!r}, where the cells go); choose another --html, e.g. --html calibration.html")
     with maybe_connect(cluster, say=warn) as client, ProgressReporter(enabled=not as_json, unit="cells") as progress:
         run = run_calibrate(plan, progress, client)
     cal = aggregate(run.records, plan.request.horizons, plan.every_months, plan.reference, plan.spans,
-                    plan.request.include_in_sample)
+                    plan.request.include_in_sample, run.skipped)
     doc = {
         "out": str(plan.out), "cells_planned": len(plan.cells), "cells_computed": run.computed, "cells_reused": run.reused,
         "cells_damaged": run.damaged,
-        "cells_skipped_in_sample": run.skipped_in_sample, "seconds": round(run.seconds, 3), "workers": plan.workers,
+        "cells_skipped_in_sample": run.skipped_in_sample, "cells_skipped": list(run.skipped), "seconds": round(run.seconds, 3), "workers": plan.workers,
         "request": {k: v for k, v in plan.request.__dict__.items()}, **cal.to_json(),
     }
     if run.damaged:  # said with --json too (on stderr)
@@ -132,13 +138,17 @@ def _print(cal, doc) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from parallelverse.calibrate.aggregate import notes
+
     con = out if out.is_terminal else Console(width=220, highlight=False)  # piped: never squeeze the table
 
     for h in cal.horizons:
         t = Table(title=f"Calibration at {h} bars: {doc['request']['windows']} every {doc['request']['every']}, "
                         f"{doc['request']['n_paths']} paths per cell")
+        matched = any(s.n_unmatched for s in cal.leaderboard(h))  # the ranking's basis differs from each row's own
         for c in ("universe", "cells", "indep.", "PIT KS p", "Berkowitz p", "uniformity", "cov 50%", "cov 90% [95% CI]",
-                  "path cov 90%", "skill vs RW", f"skill vs {cal.reference}", "DM p", "drift bias", "vol ratio"):
+                  "path cov 90%", "skill vs RW", *(["matched"] if matched else []), f"skill vs {cal.reference}", "DM p",
+                  "drift bias", "vol ratio"):
             t.add_column(c, justify="left" if c == "universe" else "right", no_wrap=c == "universe")
         for s in cal.leaderboard(h):
             c90 = s.coverage["90"]
@@ -147,17 +157,13 @@ def _print(cal, doc) -> None:
             t.add_row(s.universe, str(s.n_cells), str(s.n_independent), _f(s.pit_final.ks_p, "{:.3f}"),
                       _f(s.pit_final.berkowitz_p, "{:.3f}"), _UNIFORMITY[s.uniform],
                       _f(s.coverage["50"].rate_all), _f(c90.rate_all) + ci, _f(c90.path_mean),
-                      _f(s.vs_random_walk.skill, "{:+.3f}"), "ref" if ref is None else _f(ref.skill, "{:+.3f}"),
+                      _f(s.vs_random_walk.skill, "{:+.3f}"), *([_f(s.skill_matched, "{:+.3f}")] if matched else []),
+                      "ref" if ref is None else _f(ref.skill, "{:+.3f}"),
                       "-" if ref is None else _f(ref.dm_p, "{:.3f}"), _f(s.drift_bias_mean, "{:+.2f}"),
                       _f(s.vol_ratio_median))
         con.print(folded(t))
-    excluded = [s for s in cal.summaries if s.n_in_sample]
-    for s in excluded:
-        err.print(f"{s.universe} at {s.horizon} bars: {s.n_in_sample} in-sample cell(s) left out "
-                  "(horizon inside the model's training data; --include-in-sample to score them)", soft_wrap=True)
-    if doc["cells_skipped_in_sample"]:
-        err.print(f"{doc['cells_skipped_in_sample']} cell(s) not run: every horizon inside a model's training data",
-                  soft_wrap=True)
+    for line in notes(cal, doc["cells_skipped"]):
+        err.print(line, soft_wrap=True)
     err.print(f"cells: {doc['cells_computed']} computed, {doc['cells_reused']} reused from {doc['out']}; "
               f"{doc['seconds']:.1f} s with {doc['workers']} worker(s). Tests use non-overlapping windows per symbol "
               "(indep.); coverage CI is exact (Clopper-Pearson) on them.", style="dim", soft_wrap=True)

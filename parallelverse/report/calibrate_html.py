@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parallelverse.calibrate.aggregate import notes as calibration_notes
 from parallelverse.files import PAGE_HEAD, write_text_atomic
 from parallelverse.report.html import CHECK, CSS, _fig, _img, _png
 
@@ -87,15 +88,16 @@ def _skill_plot(cal, h: int) -> str:
 
 def _leaderboard(cal, h: int) -> str:
     head = ["universe", "cells", "independent", "PIT KS p", "Berkowitz p", "uniformity", "cov 50%", "cov 90%",
-            "90% CI (indep.)", "path cov 90%", "skill vs RW", f"skill vs {cal.reference}", "DM p", "drift bias",
-            "vol ratio", "in-sample left out"]
+            "90% CI (indep.)", "path cov 90%", "skill vs RW", f"skill vs RW, matched ({cal.matched_cells(h)} cells)",
+            f"skill vs {cal.reference}", "DM p", "drift bias", "vol ratio",
+            "in-sample scored" if cal.include_in_sample else "in-sample left out"]
     rows = []
     for s in cal.leaderboard(h):
         c90, ref = s.coverage["90"], s.vs_reference
         rows.append([s.universe, s.n_cells, s.n_independent, _n(s.pit_final.ks_p), _n(s.pit_final.berkowitz_p),
                      {True: "not rejected", False: "rejected", None: "too few cells"}[s.uniform], _n(s.coverage["50"].rate_all, "{:.2f}"),
                      _n(c90.rate_all, "{:.2f}"), "-" if c90.ci is None else f"{c90.ci[0]:.2f} .. {c90.ci[1]:.2f}",
-                     _n(c90.path_mean, "{:.2f}"), _n(s.vs_random_walk.skill, "{:+.3f}"),
+                     _n(c90.path_mean, "{:.2f}"), _n(s.vs_random_walk.skill, "{:+.3f}"), _n(s.skill_matched, "{:+.3f}"),
                      "ref" if ref is None else _n(ref.skill, "{:+.3f}"), "-" if ref is None else _n(ref.dm_p),
                      _n(s.drift_bias_mean, "{:+.2f}"), _n(s.vol_ratio_median, "{:.2f}"), s.n_in_sample])
     th = "".join(f"<th>{html.escape(str(c))}</th>" for c in head)
@@ -120,10 +122,15 @@ def _regimes(cal, h: int) -> str:
 def render_calibrate_html(cal, doc: dict) -> str:
     req = doc["request"]
     parts = [f"<h1>Generator calibration: {html.escape(str(req['windows']))} every {html.escape(str(req['every']))}</h1>",
-             f"<p>{doc['cells_planned']} cells ({html.escape(', '.join(cal.universes))}), {req['n_paths']} paths per "
+             f"<p>{doc['cells_planned']} cells planned ({html.escape(', '.join(cal.universes))}): "
+             f"{doc['cells_computed'] + doc['cells_reused']} run, {doc['cells_skipped_in_sample']} not run (every horizon "
+             f"inside the model's training data); {req['n_paths']} paths per "
              f"cell, seed {req['seed']}, context {req['context_bars']} bars. {html.escape(cal.independence)}. "
              f"Cells whose horizon overlaps a model's training data are "
              f"{'included' if cal.include_in_sample else 'left out'}.</p>"]
+    notes = calibration_notes(cal, doc.get("cells_skipped") or ())
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in notes) + "</ul>")
     spans = {u: s for u, s in cal.spans.items() if s}
     if spans:
         parts.append("<p>Training spans: " + "; ".join(
