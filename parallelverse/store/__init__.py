@@ -11,7 +11,8 @@ schema in README.md and in each module's docstring):
       universes/<name>/           universes.py: (horizon_bars, n_paths) per field, chunked along paths
       results/<strategy>/         results.py: per-path metrics of a strategy, written by `stress`
 
-Every chunk carries a crc32c checksum checked on read (integrity.py); writers hold
+Every chunk carries a crc32c checksum checked on read, and the root, the history, each
+universe and each results group a seal over their metadata (integrity.py); writers hold
 the store's lock (lock.py); names that become paths follow one rule (names.py).
 """
 

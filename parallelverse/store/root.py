@@ -10,8 +10,9 @@ our temporary groups (`.<name>.<pid>.partial`), and results swapped out but not 
 replaced (`results/.<name>.old-<pid>`, put back if the new ones never arrived).
 
 `--overwrite` replaces only a store parallelverse made (root attribute `format`
-starting with "parallelverse-store/"), never another file or directory, the
-working directory or one above it. The new store is built beside the old one and
+starting with "parallelverse-store/", or a root zarr.json lost, unreadable or
+failing its seal in a directory whose history/ generate wrote: a damaged store),
+holding nothing else, never another file or directory, the working directory or one above it. The new store is built beside the old one and
 swapped in, so the old one is gone only once the new one exists.
 """
 
