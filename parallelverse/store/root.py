@@ -161,7 +161,7 @@ def _our_history(path: Path) -> bool:
 
 def _root_damage(path: Path) -> str:
     """What is wrong with a damaged store's root zarr.json."""
-    problem = seal_problem(path, "")
+    problem = seal_problem(path, "its ")
     if problem and _root_format(path) not in (None, FORMAT) and (path / "zarr.json").is_file():
         return "its zarr.json has another format marker"
     return problem or "its zarr.json has no format marker"
@@ -172,10 +172,10 @@ def _damaged_store(path: Path) -> StoreError:
                       "same `parallelverse generate` command with --overwrite")
 
 
-def _old_store(path: Path) -> StoreError:
+def _old_store(path: Path, writing: bool = False) -> StoreError:
     return StoreError(f"{str(path)!r} was made by an older parallelverse (store format {_root_format(path)}, this "
                       f"version reads {FORMAT}); regenerate it: the same `parallelverse generate` command with "
-                      "--overwrite, or choose another --out")
+                      f"--overwrite{', or choose another --out' if writing else ''}")
 
 
 def _refuse_protected(path: Path, option: str = "--out") -> None:
@@ -199,7 +199,7 @@ def open_store(path: str | Path, split: SeedSplit, overwrite: bool = False) -> S
     if kind == "foreign":
         raise StoreError(_foreign_message(path, overwrite))
     if kind == "old" and not overwrite:
-        raise _old_store(path)
+        raise _old_store(path, writing=True)
     if kind == "damaged" and not overwrite:
         raise _damaged_store(path)
     if kind in ("store", "old", "damaged") and overwrite:
