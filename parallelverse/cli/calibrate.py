@@ -66,6 +66,7 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
     from pathlib import Path
 
     from parallelverse.calibrate import CalibrateRequest, aggregate, plan_calibrate, run_calibrate
+    from parallelverse.calibrate.aggregate import notes
     from parallelverse.distributed import maybe_connect, parse_cluster
     from parallelverse.errors import CalibrateError
     from parallelverse.scenario import load_calibrate_scenario
@@ -110,6 +111,7 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
         "cells_skipped_in_sample": run.skipped_in_sample, "cells_skipped": list(run.skipped), "seconds": round(run.seconds, 3), "workers": plan.workers,
         "request": {k: v for k, v in plan.request.__dict__.items()}, **cal.to_json(),
     }
+    doc["notes"] = notes(cal, run.skipped)  # in-sample cells (left out or scored), cells not run, the ranking's basis
     if run.damaged:  # said with --json too (on stderr)
         err.print(f"{run.damaged} cell file(s) under {plan.out} were damaged (changed since written, or unreadable) "
                   "and were recomputed", soft_wrap=True)
@@ -121,6 +123,8 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
     if as_json:
         from parallelverse.jsonsafe import strict_json
 
+        for line in doc["notes"]:  # said with --json too (on stderr), as after the tables
+            err.print(line, soft_wrap=True)
         print_json(strict_json(doc))
         return
     _print(cal, doc)
@@ -137,8 +141,6 @@ def _f(x, fmt="{:.2f}") -> str:
 def _print(cal, doc) -> None:
     from rich.console import Console
     from rich.table import Table
-
-    from parallelverse.calibrate.aggregate import notes
 
     con = out if out.is_terminal else Console(width=220, highlight=False)  # piped: never squeeze the table
 
@@ -162,7 +164,7 @@ def _print(cal, doc) -> None:
                       "-" if ref is None else _f(ref.dm_p, "{:.3f}"), _f(s.drift_bias_mean, "{:+.2f}"),
                       _f(s.vol_ratio_median))
         con.print(folded(t))
-    for line in notes(cal, doc["cells_skipped"]):
+    for line in doc["notes"]:
         err.print(line, soft_wrap=True)
     err.print(f"cells: {doc['cells_computed']} computed, {doc['cells_reused']} reused from {doc['out']}; "
               f"{doc['seconds']:.1f} s with {doc['workers']} worker(s). Tests use non-overlapping windows per symbol "
