@@ -125,9 +125,9 @@ def _specs(req: CalibrateRequest) -> list[tuple[str, Generator]]:
     unused = set(req.generator_params) - set(req.generators)
     if unused:
         names = ", ".join(sorted(unused))
-        ref = (f" (the reference {REFERENCE} always runs, with its defaults)" if REFERENCE in unused else "")
+        ref = (f"the reference {REFERENCE} always runs with its defaults, so " if REFERENCE in unused else "")
         raise CalibrateError(f"parameters given for {names} but it is not among the generators "
-                             f"({', '.join(req.generators)}){ref}; add {names} to --generators to score one with these "
+                             f"({', '.join(req.generators)}); {ref}add {names} to --generators to score one with these "
                              "parameters, or drop them")
     greq = GenerateRequest(seed_window="-", generators=tuple(req.generators), generator_params=req.generator_params,
                            model=req.model)
