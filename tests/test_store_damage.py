@@ -216,3 +216,18 @@ def test_the_model_digest_does_not_depend_on_the_order_folders_were_made(tmp_pat
     assert model_digest(make_generator("kronos", {"model": str(tmp_path / "copy0")})) == digests[0]
     (tmp_path / "copy0" / "b" / "c" / "config.json").write_bytes(b"{ }")
     assert model_digest(make_generator("kronos", {"model": str(tmp_path / "copy0")})) != digests[0]
+
+
+def test_damaged_universes_and_results_group_metadata_is_rewritten_by_the_writers(made, store, run_cli):
+    """universes/ and results/ hold nothing but their children: a writer rewrites their lost or garbage zarr.json
+    (it was "regenerate the store with --overwrite", discarding every universe and result)."""
+    (store / "results" / "zarr.json").write_text("{garbage")
+    (store / "universes" / "zarr.json").unlink()
+    assert run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 19).exit_code == 0  # nothing read there
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    (store / "universes" / "zarr.json").write_text("[]")
+    shutil.rmtree(store / "universes" / U)
+    assert run_cli(*GEN, "--out", store).exit_code == 0
+    for group in ("results", "universes"):
+        assert (store / group / "zarr.json").read_text() == (made / group / "zarr.json").read_text()
+    assert tree_digest(store / "universes") == tree_digest(made / "universes")

@@ -32,6 +32,7 @@ from parallelverse.errors import StoreError
 from parallelverse.store.history import package_versions
 from parallelverse.store.integrity import CODECS, SEAL, check_seal, damage_named, read_whole, seal_of
 from parallelverse.store.names import check_name
+from parallelverse.store.tree import ensure_plain_group
 
 _REAL_CURVES = ("equity", "bh_equity", "time")
 
@@ -157,9 +158,7 @@ class ResultsWriter:
     def __init__(self, root: zarr.Group, path: Path, strategy: str):
         check_name(strategy, "strategy name", "set `name` in the strategy file to a plain name, e.g. name = \"sma\"")
         self._root, self._path, self._strategy = root, path, strategy
-        with damage_named(f"the results group of store {str(path)!r}",
-                          "regenerate the store (the same generate command with --overwrite)"):
-            root.require_group("results")
+        ensure_plain_group(path / "results")  # it holds nothing but the results: a damaged zarr.json is rewritten
         self._tmp = path / "results" / f".{strategy}.{os.getpid()}.partial"
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._out = zarr.open_group(str(self._tmp), mode="w")

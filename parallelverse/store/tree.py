@@ -95,3 +95,22 @@ def remove_ours(p: Path) -> None:
         p.rmdir()
     except OSError:
         pass
+
+
+EMPTY_GROUP = {"attributes": {}, "zarr_format": 3, "node_type": "group"}  # universes/ and results/: no content
+
+
+def ensure_plain_group(d: Path) -> bool:
+    """Make `d` (the universes or results group: no attributes, nothing but its children) a readable zarr group,
+    rewriting a zarr.json that is missing or damaged (atomically); True when it did. Call with the writer lock."""
+    meta = d / "zarr.json"
+    try:
+        if json.loads(meta.read_text()) == EMPTY_GROUP:
+            return False
+    except (OSError, ValueError):
+        pass
+    d.mkdir(exist_ok=True)
+    tmp = d / f".zarr.json.{os.getpid()}.partial"
+    tmp.write_text(json.dumps(EMPTY_GROUP, indent=2))
+    os.replace(tmp, meta)
+    return True

@@ -39,7 +39,7 @@ from parallelverse.store.history import TIME_ATTRS, package_versions
 from parallelverse.store.integrity import (CODECS, SEAL, check_codecs, check_present, check_seal, chunk_file, chunk_problem,
                                           damage_named, read_whole, seal_of, seal_problem)
 from parallelverse.store.names import check_name
-from parallelverse.store.tree import foreign_entries
+from parallelverse.store.tree import ensure_plain_group, foreign_entries
 
 _COUNTS = "chunk_counts"
 
@@ -309,10 +309,8 @@ def _metadata_readable(root: zarr.Group, key: str) -> bool:
 
 def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> None:
     """Build the universe's skeleton under a temporary name beside it and rename it into place."""
-    with damage_named(f"the universes group of store {str(Path(root.store.root))!r}",
-                      "regenerate the store (the same generate command with --overwrite)"):
-        parent = root.require_group("universes")
     parent_dir = Path(root.store.root) / "universes"
+    ensure_plain_group(parent_dir)  # it holds nothing but the universes: a lost or damaged zarr.json is rewritten
     tmp = parent_dir / f".{spec.name}.{os.getpid()}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     g = zarr.open_group(str(tmp), mode="w")
@@ -329,7 +327,6 @@ def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> N
     attrs = {"spec": spec.record(), "complete": False, "versions": package_versions()}
     g.attrs.update({**attrs, SEAL: seal_of(tmp, attrs, _CHILDREN)})
     os.replace(tmp, parent_dir / spec.name)
-    del parent
 
 
 def _repair_time(g: zarr.Group, horizon_time: np.ndarray) -> bool:
