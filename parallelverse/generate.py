@@ -22,6 +22,7 @@ import numpy as np
 from parallelverse import inputs, store
 from parallelverse.bars import PathBatch, invariant_violations
 from parallelverse.errors import GeneratorError, ParallelverseError
+from parallelverse.inputs import DEFAULT_CONTEXT_BARS, DEFAULT_HORIZON_BARS
 from parallelverse.generators import DEFAULT_GENERATORS, MODEL_GENERATORS, Generator, make_generator, model_digest, params_of
 from parallelverse.market import find_unadjusted_splits, load_market, splits_error
 from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
@@ -29,8 +30,6 @@ from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
 if TYPE_CHECKING:
     from parallelverse.distributed import Cluster
 
-DEFAULT_CONTEXT_BARS = 400
-DEFAULT_HORIZON_BARS = 252  # one trading year: through the 2020 crash and recovery
 DEFAULT_N_PATHS = 2000
 DEFAULT_CHUNK_PATHS = 500  # 500 paths x 252 bars x 8 B = 1 MB per field chunk
 

@@ -22,6 +22,8 @@ from parallelverse.errors import InputError
 from parallelverse.files import is_our_page
 
 MIN_CONTEXT_BARS = 100  # below this GARCH fits and block-length estimates are unreliable
+DEFAULT_CONTEXT_BARS = 400
+DEFAULT_HORIZON_BARS = 252  # one trading year: through the 2020 crash and recovery
 
 
 @dataclass(frozen=True)

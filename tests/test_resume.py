@@ -117,3 +117,27 @@ def test_the_model_digest_covers_linked_directories_and_an_outside_tokenizer(tin
     with_tok = model_digest(make_generator("kronos", {"model": str(tiny_kronos), "tokenizer": str(tok)}))
     (tok / "config.json").write_text((tok / "config.json").read_text().replace("{", '{"edited": 1, ', 1))
     assert model_digest(make_generator("kronos", {"model": str(tiny_kronos), "tokenizer": str(tok)})) != with_tok
+
+
+def test_ctrl_c_while_the_command_is_still_importing_is_one_line(tmp_path):
+    """The `parallelverse` entry point imports the CLI before any command can catch a Ctrl-C: an interrupt in that
+    import (simulated where the import starts, then real ones at several moments) is one line and exit 130."""
+    code = ("import importlib.abc, sys\n"
+            "class Interrupt(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'parallelverse.cli':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "from parallelverse.__main__ import run\n"
+            "run()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr, r.stdout) == (130, "interrupted\n", "")
+    for delay in (0.5, 1.0, 1.5):  # past the interpreter's own start-up (a signal there is Python's, not ours)
+        p = subprocess.Popen([sys.executable, "-m", "parallelverse", "generate", "--seed-window", "2020-01",
+                              "--n-paths", "50", "--horizon", "20", "--out", str(tmp_path / f"s{delay}.zarr")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        p.send_signal(2)
+        out, err = p.communicate(timeout=60)
+        assert "Traceback" not in err and p.returncode in (0, 130), (delay, err)
+        assert p.returncode == 0 or err.strip().splitlines()[-1].startswith("interrupted"), (delay, err)

@@ -2,7 +2,7 @@
 
 import click
 
-from parallelverse.generate import DEFAULT_CONTEXT_BARS, DEFAULT_HORIZON_BARS
+from parallelverse.inputs import DEFAULT_CONTEXT_BARS, DEFAULT_HORIZON_BARS
 
 from parallelverse.cli.console import escape, folded, handle_errors, out, print_json, warn
 
