@@ -156,6 +156,15 @@ def test_edited_results_metadata_is_damage_and_stress_rewrites_it(rel, edit, sto
     assert run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 19).exit_code == 0
 
 
+def test_results_that_lost_their_zarr_json_are_named_not_skipped(store, run_cli):
+    (store / "results" / "sma_crossover" / "zarr.json").unlink()
+    for args in (("report", store, "--n-null", 19), ("report", store, "--strategy", "sma_crossover", "--n-null", 19)):
+        line = one_line(run_cli(*args))
+        assert "results for 'sma_crossover'" in line and "damaged (its zarr.json is missing)" in line, line
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    assert run_cli("report", store, "--n-null", 19).exit_code == 0
+
+
 @pytest.mark.parametrize("damage", ["deleted", "garbage", "edited"])
 def test_a_damaged_root_zarr_json_is_named_as_a_damaged_store_and_overwrite_rebuilds_it(damage, made, store, run_cli):
     meta = store / "zarr.json"

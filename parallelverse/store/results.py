@@ -78,15 +78,18 @@ class Results:
 
 
 def result_names(root: zarr.Group) -> list[str]:
-    """Strategies with results, from the directory listing: one damaged group never hides the others."""
-    from parallelverse.store.universes import node_names
-
-    return node_names(Path(root.store.root) / "results")
+    """Strategies with results, from the directory listing: one damaged group never hides the others, and one
+    that lost its zarr.json is listed (and named as damaged when read), never skipped."""
+    d = Path(root.store.root) / "results"
+    return sorted(e.name for e in d.iterdir() if not e.name.startswith(".") and e.is_dir()) if d.is_dir() else []
 
 
 def read_results(path: Path, strategy: str) -> Results:
     check_name(strategy, "--strategy", "pass the name of a strategy with results in the store")
     rpath = path / "results" / strategy
+    if rpath.is_dir() and not (rpath / "zarr.json").exists():
+        raise StoreError(f"results for {strategy!r} in {str(path)!r} are damaged (its zarr.json is missing); rerun "
+                         f"`parallelverse stress` for {strategy!r} to rewrite them")
     if not (rpath / "zarr.json").exists():
         raise StoreError(f"no results for strategy {strategy!r} in {str(path)!r}; run `parallelverse stress STRATEGY.py` first")
     fix = f"rerun `parallelverse stress` for {strategy!r} to rewrite them"

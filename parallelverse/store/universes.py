@@ -368,13 +368,6 @@ def list_universes(root: zarr.Group) -> list[str]:
     return sorted(e.name for e in d.iterdir() if not e.name.startswith(".") and e.is_dir())
 
 
-def node_names(d: Path) -> list[str]:
-    """The zarr nodes directly under directory `d` (sub-directories with a zarr.json), not our temporaries."""
-    if not d.is_dir():
-        return []
-    return sorted(e.name for e in d.iterdir() if not e.name.startswith(".") and e.is_dir() and (e / "zarr.json").is_file())
-
-
 def read_paths(g, start: int = 0, stop: int | None = None) -> PathBatch:
     """Paths start..stop-1 of a universe (a `Universe`, or its Zarr group opened directly), with their time stamps."""
     if not isinstance(g, Universe):
