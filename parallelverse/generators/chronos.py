@@ -114,24 +114,15 @@ def load_pipeline(model: str, device: str = "cpu"):
 
 def _load_pipeline(model: str, device: str):
     _refuse_quantile_models(model)
-    import torch
-    from chronos import ChronosPipeline
-
     local = Path(model).is_dir()
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # 'Loading weights: 100%' is not ours to print on stderr
-    except ImportError:
-        pass
     offline = (f"could not load Chronos model {model!r} from the Hugging Face Hub (offline or unknown id); download it "
                "where the Hub is reachable and pass --model DIR, or fill the HF cache (HF_HOME)")
     source = model if local else str(hub_snapshot(model, ["*.json", "*.safetensors"], offline))
     try:
-        pipeline = ChronosPipeline.from_pretrained(source, device_map=device, dtype=torch.float32)
+        pipeline, info = _pipeline_from_pretrained(source, device)
     except (KeyboardInterrupt, MemoryError):
         raise
-    except Exception as exc:  # a damaged checkpoint: safetensors header, config types, shapes, sizes
+    except Exception as exc:  # a damaged checkpoint: safetensors header, config types, sizes
         if local:
             raise GeneratorError(
                 f"could not load a Chronos-T5 model from {model!r} ({str(exc).splitlines()[0][:120]}); "
@@ -139,6 +130,14 @@ def _load_pipeline(model: str, device: str):
             ) from None
         raise GeneratorError(f"could not load Chronos model {model!r} from its Hub snapshot "
                              f"({str(exc).splitlines()[0][:120]}); clear it from the HF cache and fetch it again") from None
+    problems = [f"{what} {_some(keys)}" for what, keys in (("missing", info.get("missing_keys")),
+                                                          ("unexpected", info.get("unexpected_keys")),
+                                                          ("shape-mismatched", info.get("mismatched_keys"))) if keys]
+    if problems:  # transformers would fill these with random numbers: wrong forecasts, silently
+        fix = ("config.json and the weights do not belong together, or the weights are incomplete; restore the "
+               "checkpoint" if local else "clear it from the HF cache and fetch it again")
+        raise GeneratorError(f"Chronos model {model!r}: the weights do not match the architecture ({'; '.join(problems)}); "
+                             f"{fix}")
     cfg = pipeline.model.config
     for key in ("prediction_length", "context_length"):
         v = getattr(cfg, key, None)
@@ -154,6 +153,41 @@ def _load_pipeline(model: str, device: str):
         provenance["revision"] = getattr(pipeline.model.config, "_commit_hash", None) or getattr(
             pipeline.model.model.config, "_commit_hash", None)
     return pipeline, provenance
+
+
+def _some(keys) -> str:
+    """A few weight names, e.g. 'encoder.block.0...q.weight, ... (+3 more)'."""
+    names = sorted(k if isinstance(k, str) else str(k[0]) for k in keys)
+    return ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+
+
+def _pipeline_from_pretrained(source: str, device: str):
+    """ChronosPipeline.from_pretrained, but strict: (pipeline, transformers' loading info).
+
+    Upstream loads the T5 non-strictly: a missing or mis-shaped weight is initialised at random and only a report
+    (dozens of lines) is printed. Here the report is silenced and its keys returned, so the caller refuses them in one
+    line. Shape mismatches are collected rather than raised (ignore_mismatched_sizes) for the same reason."""
+    import torch
+    from chronos import ChronosConfig, ChronosModel, ChronosPipeline
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    from transformers.utils import logging as hf_logging
+
+    config = AutoConfig.from_pretrained(source)
+    if not hasattr(config, "chronos_config"):
+        raise ValueError("config.json has no chronos_config block")
+    chronos_config = ChronosConfig(**config.chronos_config)
+    auto = AutoModelForSeq2SeqLM if chronos_config.model_type == "seq2seq" else AutoModelForCausalLM
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()  # 'Loading weights: 100%' is not ours to print on stderr
+    hf_logging.set_verbosity_error()  # the LOAD REPORT: its keys are refused in one line instead
+    try:
+        inner, info = auto.from_pretrained(source, device_map=device, dtype=torch.float32, output_loading_info=True,
+                                           ignore_mismatched_sizes=True)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    pipeline = ChronosPipeline(tokenizer=chronos_config.create_tokenizer(),
+                               model=ChronosModel(config=chronos_config, model=inner))
+    return pipeline, info
 
 
 def _sha256(path: Path) -> str:
