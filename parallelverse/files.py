@@ -25,7 +25,12 @@ def is_our_page(path: str | Path) -> bool:
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write `text` to a temporary file beside `path`, flush it to disk, then rename it over `path`.
+    """Write `text` (UTF-8) atomically: see write_bytes_atomic."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write `data` to a temporary file beside `path`, flush it to disk, then rename it over `path`.
 
     Readers see the old file or the whole new one, never a part; a failure removes the temporary file
     (ours) and is raised as an OSError naming `path`, not the temporary name."""
@@ -33,8 +38,8 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     _clean_dead_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

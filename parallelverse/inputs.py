@@ -122,7 +122,7 @@ LOOKBACK = Bound("--lookback", int, "90", lo=1, hi=100_000, meaning="bars of con
 PREDICT = Bound("--predict", int, "10", lo=1, hi=100_000, meaning="bars predicted per training window")
 STRIDE = Bound("--stride", int, "5", lo=1, hi=100_000, meaning="bars between window starts")
 STEPS = Bound("--steps", int, "2000", lo=1, hi=100_000_000, meaning="optimiser steps per stage")
-BATCH_SIZE = Bound("--batch-size", int, "32", lo=1, hi=1_000_000)
+BATCH_SIZE = Bound("--batch-size", int, "32", lo=1, hi=1024, meaning="windows per optimiser step")  # more: GBs of activations
 EVAL_EVERY = Bound("--eval-every", int, "200", lo=1, hi=100_000_000)
 LR_TOKENIZER = Bound("--lr-tokenizer", float, "2e-3", lo=0.0, lo_open=True, hi=1.0, meaning="learning rate")
 LR_PREDICTOR = Bound("--lr-predictor", float, "1e-3", lo=0.0, lo_open=True, hi=1.0, meaning="learning rate")

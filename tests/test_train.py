@@ -167,13 +167,19 @@ def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
     ("--holdout-symbol", "ZZZ", "--holdout-symbol 'ZZZ' is not in the data"),
     ("--init", "/no/such/checkpoint", "--init '/no/such/checkpoint' does not exist"),
     ("--patience", "-1", "--patience -1 must be a whole number >= 0"),
+    ("--batch-size", "100000000", "--batch-size 100000000 is out of range; use a whole number from 1 to 1,024"),
+    ("--seed", "99999999999999999999", "--seed 99999999999999999999 is out of range; use a whole number from 0 to"),
+    ("--init", "no/such-hub", "--init 'no/such-hub' is not a directory nor a known Kronos Hub id; pass a checkpoint "
+                              "directory"),
+    ("--data", "arch:nope", "--data 'arch:nope' is neither a training source nor an existing file; choose from "
+                            "bundled, arch:sp500"),
 ])
 def test_bad_options_are_one_line_errors_and_write_nothing(tmp_path, run_cli, option, value, says):
     out = tmp_path / "model"
     result = run_cli("train", "--out", out, "--val-from", "2019-01-01", "--size", "tiny", option, value)
     lines = result.stderr.strip().splitlines()
     assert result.exit_code != 0 and len(lines) == 1 and says in lines[0], result.output
-    assert "Traceback" not in result.output and not out.exists()
+    assert "Traceback" not in result.output and "--set" not in result.output and not out.exists()
 
 
 def test_non_finite_loss_stops_with_an_error_and_never_saves_nan_weights(windows, tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from parallelverse import inputs
 from parallelverse.cli.console import err, handle_errors, print_json
+from parallelverse.cli.options import Checked
 
 
 @click.command()
@@ -15,9 +17,10 @@ from parallelverse.cli.console import err, handle_errors, print_json
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Checkpoint directory.")
 @click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="small", show_default=True,
               help="Size from scratch.")
-@click.option("--representation", type=click.Choice(["logret", "zscore"]), default="logret", show_default=True,
+@click.option("--representation", type=click.Choice(["logret", "zscore"]),
               help="logret: returns from the previous close scaled by the lookback's RMS return (no price level); "
-                   "zscore: the official level z-score.")
+                   "zscore: the official level z-score. Default: the --init checkpoint's (zscore for official ones), "
+                   "else logret.")
 @click.option("--init", help="Fine-tune from this checkpoint (directory with tokenizer/ and predictor/, or a Hub id).")
 @click.option("--stage", type=click.Choice(["both", "tokenizer", "predictor"]), default="both", show_default=True)
 @click.option("--until", help="Use only bars before this date (e.g. 2020-01-01 for an honest 2020 test).")
@@ -29,7 +32,8 @@ from parallelverse.cli.console import err, handle_errors, print_json
 @click.option("--steps", type=int, default=2000, show_default=True, help="Optimiser steps per stage.")
 @click.option("--predictor-steps", type=int, default=0, show_default=True,
               help="Optimiser steps of the predictor stage (0 = --steps).")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=Checked(inputs.BATCH_SIZE), default=32, show_default=True,
+              help="Windows per optimiser step (at most 1024).")
 @click.option("--eval-every", type=int, default=200, show_default=True)
 @click.option("--lr-tokenizer", type=float, default=2e-3, show_default=True)
 @click.option("--lr-predictor", type=float, default=1e-3, show_default=True)
@@ -37,7 +41,7 @@ from parallelverse.cli.console import err, handle_errors, print_json
               help="Stop a stage after this many evaluations without a better validation loss (0 = never); the best "
                    "checkpoint is kept either way.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads (part of the recipe).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=Checked(inputs.SEED), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the training record as JSON.")
 @handle_errors
 def train(data_paths, symbols, out_dir, size, representation, init, stage, until, val_from, holdout_symbol, lookback,
@@ -50,7 +54,8 @@ def train(data_paths, symbols, out_dir, size, representation, init, stage, until
     from parallelverse.market import load_market
     from parallelverse.train.data import check_window_options, cut_date, make_windows
     from parallelverse.train.loop import TrainConfig, train as run_train
-    from parallelverse.train.sources import SOURCES, load_all, load_source
+    from parallelverse.train.checkpoint import check_out_dir, choose_representation, resolve_init
+    from parallelverse.train.sources import SOURCES, check_data_ref, load_all, load_source
 
     # every option is checked before any data is read or anything is written
     check_window_options(lookback, predict, stride)
@@ -58,14 +63,16 @@ def train(data_paths, symbols, out_dir, size, representation, init, stage, until
     if until and val_from and cut_date("--val-from", val_from) >= cut_date("--until", until):
         raise DataError(f"--val-from {val_from} is not before --until {until}: --until drops every bar from then on, so "
                         "no validation window is left; set --val-from before --until")
-    if init and init.startswith(("/", "./", "../", "~")) and not Path(init).expanduser().exists():
-        raise DataError(f"--init {init!r} does not exist; pass a checkpoint directory (with tokenizer/ and predictor/) "
-                        "or a Hub id such as NeoQuasar/Kronos-small")
     cfg = TrainConfig(steps=steps, predictor_steps=predictor_steps, batch_size=batch_size, lr_tokenizer=lr_tokenizer, lr_predictor=lr_predictor,
                       eval_every=eval_every, seed=seed, patience=patience, threads=threads)
     if symbols is not None and not [x for x in symbols.split(",") if x.strip()]:
         raise DataError(f"--symbols {symbols!r} names no symbol; pass e.g. --symbols AAPL,MSFT, or leave it out for all")
     chosen = {x.strip().upper() for x in symbols.split(",") if x.strip()} if symbols else None
+    check_out_dir(out_dir)  # a store, the package, or a directory with files not of a train run: refused, unchanged
+    for ref in data_paths:
+        check_data_ref(ref)
+    init_dirs = resolve_init(init) if init else None  # (tokenizer, predictor, representation)
+    representation = choose_representation(representation, init, init_dirs[2] if init_dirs else None)
     series, sources, seen = [], {}, set()
     for ref in data_paths or ("bundled",):
         if ref == "all":
@@ -87,10 +94,10 @@ def train(data_paths, symbols, out_dir, size, representation, init, stage, until
     tr, va, used = make_windows(series, lookback, predict, stride, val_from, until, holdout_symbol, representation)
     init_modules = None
     if init:
-        from parallelverse.generators.kronos.load import load_module, resolve
+        from parallelverse.generators.kronos.load import load_module
         from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer
 
-        p_dir, t_dir, _ = resolve(init)
+        t_dir, p_dir, _ = init_dirs
         init_modules = (load_module(KronosTokenizer, t_dir, "tokenizer"), load_module(KronosPredictor, p_dir, "predictor"))
     stages = ("tokenizer", "predictor") if stage == "both" else (stage,)
     meta = {"data": used, "sources": sources, "train_windows": len(tr), "val_windows": len(va), "lookback": lookback,

