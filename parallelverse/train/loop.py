@@ -10,7 +10,10 @@ runs at inference (causal, no rotation).
 AdamW (betas 0.9/0.95, weight decay 0.1) with a one-cycle schedule; checkpoints in the
 Hub layout (`OUT/tokenizer`, `OUT/predictor`: config.json + model.safetensors), the
 training state in `OUT/state.pt` after every evaluation, so an interrupted run resumes
-where it stopped.
+where it stopped. OUT must be new, empty or a run of ours (train/checkpoint.py); the recipe is
+recorded in `OUT/training.json` before anything else, and every file is replaced whole
+(files.write_*_atomic). A stage's best weights live only in OUT/<stage>/model.safetensors
+(state.pt holds the last ones, for the optimiser), so a damaged one stops a resume, named.
 """
 
 from __future__ import annotations
