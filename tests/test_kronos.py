@@ -414,3 +414,36 @@ def test_model_paths_that_are_not_checkpoints_say_so(tmp_path, run_cli):
                          "--out", tmp_path / "s.zarr")
         lines = result.stderr.strip().splitlines()
         assert result.exit_code != 0 and len(lines) == 1 and says in lines[0], result.output
+
+
+def test_a_model_reference_is_named_for_what_it_is(tiny_kronos, tiny_chronos, tmp_path, run_cli, monkeypatch):
+    """A missing `m/nonexist` was taken for a Hub id and asked for a tokenizer; a Chronos model given to kronos (and
+    a Kronos one to chronos) was 'no tokenizer known'; a flat Kronos module (config.json + model.safetensors) was
+    'neither predictor/ nor tokenizer/' although it loads with --set kronos.tokenizer=..."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.chdir(tmp_path)
+    flat = tmp_path / "flat"
+    shutil.copytree(tiny_kronos / "predictor", flat)
+    (tmp_path / "m").mkdir()
+    for gen, model, says in (
+            ("kronos", "m/nonexist", "--model 'm/nonexist': no such directory, and could not fetch it from the Hugging "
+                                     "Face Hub (offline or unknown id), nor find it in the HF cache"),
+            ("kronos", "amazon/chronos-t5-tiny", "is a Chronos model, not Kronos; use --generators chronos"),
+            ("kronos", str(tiny_chronos), "is a Chronos model, not Kronos; use --generators chronos"),
+            ("chronos", str(tiny_kronos), "is a Kronos model, not Chronos; use --generators kronos"),
+            ("chronos", "NeoQuasar/Kronos-small", "is a Kronos model, not Chronos; use --generators kronos"),
+            ("kronos", "flat", "holds one Kronos module (config.json + model.safetensors), read as the predictor, but "
+                               "no tokenizer; pass it with --set kronos.tokenizer=DIR_OR_HUB_ID")):
+        result = run_cli("generate", "--seed-window", "2020-01", "--generators", gen, "--model", model,
+                         "--n-paths", 4, "--horizon", 5, "--out", tmp_path / "s.zarr")
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and says in lines[0], (model, result.output)
+        assert not (tmp_path / "s.zarr").exists()
+    # what the flat module's error says works: the README's layout
+    result = run_cli("generate", "--seed-window", "2020-01", "--context", 200, "--generators", "kronos", "--model",
+                     "flat", "--set", f"kronos.tokenizer={tiny_kronos / 'tokenizer'}", "--device", "cpu",
+                     "--n-paths", 4, "--horizon", 5, "--out", tmp_path / "s.zarr", "--json")
+    assert result.exit_code == 0, result.output

@@ -34,7 +34,7 @@ import numpy as np
 
 from parallelverse.bars import BarShapes, PathBatch, bar_shapes, synthesize_bars
 from parallelverse.errors import GeneratorError
-from parallelverse.generators.hub import hub_snapshot
+from parallelverse.generators.hub import hub_snapshot, model_family
 from parallelverse.inputs import check_sampling
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
@@ -81,6 +81,8 @@ class Chronos:
 
 
 def _refuse_quantile_models(model: str) -> None:
+    if model_family(model) == "kronos":
+        raise GeneratorError(f"{model!r} is a Kronos model, not Chronos; use --generators kronos --model {model}")
     low = model.lower()
     if "bolt" in low or "chronos-2" in low:
         kind = "Chronos-Bolt" if "bolt" in low else "Chronos-2"

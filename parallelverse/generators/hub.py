@@ -8,6 +8,7 @@ to ask it at all. HF_HUB_OFFLINE is honoured as huggingface_hub honours it.
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
@@ -44,3 +45,29 @@ def _reachable(endpoint: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def is_hub_id(ref: str) -> bool:
+    """`owner/name`, the shape of a Hub id (a local path may have it too: callers look on disk first)."""
+    return ref.count("/") == 1 and not ref.startswith((".", "/", "~")) and all(ref.split("/"))
+
+
+def model_family(ref: str) -> str | None:
+    """"chronos" or "kronos" when a --model reference is recognisably one of them (by its files, or by a Hub id's
+    name), else None: so that a model given to the other generator is named as what it is."""
+    p = Path(ref)
+    if p.is_dir():
+        if (p / "predictor").is_dir() or (p / "tokenizer").is_dir():
+            return "kronos"
+        try:
+            cfg = json.loads((p / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(cfg, dict):
+            return None
+        return "chronos" if "chronos_config" in cfg or "chronos_pipeline_class" in cfg else \
+            "kronos" if "s1_bits" in cfg else None
+    if p.exists() or not is_hub_id(ref):
+        return None
+    low = ref.lower()
+    return "chronos" if "chronos" in low else "kronos" if "kronos" in low else None

@@ -157,10 +157,11 @@ def resolve(model: str, tokenizer: str = "") -> tuple[Path, Path, int]:
                              "NeoQuasar/Kronos-small")
     # owner/name and no such directory: a Hub id, or a mistyped path; the model first, so that neither is taken
     # for a model that merely lacks a known tokenizer
+    unknown = "" if model in HUB_TOKENIZERS else "no such directory, and "
     pred_dir = hub_snapshot(model, ["config.json", "model.safetensors"],
-                            f"--model {model!r}: no such directory, and no Hub model {model!r} in the HF cache nor "
-                            "on the Hub (offline or unknown id); pass a checkpoint directory, or a Hub id like "
-                            "NeoQuasar/Kronos-small (downloaded where the Hub is reachable, or in the HF cache, HF_HOME)")
+                            f"--model {model!r}: {unknown}could not fetch it from the Hugging Face Hub (offline or "
+                            "unknown id), nor find it in the HF cache; download it where the Hub is reachable and "
+                            "pass --model DIR, or fill the HF cache (HF_HOME)")
     tok_ref = tokenizer or HUB_TOKENIZERS.get(model, "")
     if not tok_ref:
         raise GeneratorError(f"no tokenizer known for {model!r}; pass --set kronos.tokenizer=DIR_OR_HUB_ID")
