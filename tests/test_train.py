@@ -167,6 +167,7 @@ def test_tiny_training_then_generate(tmp_path, aapl_frame, run_cli):
     ("--holdout-symbol", "ZZZ", "--holdout-symbol 'ZZZ' is not in the data"),
     ("--init", "/no/such/checkpoint", "--init '/no/such/checkpoint' does not exist"),
     ("--patience", "-1", "--patience -1 must be a whole number >= 0"),
+    ("--lookback", "100000", "--lookback 100000 + --predict 10 = 100,010 bars per window is more than 2,048"),
     ("--batch-size", "100000000", "--batch-size 100000000 is out of range; use a whole number from 1 to 1,024"),
     ("--seed", "99999999999999999999", "--seed 99999999999999999999 is out of range; use a whole number from 0 to"),
     ("--init", "no/such-hub", "--init 'no/such-hub' is not a directory nor a known Kronos Hub id; pass a checkpoint "

@@ -21,6 +21,9 @@ from parallelverse.generators.kronos import stamps
 from parallelverse.market import Ohlcv
 
 
+MAX_WINDOW_BARS = 2048  # lookback + predict: Kronos-mini's max_context, the longest of any Kronos checkpoint
+
+
 @dataclass(frozen=True)
 class Windows:
     x: np.ndarray  # (n_windows, window, 6) float32, normalised on the lookback
@@ -41,6 +44,10 @@ def check_window_options(lookback: int, predict: int, stride: int) -> None:
     for name, v, example in (("lookback", lookback, 120), ("predict", predict, 8), ("stride", stride, 3)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise DataError(f"--{name} {v!r} must be a whole number >= 1; e.g. --{name} {example}")
+    if lookback + predict > MAX_WINDOW_BARS:
+        raise DataError(f"--lookback {lookback} + --predict {predict} = {lookback + predict:,} bars per window is more "
+                        f"than {MAX_WINDOW_BARS:,} (the longest context a Kronos model reads, Kronos-mini's; attention "
+                        "memory grows with its square); use e.g. --lookback 90 --predict 10")
 
 
 def cut_date(option: str, text: str | None) -> int | None:
