@@ -1,7 +1,7 @@
 """Scenario files: a stress scenario as a small TOML file people can share and review.
 
     description = "The 2020 crash, seeded in January 2020"
-    data = "bundled"            # or a CSV/Parquet path, relative to this file
+    data = "bundled"            # or a CSV/Parquet path, beside this file (see below)
     symbol = "AAPL"
     seed_window = "2020-01"
     context = 400               # bars of context up to the window's last bar
@@ -15,6 +15,11 @@
     dist = "t"
 
 Keys map one to one onto `generate` options; options given on the command line win.
+
+Paths in a scenario (`data`, `model`, a generator table's `model` / `tokenizer`) are relative to the file, not to
+the working directory, so a scenario and its files travel together. `model` / `tokenizer` of the form owner/name
+with nothing of that name beside the file are Hub ids. There is no working-directory fallback: a relative path
+found there but not beside the file is refused, naming both places.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from pathlib import Path
 
 from parallelverse import inputs
 from parallelverse.errors import InputError, ScenarioError
-from parallelverse.generators import GENERATORS
+from parallelverse.errors import GeneratorError
+from parallelverse.generators import GENERATORS, make_generator
+from parallelverse.generators.hub import is_hub_id
 
 # scenario key -> (GenerateRequest field, accepted types)
 KEYS = {
@@ -52,6 +59,7 @@ BOUNDS = {
     "chunk_paths": inputs.CHUNK_PATHS, "temperature": inputs.TEMPERATURE, "top_k": inputs.TOP_K, "top_p": inputs.TOP_P,
 }
 DEVICES = ("auto", "cpu", "cuda")
+PATH_PARAMS = ("model", "tokenizer")  # generator-table keys that name a checkpoint directory (or a Hub id)
 
 
 def load_scenario(path: str | Path) -> dict:
@@ -62,8 +70,34 @@ def load_scenario(path: str | Path) -> dict:
 
 
 def _toml(value) -> str:
-    """A value as TOML writes it (true, not True), for messages."""
-    return ("true" if value else "false") if isinstance(value, bool) else repr(value)
+    """A value as TOML writes it (true, not True; "text"; 2020-01-01, not datetime.date(...)), for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def beside(path: Path, key: str, value: str, hub_id_ok: bool = False) -> str:
+    """A path written in scenario `path`, resolved beside the file: the one rule for every path a scenario holds.
+    With `hub_id_ok`, an owner/name that names nothing beside the file stays as written (a Hub id). A relative path
+    that exists only in the working directory is refused rather than silently used."""
+    if Path(value).is_absolute():
+        return value
+    here = path.parent / value
+    if here.exists():
+        return str(here.resolve())
+    if Path(value).exists() and Path.cwd().resolve() != path.parent.resolve():
+        raise ScenarioError(f"{path}: {key} = {_toml(value)} is not beside the scenario file ({str(here)!r} does not "
+                            f"exist) but is in the working directory; paths in a scenario are relative to its file: "
+                            f"write it relative to {str(path.parent)!r}, or absolute")
+    return value if hub_id_ok and is_hub_id(value) else str(here.resolve())
 
 
 def _parse(path: Path) -> tuple[dict, dict]:
@@ -91,20 +125,27 @@ def _parse(path: Path) -> tuple[dict, dict]:
         if key in GENERATORS:
             if not isinstance(value, dict):
                 raise ScenarioError(f"{path}: [{key}] should be a table of {key} parameters, got {value!r}")
-            for name, v in value.items():
+            table = dict(value)
+            for name, v in table.items():
                 if isinstance(v, float) and not math.isfinite(v):
                     raise ScenarioError(f"{path}: [{key}] {name} = {v} is not a finite number; give a finite value")
-            params[key] = dict(value)
+                if name in PATH_PARAMS and isinstance(v, str) and v.strip():
+                    table[name] = beside(path, f"[{key}] {name}", v, hub_id_ok=True)
+            try:  # names, types and choices now, so the message can name this file and table
+                make_generator(key, table)
+            except GeneratorError as exc:
+                raise ScenarioError(f"{path}: in the [{key}] table: {exc}") from None
+            params[key] = table
             continue
         if key not in KEYS:
             known = ", ".join(list(KEYS) + [f"[{g}]" for g in GENERATORS])
             raise ScenarioError(f"{path}: unknown key {key!r}; known keys: {known}")
         target, types = KEYS[key]
+        if str in types and hasattr(value, "isoformat"):  # seed_window = 2020-01-01 is a TOML date
+            raise ScenarioError(f"{path}: {key} = {_toml(value)} is a TOML date, not text; quote it: "
+                                f"{key} = \"{_toml(value)}\"")
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            quote = " (quote it: a TOML date is not text)" if str in types and hasattr(value, "isoformat") else ""
-            raise ScenarioError(
-                f"{path}: {key} = {_toml(value)} should be {_kinds(types)}{quote}"
-            )
+            raise ScenarioError(f"{path}: {key} = {_toml(value)} should be {_kinds(types)}")
         if key == "generators":
             if not value or not all(isinstance(v, str) for v in value):
                 raise ScenarioError(f"{path}: generators should be a non-empty list of names, e.g. [\"garch\", \"bootstrap\"]")
@@ -123,12 +164,10 @@ def _parse(path: Path) -> tuple[dict, dict]:
                 raise ScenarioError(str(exc).replace(f"e.g. {bound.option} ", f"e.g. {key} = ")) from None
         if key == "device" and value not in DEVICES:
             raise ScenarioError(f"{path}: device = {value!r} should be one of {', '.join(DEVICES)}")
-        if key == "data" and value != "bundled":
-            value = str((path.parent / value).resolve()) if not Path(value).is_absolute() else value
-        if key == "data" and value == "bundled":
-            value = None
-        if key == "model" and not Path(value).is_absolute() and (path.parent / value).exists():
-            value = str((path.parent / value).resolve())  # a directory beside the file, as data; a Hub id stays
+        if key == "data":
+            value = None if value == "bundled" else beside(path, key, value)
+        if key == "model" and value.strip():
+            value = beside(path, key, value, hub_id_ok=True)
         if target:
             out[target] = value
     if params:
@@ -168,6 +207,9 @@ def load_calibrate_scenario(path: str | Path) -> dict:
         if key not in CALIBRATE_KEYS:
             raise ScenarioError(f"{path}: unknown key {key!r} in the calibrate table; known keys: {', '.join(CALIBRATE_KEYS)}")
         target, types = CALIBRATE_KEYS[key]
+        if str in types and hasattr(value, "isoformat"):
+            raise ScenarioError(f"{path}: calibrate.{key} = {_toml(value)} is a TOML date, not text; quote it: "
+                                f"{key} = \"{_toml(value)}\"")
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise ScenarioError(f"{path}: calibrate.{key} = {_toml(value)} should be {_kinds(types)}")
         if key in ("symbols", "generators") and (not value or not all(isinstance(v, str) for v in value)):

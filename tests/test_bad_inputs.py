@@ -290,7 +290,7 @@ for name, body, needles in [
     ("seed_negative", 'seed = -3\n', ["seed = -3", "out of range"]),
     ("chunk_paths_zero", 'chunk_paths = 0\n', ["chunk_paths = 0"]),
     ("device_tpu", 'device = "tpu"\n', ["device = 'tpu'", "auto, cpu, cuda"]),
-    ("accept_splits_text", 'accept_splits = "yes"\n', ["accept_splits = 'yes' should be true or false"]),
+    ("accept_splits_text", 'accept_splits = "yes"\n', ["accept_splits = \"yes\" should be true or false"]),
     ("generator_param_nan", '[garch]\ndist = nan\n', ["[garch] dist = nan", "not a finite number"]),
     ("unknown_key", 'n_path = 10\n', ["unknown key 'n_path'"]),
     ("bool_for_int", 'n_paths = true\n', ["n_paths = true should be a whole number"]),
@@ -298,7 +298,7 @@ for name, body, needles in [
     case(f"scenario_{name}", S, ["s.toml", *needles], {"s.toml": (HEAD + body).encode()})
 case("scenario_with_bom", ["generate", "--scenario", "s.toml", "--n-paths", "0"], ["--n-paths"],
      {"s.toml": "\ufeffseed_window = \"2020-01\"\n".encode()})
-case("scenario_date_unquoted", S, ["s.toml", "seed_window = datetime.date(2020, 1, 31) should be text (quoted)", "quote it"],
+case("scenario_date_unquoted", S, ["s.toml", "seed_window = 2020-01-31 is a TOML date, not text", "quote it: seed_window = \"2020-01-31\""],
      {"s.toml": b'seed_window = 2020-01-31\ngenerators = ["garch"]\n'})
 case("scenario_not_utf8", S, ["s.toml", "not UTF-8"], {"s.toml": (HEAD + 'description = "café"\n').encode("latin-1")})
 case("scenario_bad_toml", S, ["s.toml", "not valid TOML"], {"s.toml": b'seed_window = "2020-01\n'})

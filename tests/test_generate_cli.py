@@ -111,7 +111,7 @@ def test_shipped_scenarios_run(path, tmp_path, run_cli):
     "text, message",
     [
         ('seed_window = "2020-01"\nn_path = 10\n', "unknown key 'n_path'"),
-        ('seed_window = "2020-01"\nn_paths = "many"\n', "n_paths = 'many' should be a whole number"),
+        ('seed_window = "2020-01"\nn_paths = "many"\n', 'n_paths = "many" should be a whole number'),
         ('seed_window = 2020\n', r"seed_window = 2020 should be text \(quoted\)"),
         ('n_paths = true\n', "n_paths = true should be a whole number"),  # TOML's spelling, not Python's
         ('seed_window = "2020-01"\ngarch = 3\n', "[garch] should be a table"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from parallelverse.generate import GenerateRequest
-from parallelverse.scenario import load_scenario
+from parallelverse.scenario import load_calibrate_scenario, load_scenario
 from parallelverse.store import open_universe
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
@@ -63,3 +63,57 @@ def test_generators_on_the_command_line_override_the_scenarios_tables(tmp_path, 
     cal = run_cli("calibrate", "--symbols", "AAPL", "--windows", "2020-01:2020-02", "--horizon", 10, "--n-paths", 10,
                   "--generators", "bootstrap", "--set", "garch.dist=normal", "--out", tmp_path / "cal")
     assert cal.exit_code != 0 and "the reference garch always runs with its defaults" in cal.stderr
+
+
+def test_every_path_in_a_scenario_is_beside_the_file_and_none_falls_back_to_the_working_directory(tmp_path,
+                                                                                                  monkeypatch):
+    """[kronos] tokenizer = "tok" resolved against the working directory, unlike data and model; and a model not
+    beside the file was silently taken from the working directory. One rule now: beside the file, a Hub id
+    (owner/name) when nothing of that name is there, and a path found only in the working directory refused."""
+    import pytest
+
+    from parallelverse.errors import ScenarioError
+
+    sc = tmp_path / "sc"
+    for d in ("mymodel", "tok", "owner/ckpt"):
+        (sc / d).mkdir(parents=True)
+    path = sc / "k.toml"
+    path.write_text('seed_window = "2017-08"\nmodel = "mymodel"\ngenerators = ["kronos"]\n[kronos]\ntokenizer = "tok"\n')
+    elsewhere = tmp_path / "cwd"
+    (elsewhere / "tok").mkdir(parents=True)  # a decoy of the same name in the working directory
+    monkeypatch.chdir(elsewhere)
+    fields = load_scenario(path)
+    assert fields["model"] == str((sc / "mymodel").resolve())
+    assert fields["generator_params"]["kronos"]["tokenizer"] == str((sc / "tok").resolve())
+    # owner/name: beside the file wins over the Hub; nothing beside it is a Hub id, kept as written
+    path.write_text('seed_window = "2017-08"\ngenerators = ["kronos"]\n[kronos]\nmodel = "owner/ckpt"\n'
+                    'tokenizer = "NeoQuasar/Kronos-Tokenizer-base"\n')
+    params = load_scenario(path)["generator_params"]["kronos"]
+    assert params == {"model": str((sc / "owner/ckpt").resolve()), "tokenizer": "NeoQuasar/Kronos-Tokenizer-base"}
+    # a model that exists only in the working directory is refused, naming both places
+    (elsewhere / "onlyhere").mkdir()
+    path.write_text('seed_window = "2017-08"\nmodel = "onlyhere"\ngenerators = ["kronos"]\n')
+    with pytest.raises(ScenarioError, match=r"k.toml: model = \"onlyhere\" is not beside the scenario file .* but is in "
+                                            r"the working directory; paths in a scenario are relative to its file"):
+        load_scenario(path)
+
+
+def test_scenario_errors_name_the_file_the_table_and_the_toml_value(tmp_path):
+    import pytest
+
+    from parallelverse.errors import ScenarioError
+
+    path = tmp_path / "s.toml"
+    for body, says in (
+            ('seed_window = 2020-01-01\n', 's.toml: seed_window = 2020-01-01 is a TOML date, not text; quote it: '
+                                          'seed_window = "2020-01-01"'),
+            ('seed_window = "2020-01"\n[garch]\nvol = 3\n', "s.toml: in the [garch] table: garch vol='3' is not one of"),
+            ('seed_window = "2020-01"\n[garch]\nbogus = 1\n', "s.toml: in the [garch] table: unknown garch parameter "
+                                                             "'bogus'"),
+            ('seed_window = "2020-01"\n[calibrate]\nwindows = 2020-01-01\n', "calibrate.windows = 2020-01-01 is a TOML "
+                                                                             "date, not text")):
+        path.write_text(body)
+        load = load_calibrate_scenario if "calibrate" in body else load_scenario
+        with pytest.raises(ScenarioError) as err:
+            load(path)
+        assert says in str(err.value) and "datetime" not in str(err.value), str(err.value)
