@@ -129,7 +129,7 @@ def test_foreign_stores_are_refused(split, market, tmp_path):
     with pytest.raises(StoreError, match="exists but is not a parallelverse store"):
         open_store(precious, split)
     assert (precious / "thesis.txt").read_text() == "do not delete"
-    with pytest.raises(StoreError, match="is not a parallelverse store; pass the --store"):
+    with pytest.raises(StoreError, match=r"is not a parallelverse store; pass the store \(the .zarr directory\)"):
         read_store(precious)
     plain = tmp_path / "plain.zarr"
     zarr.open_group(str(plain), mode="w").attrs["format"] = "something-else/1"

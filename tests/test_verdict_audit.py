@@ -86,6 +86,10 @@ def test_audit_refuses_unknown_universes_and_non_finite_edges(small_store, run_c
     r = run_cli("audit", small_store, "--edge", "nan")
     assert r.exit_code == 2 and "--edge nan is not a finite number" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    (small_store.parent / "notstore").mkdir()  # audit takes the store as an argument: no '--store' in the fix
+    r = run_cli("audit", small_store.parent / "notstore")
+    assert r.exit_code != 0 and "is not a parallelverse store; pass the store (the .zarr directory)" in r.stderr
+    assert "--store" not in r.stderr
 
 
 def test_no_rate_without_a_test_and_fewer_plants_than_asked_are_said(tmp_path, run_cli):
@@ -94,19 +98,28 @@ def test_no_rate_without_a_test_and_fewer_plants_than_asked_are_said(tmp_path, r
     assert run_cli("generate", "--seed-window", "2019-12", "--context", 200, "--horizon", 30, "--n-paths", 6,
                    "--generators", "bootstrap", "--out", store).exit_code == 0
     term = run_cli("audit", store, "--n-plant", 8, "--n-null", 19)
-    assert term.exit_code == 0 and "nan" not in term.stdout and "n/a (0 plants)" in term.stdout
-    assert "bootstrap has 6 paths: 6 plants, not 8" in term.stderr
+    table = " ".join(term.stdout.replace("│", " ").split())
+    assert term.exit_code == 0 and "nan" not in term.stdout and "n/a (0 plants)" not in term.stdout
+    assert "n/a: not built" in table  # tried on every plant, built on none: not '0 plants'
+    said = " ".join(term.stderr.split())
+    assert "bootstrap has 6 paths: 6 plants, not 8" in said
+    # each plant once (not its zero-edge and known-edge runs: 12), with why and the fix
+    assert "garch null could not be built on 6 of 6 plant(s) (30 realized bars; a GARCH fit needs 100; generate with " \
+           "--horizon 100 or more for it); the other deciding nulls decided there" in said, said
     js = json.loads(run_cli("audit", store, "--n-plant", 8, "--n-null", 19, "--json").stdout)
     assert js["plants"] == {"bootstrap": 6}
+    assert js["unavailable"]["garch"]["plants"] == 6 and js["unavailable"]["garch"]["of"] == 6
     rows = {r["test"]: r for r in js["rows"]}
     assert rows["garch"]["power"]["n"] == 0 and rows["garch"]["false_positive"]["n"] == 0
     assert rows["verdict"]["power"]["n"] == 6 and rows["verdict"]["false_positive"]["n"] == 6
-    # the footnote's arithmetic follows the nulls that were there: 2 deciding nulls at B = 100, not 3
+    assert all(r[k]["interval"] == "Clopper-Pearson 95%" for r in js["rows"] for k in ("power", "false_positive"))
+    # the footnote's arithmetic follows the nulls that were there: 2 deciding nulls at B = 100, and no note for 3
+    # (GARCH was built on no plant)
     term = run_cli("audit", store, "--n-plant", 2, "--n-null", 100)
     said = " ".join(term.stderr.split())
     assert "where only 2 deciding null(s) could be built the verdict (Simes over the Monte Carlo intervals of the 2 " \
            "deciding nulls) says Skill only when at least 2 of them" in said, said
-    assert "of the 3 deciding nulls) says Skill only when at least 3 of them" in said
+    assert "of the 3 deciding nulls" not in said
     notes = json.loads(run_cli("audit", store, "--n-plant", 2, "--n-null", 100, "--json").stdout)["notes"]
     assert any("where only 2 deciding null(s) could be built" in n for n in notes)  # --json carries them too
 

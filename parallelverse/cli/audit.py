@@ -44,7 +44,8 @@ def audit(store, universes, n_plant, n_null, edge_sharpe, seed, as_json):
     for c in ("universe", "test", "role", "false positives", "power"):
         t.add_column(c, justify="left" if c in ("universe", "test", "role") else "right")
     for r in result.rows:
-        t.add_row(r.universe, r.test, r.role, _rate(r.false_positive), _rate(r.power))
+        m = result.plants.get(r.universe, 0)
+        t.add_row(r.universe, r.test, r.role, _rate(r.false_positive, m), _rate(r.power, m))
     out.print(folded(t))
     for line in notes:
         err.print(line, soft_wrap=True)
@@ -56,9 +57,11 @@ def _notes(result, n_plant: int, n_null: int) -> list[str]:
     from parallelverse.verdict.skill import DECIDING, min_null_paths_for_skill, nulls_needed_for_skill
 
     notes = [f"{u} has {m} paths: {m} plants, not {n_plant}" for u, m in result.plants.items() if m < n_plant]
-    notes += [f"{name} null unavailable on {n} plant(s); the others decided there" for name, n in result.unavailable.items()]
-    gone = sum(1 for name in result.unavailable if name in DECIDING)
-    for k in sorted({len(DECIDING), len(DECIDING) - gone}, reverse=True):
+    for name, gap in result.unavailable.items():
+        why = "; ".join(f"{reason}{'' if n == gap.plants else f' ({n})'}" for reason, n in gap.reasons.items())
+        others = "the other deciding nulls decided there" if name in DECIDING else "it does not decide"
+        notes.append(f"{name} null could not be built on {gap.plants} of {gap.of} plant(s) ({why}); {others}")
+    for k in sorted((k for k in result.deciding_built if k > 0), reverse=True):  # what the plants actually had
         where = "" if k == len(DECIDING) else f" where only {k} deciding null(s) could be built"
         need = nulls_needed_for_skill(n_null, k, result.alpha)
         one = min_null_paths_for_skill(result.alpha, 1 / k)
@@ -73,8 +76,8 @@ def _notes(result, n_plant: int, n_null: int) -> list[str]:
     return notes
 
 
-def _rate(r) -> str:
-    """'k/n = rate [lo, hi]', or why there is no rate (the test could not run on any plant)."""
+def _rate(r, plants: int) -> str:
+    """'k/n = rate [lo, hi]', or why there is no rate (the test was tried on every plant and built on none)."""
     if not r.n:
-        return "n/a (0 plants)"
+        return f"n/a: not built on any of {plants}"
     return f"{r.k}/{r.n} = {r.rate:.0%} [{r.ci[0]:.0%}, {r.ci[1]:.0%}]"

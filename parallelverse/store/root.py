@@ -362,13 +362,15 @@ def read_store(path: str | Path, write: bool = False) -> Store:
         outer = next((p for p in path.resolve().parents if (p / "zarr.json").is_file() and _kind(p) == "store"), None)
         if outer is not None:
             raise StoreError(f"{str(path)!r} is inside the store {str(outer)!r}; pass the store itself ({str(outer)!r})")
-        raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the --store that `generate` wrote")
+        raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the store (the .zarr directory) that "
+                         "`generate` wrote")
     if write:
         return _locked(path)
     try:
         return Store(path, zarr.open_group(str(path), mode="r"))
     except Exception:
-        raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the --store that `generate` wrote") from None
+        raise StoreError(f"{str(path)!r} is not a parallelverse store; pass the store (the .zarr directory) that "
+                         "`generate` wrote") from None
 
 
 def open_universe(path: str | Path, name: str) -> Universe:

@@ -28,12 +28,14 @@ from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
 from parallelverse.store import read_store
 from parallelverse.errors import InputError
+from parallelverse.verdict.nulls import MIN_GARCH_BARS
 from parallelverse.verdict.skill import DECIDING, MIN_REAL_BARS, ROBUSTNESS, decide_skill, skill_tests
 from parallelverse.verdict.stats import clopper_pearson
 from parallelverse.window import SeedSplit
 
 ALPHA = 0.05
 BLOCK = 5  # bars per block of the planted exposure
+INTERVAL = "Clopper-Pearson 95%"  # the interval of every rate
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,16 @@ class Rate:
     k: int
     n: int
     rate: float
-    ci: list[float]  # Clopper-Pearson 95%
+    ci: list[float]  # [lo, hi] of `interval`
+    interval: str = INTERVAL  # named in --json too, so a reader of the numbers knows what ci is
+
+
+@dataclass(frozen=True)
+class Unbuilt:
+    """A null that could not be built on some plants (a plant's zero-edge and known-edge runs count once)."""
+    plants: int  # plants where it could not be built
+    of: int  # plants run
+    reasons: dict[str, int]  # why (skill_tests' reason, with the fix where one is known) -> plants
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,9 @@ class Audit:
     edge_sharpe: float  # planted edge, annualised Sharpe
     alpha: float
     rows: list[AuditRow] = field(default_factory=list)
-    unavailable: dict[str, int] = field(default_factory=dict)  # null -> plants where it could not be built
+    unavailable: dict[str, Unbuilt] = field(default_factory=dict)  # null -> where and why it could not be built
     plants: dict[str, int] = field(default_factory=dict)  # universe -> plants run (n_plant, or fewer paths)
+    deciding_built: dict[int, int] = field(default_factory=dict)  # deciding nulls built on a plant -> plant runs
 
 
 def _rate(k: int, n: int) -> Rate:
@@ -110,6 +122,7 @@ def run_audit(store: str | Path, universes: list[str] | None = None, n_plant: in
     costs = Costs(fees_bps=0.0, slippage_bps=0.0, fill="close")  # the plant trades at the close it decides on
     nulls = DECIDING + ROBUSTNESS
     audit = Audit(str(store), n_plant, n_null, edge_sharpe, ALPHA)
+    gone: dict[str, dict[str, int]] = {}  # null -> reason -> plants
     for u in names:
         universe = st.universe(u)
         m = min(n_plant, universe.n_paths)
@@ -126,6 +139,7 @@ def run_audit(store: str | Path, universes: list[str] | None = None, n_plant: in
             per_bar = edge_sharpe / np.sqrt(costs.periods_per_year)
             tilt = np.concatenate([[0.0], per_bar * vol * s[:-1]])  # exposure held from close t earns bar t+1
             strat = _fixed(s, 1)
+            gone_here: dict[str, str] = {}  # null -> why, on this plant (either run)
             for kind, plant in (("zero", _plant_split(split, fields, None)), ("edge", _plant_split(split, fields, tilt))):
                 tests = skill_tests(strat, plant, costs, n_paths=n_null, seed=seed + k, nulls=nulls)
                 for t in tests:
@@ -133,14 +147,23 @@ def run_audit(store: str | Path, universes: list[str] | None = None, n_plant: in
                         avail[(kind, t.name)] += 1
                         hits[(kind, t.name)] += int(t.p.p <= ALPHA)
                     else:
-                        audit.unavailable[t.name] = audit.unavailable.get(t.name, 0) + 1
+                        fix = (f"; generate with --horizon {MIN_GARCH_BARS} or more for it"
+                               if t.name == "garch" and h < MIN_GARCH_BARS else "")
+                        gone_here.setdefault(t.name, t.reason + fix)
+                built = sum(1 for t in tests if t.available and t.name in DECIDING)
+                audit.deciding_built[built] = audit.deciding_built.get(built, 0) + 1
                 if any(t.available and t.name in DECIDING for t in tests):  # else no verdict could be reached
                     avail[(kind, "verdict")] += 1
                     hits[(kind, "verdict")] += int(decide_skill(tests, None, ALPHA).state == "Skill")
+            for name, why in gone_here.items():
+                gone.setdefault(name, {})[why] = gone.setdefault(name, {}).get(why, 0) + 1
             if progress:
                 progress(u, k + 1, m)
         for t in (*nulls, "verdict"):
             role = "verdict" if t == "verdict" else "decides" if t in DECIDING else "robustness"
             audit.rows.append(AuditRow(u, t, role, _rate(hits[("zero", t)], avail[("zero", t)]),
                                        _rate(hits[("edge", t)], avail[("edge", t)])))
+    total = sum(audit.plants.values())
+    for name, reasons in gone.items():
+        audit.unavailable[name] = Unbuilt(sum(reasons.values()), total, dict(reasons))
     return audit
