@@ -59,7 +59,8 @@ class Bound:
         try:
             value = int(raw.replace("_", "")) if self.kind is int else float(raw)
         except ValueError:
-            raise self._error(f"{self.option} {raw!r}", f"is not {'a whole number' if self.kind is int else 'a number'}") from None
+            raise self._error(f"{self.option} {raw!r}", f"is not {'a whole number' if self.kind is int else 'a number'}",
+                              *self._in_digits(raw)) from None
         return self.check(value, f"{self.option} {raw}")
 
     def check(self, value, label: str | None = None, example: str | None = None) -> int | float:
@@ -84,8 +85,24 @@ class Bound:
             raise self._error(label, example=example, problem="is out of range")
         return value
 
-    def _error(self, label: str, problem: str, example: str | None = None) -> InputError:
-        return InputError(f"{label} {problem}; use {self.describe()}, e.g. {example or f'{self.option} {self.example}'}")
+    def _in_digits(self, raw: str) -> tuple[str, str | None]:
+        """For a whole number in float notation (1e3, 1e9): say so, and suggest it in digits (or the bound it passes)."""
+        try:
+            f = float(raw)
+        except ValueError:
+            return "", None
+        if self.kind is not int or not math.isfinite(f) or not f.is_integer():
+            return "", None
+        v = int(f)
+        for bound, side, beyond in ((self.hi, "above the largest", v > (self.hi or 0)),
+                                    (self.lo, "below the smallest", v < (self.lo or 0))):
+            if bound is not None and beyond:
+                return f" written in digits, and {v:,} is {side} allowed, {int(bound):,}", f"{self.option} {int(bound)}"
+        return " written in digits", f"{self.option} {v}"
+
+    def _error(self, label: str, problem: str, detail: str = "", example: str | None = None) -> InputError:
+        return InputError(f"{label} {problem}{detail}; use {self.describe()}, e.g. "
+                          f"{example or f'{self.option} {self.example}'}")
 
 
 # generate (and scenario files: their keys map onto these options)

@@ -68,6 +68,11 @@ def test_generate_writes_a_valid_chronos_universe_per_temperature(tiny_chronos, 
     assert result.exit_code == 0, result.output
     names = [u["name"] for u in json.loads(result.stdout)["universes"]]
     assert names == ["chronos-tiny-chronos-T0.8", "chronos-tiny-chronos-T1.2"]
+    # a checkpoint without a recorded training span: the in-sample warning says so in words, not '(? to before ...)'
+    said = " ".join(result.stderr.split())
+    assert "records no training span (train_start/train_end in its parallelverse.json), so it counts as trained on " \
+           "all data up to today, which overlaps the horizon 2020-02-03..2020-03-02" in said, said
+    assert "? to" not in said
     root = zarr.open_group(str(out), mode="r")
     for name in names:
         g = root[f"universes/{name}"]

@@ -86,6 +86,9 @@ def test_audit_refuses_unknown_universes_and_non_finite_edges(small_store, run_c
     r = run_cli("audit", small_store, "--edge", "nan")
     assert r.exit_code == 2 and "--edge nan is not a finite number" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("audit", small_store, "--n-null", "1e9")  # a whole number in float notation: the largest allowed
+    assert r.exit_code == 2 and "--n-null '1e9' is not a whole number written in digits, and 1,000,000,000 is above " \
+                                "the largest allowed, 1,000,000" in r.stderr and "e.g. --n-null 1000000" in r.stderr
     (small_store.parent / "notstore").mkdir()  # audit takes the store as an argument: no '--store' in the fix
     r = run_cli("audit", small_store.parent / "notstore")
     assert r.exit_code != 0 and "is not a parallelverse store; pass the store (the .zarr directory)" in r.stderr

@@ -34,6 +34,7 @@ class TrainingSpan:
     start: pd.Timestamp | None  # None = unknown, open towards the past
     end: pd.Timestamp  # exclusive: training used data strictly before this instant
     source: str  # where the span was read, for messages and the calibration record
+    recorded: bool = True  # False: the checkpoint records none, so it counts as trained on everything until today
 
     def overlaps(self, first: pd.Timestamp, last: pd.Timestamp) -> bool:
         """Does [first, last] (e.g. a horizon's first and last bar) intersect [start, end)?"""
@@ -113,7 +114,8 @@ def training_span(spec) -> TrainingSpan | None:
         if span is not None:
             return span
     return TrainingSpan(None, pd.Timestamp.now().normalize() + pd.Timedelta(days=1),
-                        f"{model}: no training span recorded (unknown checkpoint): treated as trained on everything")
+                        f"{model}: no training span recorded (unknown checkpoint): treated as trained on everything",
+                        recorded=False)
 
 
 def horizon_warning(spec, horizon_first: pd.Timestamp, horizon_last: pd.Timestamp) -> str | None:
@@ -121,7 +123,12 @@ def horizon_warning(spec, horizon_first: pd.Timestamp, horizon_last: pd.Timestam
     span = training_span(spec)
     if span is None or not span.overlaps(horizon_first, horizon_last):
         return None
-    start = "?" if span.start is None else str(span.start.date())
-    return (f"{spec.name}: the horizon {horizon_first.date()}..{horizon_last.date()} overlaps the model's training data "
-            f"({start} to before {span.end.date()}; {span.source.split(':')[0]}); its universes may be memorised, "
-            "not forecast — choose a later --seed-window or another --model")
+    horizon = f"the horizon {horizon_first.date()}..{horizon_last.date()}"
+    if not span.recorded:
+        return (f"{spec.name}: {span.source.split(':')[0]} records no training span (train_start/train_end in its "
+                f"parallelverse.json), so it counts as trained on all data up to today, which overlaps {horizon}; its "
+                "universes may be memorised, not forecast — record the span, or use a model that records one")
+    since = "an unknown start" if span.start is None else str(span.start.date())
+    return (f"{spec.name}: {horizon} overlaps the model's training data (from {since} to before {span.end.date()}; "
+            f"{span.source.split(':')[0]}); its universes may be memorised, not forecast — choose a later "
+            "--seed-window or another --model")
