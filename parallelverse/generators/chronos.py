@@ -138,8 +138,8 @@ def _load_pipeline(model: str, device: str):
     if problems:  # transformers would fill these with random numbers: wrong forecasts, silently
         fix = ("config.json and the weights do not belong together, or the weights are incomplete; restore the "
                "checkpoint" if local else "clear it from the HF cache and fetch it again")
-        raise GeneratorError(f"Chronos model {model!r}: the weights do not match the architecture ({'; '.join(problems)}); "
-                             f"{fix}")
+        raise GeneratorError(f"Chronos model {model!r}: the weights do not match the architecture "
+                             f"({'; '.join(problems)}); {fix}")
     cfg = pipeline.model.config
     for key in ("prediction_length", "context_length"):
         v = getattr(cfg, key, None)
