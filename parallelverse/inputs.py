@@ -183,12 +183,14 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
     """Refuse an output path that cannot or must not be written, before any work.
 
     `kind` is "dir" (a store or checkpoint directory) or "file" (an HTML report).
-    Refused: the working directory or a directory above it, any input file, an
-    existing path of the wrong kind, a parent that is a file, and a location that is
-    read-only or not writable. Returns the path as given."""
+    Refused: the working directory or a directory above it, any input file, a place
+    inside a store or inside the installed package, an existing path of the wrong kind,
+    a parent that is a file, and a location that is read-only or not writable. Returns
+    the path as given."""
     if str(path).strip() == "":
         raise InputError(f"{option} is empty; pass a path, e.g. {option} {'AAPL_2020-01.zarr' if kind == 'dir' else 'report.html'}")
     check_outside_stores(path, option, kind)
+    check_outside_package(path, option, example or ("out.zarr" if kind == "dir" else "report.html"))
     path = Path(path)
     # A page is written through a symbolic link (the link stays, what it names is checked and replaced).
     target = Path(os.path.realpath(path) if kind == "file" else os.path.abspath(path))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -130,3 +132,22 @@ def test_not_a_store_is_refused(tmp_path, run_cli):
     result = run_cli("generate", "--seed-window", "2020-01", "--out", out, "--n-paths", 5, "--horizon", 10)
     _assert_one_line_error(result, "is not a parallelverse store")
     assert (out / "thesis.txt").read_text() == "do not delete"
+
+
+@pytest.mark.parametrize("args", [
+    ("generate", "--seed-window", "2020-01", "--n-paths", "10", "--out", "{pkg}/data/mine.zarr"),
+    ("calibrate", "--symbols", "AAPL", "--windows", "2020-01", "--n-paths", "10", "--out", "{tmp}/c", "--html",
+     "{pkg}/page.html"),
+    ("train", "--symbols", "AAPL", "--val-from", "2022-01-01", "--size", "tiny", "--steps", "2", "--out",
+     "{pkg}/models/mine"),
+])
+def test_no_command_writes_inside_the_installed_package(args, tmp_path, run_cli):
+    """Every output path goes through one check (inputs.check_output_path), which keeps the package's own folder
+    (its code, bundled data and shipped model) out of reach: generate's --out was not refused."""
+    import parallelverse
+
+    pkg = Path(parallelverse.__file__).resolve().parent
+    before = sorted(p.relative_to(pkg) for p in pkg.rglob("*") if "__pycache__" not in p.parts)
+    result = run_cli(*(a.format(pkg=pkg, tmp=tmp_path) for a in args))
+    assert result.exit_code != 0 and "is inside the parallelverse package" in result.output, result.output
+    assert sorted(p.relative_to(pkg) for p in pkg.rglob("*") if "__pycache__" not in p.parts) == before

@@ -26,7 +26,7 @@ import pandas as pd
 
 from parallelverse.files import write_text_atomic
 from parallelverse.inputs import (BYTES_PER_BAR, CONTEXT_BARS, HORIZON_BARS, MAX_CHUNK_FIELD_BYTES, MIN_CONTEXT_BARS, SEED,
-                                  check_output_path, check_outside_package, fmt_bytes, store_above)
+                                  check_output_path, fmt_bytes, store_above)
 from parallelverse.jsonsafe import strict_json
 from parallelverse.calibrate.scores import facts_inside, first_bar_scores, score_horizon
 from parallelverse.errors import CalibrateError, ParallelverseError, WindowError
@@ -238,7 +238,6 @@ def check_out(path: str) -> Path:
     if store is not None and store == Path(os.path.realpath(out)):
         raise CalibrateError(f"--out {str(path)!r} is a parallelverse store (cells/ would go inside it); choose a "
                              f"directory beside it, e.g. --out {Path(os.path.abspath(out)).parent / 'calibration'}")
-    check_outside_package(out, "--out", "calibration")
     return out
 
 

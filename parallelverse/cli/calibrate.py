@@ -94,10 +94,6 @@ def calibrate(ctx, scenario, sets, html_path, cluster, as_json, **options):
 
     cluster = cluster and parse_cluster(cluster)  # a malformed --cluster fails before any work
     plan = plan_calibrate(CalibrateRequest(**fields))
-    if html_path:
-        from parallelverse.inputs import check_outside_package
-
-        check_outside_package(html_path, "--html", "calibration.html")
     if html_path and _within(Path(html_path), plan.out):
         raise CalibrateError(f"--html {html_path!r} is {'--out' if Path(html_path).resolve() == plan.out.resolve() else 'inside --out'} "
                              f"({str(plan.out)!r}, where the cells go); choose another --html, e.g. --html calibration.html")

@@ -134,7 +134,7 @@ def render_calibrate_html(cal, doc: dict) -> str:
     spans = {u: s for u, s in cal.spans.items() if s}
     if spans:
         parts.append("<p>Training spans: " + "; ".join(
-            f"{html.escape(u)}: {s['start'] or '?'} to before {s['end']}" for u, s in spans.items()) + "</p>")
+            f"{html.escape(u)}: {s['start'] or 'from an unknown start'} to before {s['end']}" for u, s in spans.items()) + "</p>")
     for h in cal.horizons:
         parts += [f"<h2>{h} bars</h2>", _leaderboard(cal, h)]
         if cal.leaderboard(h):

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from parallelverse.errors import InputError, TrainError
-from parallelverse.inputs import check_outside_package, check_output_path, store_above
+from parallelverse.inputs import check_output_path, store_above
 
 RUN_FILES = ("parallelverse.json", "training.json", "state.pt", "state.pt.partial")  # what a run writes in OUT
 RUN_PARTS = ("tokenizer", "predictor")  # its sub-directories, each config.json + model.safetensors
@@ -50,8 +50,7 @@ def recorded_recipe(out: Path) -> dict | None:
 def check_out_dir(out: str | Path, option: str = "--out") -> Path:
     """Refuse an --out that `train` must not write: a store (its root or inside one), the package, the working
     directory, a file, a read-only place, or a non-empty directory that is not a `train` run."""
-    check_output_path(out, option, "dir", example=EXAMPLE_OUT)
-    check_outside_package(out, option, EXAMPLE_OUT)
+    check_output_path(out, option, "dir", example=EXAMPLE_OUT)  # also refuses the package
     p = Path(out)
     if (p / "zarr.json").is_file() and store_above(p / "zarr.json") == Path(os.path.realpath(p)):
         raise InputError(f"{option} {str(out)!r} is a parallelverse store; write the checkpoint beside it, e.g. "
