@@ -93,6 +93,13 @@ def run_cli():
     return run
 
 
+def one_line(result) -> str:
+    """The one line of a command that failed as it should: non-zero exit, one line on stderr."""
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code != 0 and len(lines) == 1, result.output
+    return lines[0]
+
+
 def tree_digest(path: Path) -> str:
     """sha256 over every file name and content under `path`: detects any change to a store."""
     h = hashlib.sha256()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import zarr
 
-from conftest import tree_digest
+from conftest import one_line, tree_digest
 from parallelverse.errors import StoreError
 from parallelverse.files import PAGE_HEAD
 from parallelverse.store import lock_store, open_universe, read_store
@@ -28,12 +28,6 @@ GEN = ["generate", "--seed-window", "2020-01", "--context", "200", "--horizon", 
        "--chunk-paths", "4", "--seed", "3", "--generators", "garch,bootstrap", "--set", "bootstrap.uncertainty=none"]
 SMA = ROOT / "strategies" / "sma_crossover.py"
 GEN9 = [a if a != "3" else "9" for a in GEN]  # the same run with another seed (an option is given once)
-
-
-def one_line(result) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert result.exit_code != 0 and len(lines) == 1, result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

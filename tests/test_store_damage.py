@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import parallelverse
-from conftest import tree_digest
+from conftest import one_line, tree_digest
 from parallelverse.errors import StoreError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,12 +18,6 @@ GEN = ["generate", "--seed-window", "2020-01", "--context", "200", "--horizon", 
        "--chunk-paths", "4", "--seed", "3", "--generators", "bootstrap", "--set", "bootstrap.uncertainty=none"]
 SMA = ROOT / "strategies" / "sma_crossover.py"
 U = "bootstrap-fixed-mean"
-
-
-def one_line(result) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert result.exit_code != 0 and len(lines) == 1, result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

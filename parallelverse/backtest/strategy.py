@@ -312,11 +312,10 @@ def _check_params(params, path: Path) -> dict:
 
 def _first_difference(a: Output, b: Output) -> tuple[int, int] | None:
     """(bar, path) of the first value where two outputs differ, or None."""
-    x = a.target if not a.is_signals else a.signal
-    y = b.target if not b.is_signals else b.signal
+    x, y = _values(a), _values(b)
     if a.is_signals != b.is_signals or x.shape != y.shape:
         return (0, 0)
-    same = np.isclose(x, y, rtol=1e-9, atol=1e-12, equal_nan=True) if x.dtype.kind == "f" else x == y
+    same = _same(x, y)
     if same.all():
         return None
     t, j = (int(v[0]) for v in np.nonzero(~same))
@@ -367,6 +366,11 @@ def _values(out: Output) -> np.ndarray:
     return out.signal if out.is_signals else out.target
 
 
+def _same(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Elementwise: equal outputs (exposures within floating-point noise, NaN equal to NaN; signals exactly)."""
+    return np.isclose(x, y, rtol=1e-9, atol=1e-12, equal_nan=True) if x.dtype.kind == "f" else x == y
+
+
 def _future_cuts(n: int, m: int, lo: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(cut, path) of each column: every cut in [lo, n) of every path, or a seeded sample of them per path."""
     per_path = max(1, MAX_FUTURE_CUTS // m)
@@ -394,7 +398,7 @@ def mirrored_after(bars: PathBatch, cut_of: np.ndarray, path_of: np.ndarray) -> 
 
 def _same_or_raise(strategy: Strategy, bars: PathBatch, config: dict, context: str, a: np.ndarray, b: np.ndarray,
                    where: np.ndarray | None, how, path_of: np.ndarray | None) -> None:
-    same = np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True) if a.dtype.kind == "f" else a == b
+    same = _same(a, b)
     if where is not None:
         same |= ~where
     if same.all():
