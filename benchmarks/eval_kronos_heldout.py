@@ -46,6 +46,7 @@ def parse_sets(items):
 
 def cell_record(fitted, split, n_paths: int, seed: int) -> dict:
     from parallelverse.calibrate.scores import score_horizon
+    from parallelverse.trading_calendar import bars_per_year
 
     ctx, real = split.context, split.realized
     t0 = time.perf_counter()
@@ -54,7 +55,7 @@ def cell_record(fitted, split, n_paths: int, seed: int) -> dict:
     rec = {"seconds": secs, "horizons": {}}
     for h in (63, 252):
         if len(real) >= h:
-            rec["horizons"][str(h)] = score_horizon(ctx.close, b.close[:h], real.close[:h])
+            rec["horizons"][str(h)] = score_horizon(ctx.close, b.close[:h], real.close[:h], bars_per_year(ctx.time))
     ctx_gap = np.abs(np.log(ctx.open[1:] / ctx.close[:-1]))
     rec["gap_ratio"] = float(np.median(np.abs(np.log(b.open[0] / ctx.close[-1]))) / np.median(ctx_gap))
     r = np.diff(np.log(np.vstack([np.full((1, b.close.shape[1]), ctx.close[-1]), b.close])), axis=0)

@@ -283,6 +283,9 @@ def _map_columns(raw: pd.DataFrame, source: str) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for field, names in ALIASES.items():
         found = [by_lower[n] for n in names if n in by_lower]
+        if field == "time" and len(found) == 2 and {by_lower.get("date"), by_lower.get("time")} == set(found):
+            raise DataError(f"{source}: columns {found[0]!r} and {found[1]!r} hold the date and the time of day apart; "
+                            "combine them into one 'datetime' column (e.g. '2024-01-02 09:30')")
         if len(found) > 1:
             raise DataError(
                 f"{source}: columns {', '.join(map(repr, found))} all look like {field!r}; keep one or rename the others"

@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from parallelverse import inputs
-from parallelverse.backtest.engine import Costs, best_config, first_decision_bar, periods_per_year, run_grid
+from parallelverse.backtest.engine import Costs, best_config, first_decision_bar, run_grid
 from parallelverse.backtest.kernels import METRICS
 from parallelverse.backtest.sandbox import Limits
 from parallelverse.backtest.strategy import Strategy, StrategyError, check_lookahead, load_strategy
 from parallelverse.bars import PathBatch, real_bars, with_warmup
 from parallelverse.errors import StoreError
 from parallelverse.store import PathResults, RealResults, ResultsMeta, Store, Universe, check_name, read_store
+from parallelverse.trading_calendar import bars_per_year
 from parallelverse.window import SeedSplit
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
                "or lower warmup" if strategy.warmup <= inputs.CONTEXT_BARS.hi else
                f"lower warmup (--context is at most {inputs.CONTEXT_BARS.hi:,})")
         )
-    costs = replace(req.costs, periods_per_year=periods_per_year(split.history.time))
+    costs = replace(req.costs, periods_per_year=bars_per_year(split.history.time))
     names, skipped = st.choose_universes(req.universes)
 
     real = real_bars(split, strategy.warmup) if split.realized_end - split.context_end >= 2 else None

@@ -5,9 +5,8 @@ three). The window's last bar is the *cut*: the model context is the last
 `context_bars` bars up to and including the cut, and synthetic futures start at the
 first bar after it. The horizon's timestamps follow the data's own calendar while
 real bars exist, so the universes line up bar for bar with what really happened;
-past the end of the data they continue on weekdays (daily data) or at the median
-bar spacing (intraday or weekly data). Exchange holidays after the data ends are
-not known and are not skipped.
+past the end of the data they continue on the data's own trading weekdays (daily
+data) or at the median bar spacing (intraday or weekly data); `trading_calendar.py`.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import pandas as pd
 from parallelverse.errors import WindowError
 from parallelverse.inputs import MIN_CONTEXT_BARS  # the --context bound lives with the other option bounds
 from parallelverse.market import Ohlcv
+from parallelverse.trading_calendar import extend_calendar
 _PART = re.compile(r"^([0-9]{4})(?:-([0-9]{2}))?(?:-([0-9]{2}))?$")  # ASCII digits only (int() reads full-width ones)
 
 
@@ -144,25 +144,6 @@ def split_at_window(data: Ohlcv, window: SeedWindow, context_bars: int, horizon_
     extra = horizon_bars - len(real_future)
     horizon_time = np.concatenate([real_future, extend_calendar(data.time, extra)]) if extra else real_future.copy()
     return SeedSplit(window, history, context_end, len(history), horizon_time)
-
-
-def extend_calendar(time: np.ndarray, n: int) -> np.ndarray:
-    """`n` timestamps after time[-1]: weekdays for daily data (same time of day), else the median spacing."""
-    if n <= 0:
-        return np.empty(0, np.int64)
-    step = int(np.median(np.diff(time[-min(len(time), 500):]))) if len(time) > 1 else 86_400 * 10**9
-    last = pd.Timestamp(time[-1])
-    day = 86_400 * 10**9
-    try:
-        if 0.8 * day <= step <= 4 * day:  # daily bars: trading days are weekdays
-            days = pd.bdate_range(last.normalize() + pd.Timedelta(days=1), periods=n)
-            out = days + (last - last.normalize())
-        else:
-            out = last + pd.to_timedelta(np.arange(1, n + 1) * step, unit="ns")
-        return np.asarray(pd.DatetimeIndex(out).as_unit("ns").asi8, dtype=np.int64)
-    except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
-        raise WindowError(f"a horizon of {n:,} bars after {last.date()} runs past {pd.Timestamp.max.date()}, the last "
-                          "date a timestamp holds; use a shorter --horizon") from None
 
 
 GAP_FACTOR = 10  # a spacing this many times the median between daily (or slower) bars is a gap in the data

@@ -319,7 +319,7 @@ def test_renormalising_every_k_bars_starts_like_the_frozen_sampler(official_dir,
                                        "batch_size": 3})
     assert renorm.name.endswith("-rn8")
     from parallelverse.generators.kronos import stamps
-    from parallelverse.window import extend_calendar
+    from parallelverse.trading_calendar import extend_calendar
 
     f = renorm.fit(split.context)
     u = torch.rand(5, 16, 2, generator=torch.Generator().manual_seed(0))  # 48 context + 16 bars fit the window

@@ -84,6 +84,11 @@ def test_ambiguous_time_columns_refused(tmp_path, aapl_frame):
     aapl_frame.assign(Timestamp=aapl_frame["Date"]).to_csv(path, index=False)
     with pytest.raises(DataError, match="all look like 'time'"):
         load_market(path)
+    # A Date column and a Time column (a common intraday export) are one timestamp split in two: say to join them.
+    path = tmp_path / "date_time.csv"
+    aapl_frame.assign(Time="09:30").to_csv(path, index=False)
+    with pytest.raises(DataError, match="'Date' and 'Time' hold the date and the time of day apart; combine them"):
+        load_market(path)
 
 
 def test_daily_bars_keep_their_own_date_whatever_the_offset(tmp_path, aapl_frame):

@@ -261,10 +261,11 @@ def test_without_a_real_result_the_reason_and_the_shown_configuration_are_said(w
 def test_a_real_future_shorter_than_the_horizon_is_compared_over_the_same_bars(run_cli, tmp_path):
     """The bundled data ends 2023-09-21: after 2023-01 a 252-bar horizon has 161 real bars, and every path is
     scored over its first 161 (a full-length synthetic Sharpe against a 161-bar real one is no comparison)."""
-    from parallelverse.backtest.engine import Costs, backtest, decide, periods_per_year
+    from parallelverse.backtest.engine import Costs, backtest, decide
     from parallelverse.backtest.strategy import load_strategy
     from parallelverse.bars import with_warmup
     from parallelverse.store import read_store
+    from parallelverse.trading_calendar import bars_per_year
 
     store = tmp_path / "late.zarr"
     assert run_cli("generate", "--seed-window", "2023-01", "--horizon", 252, "--n-paths", 40,
@@ -277,7 +278,7 @@ def test_a_real_future_shorter_than_the_horizon_is_compared_over_the_same_bars(r
     strat = load_strategy(str(SMA))
     try:
         cfg = strat.configs[[dict(c) for c in strat.configs].index(js["selected_config"])]
-        costs = Costs(periods_per_year=periods_per_year(split.history.time))
+        costs = Costs(periods_per_year=bars_per_year(split.history.time))
         bars = with_warmup(split, strat.warmup, u.read(0, 40).head(161))
         _, values = backtest(decide(strat, bars, cfg, costs.fill, "test"), bars, strat.warmup, costs)
     finally:

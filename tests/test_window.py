@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from parallelverse.errors import WindowError
-from parallelverse.window import extend_calendar, parse_seed_window, split_at_window
+from parallelverse.trading_calendar import extend_calendar
+from parallelverse.window import parse_seed_window, split_at_window
 
 
 @pytest.mark.parametrize(

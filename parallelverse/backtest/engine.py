@@ -35,27 +35,11 @@ class Costs:
     slippage_bps: float = 2.0  # price impact / half-spread, bps of the fill price
     fill: str = "open"  # "open": next bar's open; "close": same bar's close
     init_cash: float = 100_000.0
-    periods_per_year: float = 252.0
+    periods_per_year: float = 252.0  # annualisation: the data's bars per year (trading_calendar.bars_per_year)
 
     def record(self) -> dict:
         return {"fees_bps": self.fees_bps, "slippage_bps": self.slippage_bps, "fill": self.fill,
                 "init_cash": self.init_cash, "periods_per_year": self.periods_per_year}
-
-
-def periods_per_year(time: np.ndarray) -> float:
-    """252 for daily bars, 52 weekly, 12 monthly, 252 x bars per day intraday."""
-    if len(time) < 3:
-        return 252.0
-    step_days = float(np.median(np.diff(time))) / 86_400e9
-    if step_days >= 20:
-        return 12.0
-    if step_days >= 4:
-        return 52.0
-    if step_days >= 0.8:
-        return 252.0
-    days = time // 86_400_000_000_000
-    _, per_day = np.unique(days, return_counts=True)
-    return 252.0 * float(np.median(per_day))
 
 
 def decision_lag(fill: str) -> int:

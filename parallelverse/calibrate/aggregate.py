@@ -89,7 +89,7 @@ class Summary:
     crps_mean: float | None
     vs_reference: Comparison | None  # None for the reference itself
     vs_random_walk: Comparison
-    drift_bias_mean: float | None  # synthetic median minus realized log return, per 252 bars
+    drift_bias_mean: float | None  # synthetic median minus realized log return, per year (the data's calendar)
     vol_ratio_median: float | None
     first_gap_std_ratio_mean: float | None
     first_gap_ks_p: float | None

@@ -32,9 +32,10 @@ from parallelverse.calibrate.scores import facts_inside, first_bar_scores, score
 from parallelverse.errors import CalibrateError, ParallelverseError, WindowError
 from parallelverse.generators import MODEL_GENERATORS, Generator, make_generator, model_digest, params_of
 from parallelverse.generators.training_span import TrainingSpan, training_span
+from parallelverse.trading_calendar import bars_per_year
 from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
 
-SCORE_VERSION = 2  # 2: stylized facts on equal lengths (fidelity.fact_bands); bump when a score's definition changes (or a generator's paths change under the same parameters): old cell files are then not reused
+SCORE_VERSION = 3  # 2: stylized facts on equal lengths (fidelity.fact_bands); 3: the data's own year (trading_calendar); bump when a score's definition changes (or a generator's paths change under the same parameters): old cell files are then not reused
 REFERENCE = "garch"  # CRPS skill and the Diebold-Mariano test are against this generator's default spec
 MIN_FACTS_HORIZON = 63  # stylized facts of shorter paths say nothing (20-bar kurtosis needs 100 bars)
 
@@ -350,11 +351,12 @@ def score_cell(cell: Cell) -> dict:
         raise CalibrateError(f"cell {cell.symbol}, window {cell.window}, {cell.name}: {exc}") from None
     times = pd.DatetimeIndex(split.horizon_time.astype("datetime64[ns]"))
     horizons = {}
+    year = bars_per_year(ctx.time)
     for h, ins in zip(cell.horizons, cell.in_sample):
         if len(real) < h:
             horizons[str(h)] = None  # the data ends before this horizon does
             continue
-        s = score_horizon(ctx.close, batch.close[:h], real.close[:h])
+        s = score_horizon(ctx.close, batch.close[:h], real.close[:h], year)
         horizons[str(h)] = {**s, "end": str(times[h - 1].date()), "in_sample": ins}
     r_ctx = np.diff(np.log(ctx.close))
     rec = {
@@ -363,7 +365,7 @@ def score_cell(cell: Cell) -> dict:
         "n_paths": cell.n_paths, "seed": cell.seed,
         "context": [str(ctx.dates()[0].date()), str(ctx.dates()[-1].date())],
         "horizon_start": str(times[0].date()), "realized_bars": len(real),
-        "context_vol": float(np.std(r_ctx) * np.sqrt(252.0)),
+        "context_vol": float(np.std(r_ctx) * np.sqrt(year)), "bars_per_year": year,
         "horizons": horizons,
         **first_bar_scores(ctx.open, ctx.close, batch.open[0], float(real.open[0])),
         "facts_inside": facts_inside(ctx.close, batch.close) if split.horizon_bars >= MIN_FACTS_HORIZON else None,

@@ -11,7 +11,8 @@ realized bars after the cut:
 - CRPS of the final log price (`crps_ensemble`, the sorted O(n log n) form) and of a
   zero-drift random walk with EWMA (lambda 0.94) volatility, in closed form for its
   normal forecast distribution — the skill baseline that needs no generator;
-- drift bias: synthetic median minus realized log return, per 252 bars;
+- drift bias: synthetic median minus realized log return, per year of the data's calendar
+  (`trading_calendar.bars_per_year`: 252 daily bars on a five-day week);
 - volatility ratio: median synthetic realized volatility / realized volatility;
 - first bar: the PIT of the realized opening gap among the paths' first gaps, and the
   paths' gap dispersion over the context's (a generator that ignores gaps shows ~0).
@@ -24,7 +25,6 @@ from scipy import stats
 
 from parallelverse.verdict.fidelity import crps_ensemble, ewma_forecast, fact_bands, path_log_returns
 
-BARS_PER_YEAR = 252.0
 BANDS = (0.5, 0.9)
 
 
@@ -53,7 +53,7 @@ def realized_vol(close: np.ndarray, start: float) -> np.ndarray:
     return np.sqrt(np.sum(r * r, axis=0))
 
 
-def score_horizon(context_close: np.ndarray, syn_close: np.ndarray, real_close: np.ndarray) -> dict:
+def score_horizon(context_close: np.ndarray, syn_close: np.ndarray, real_close: np.ndarray, bars_per_year: float) -> dict:
     """Scores at one horizon h. context_close (n,); syn_close (h, m); real_close (h,)."""
     h = len(real_close)
     last = float(context_close[-1])
@@ -72,7 +72,7 @@ def score_horizon(context_close: np.ndarray, syn_close: np.ndarray, real_close: 
     out["crps_final"] = crps_ensemble(x, y)
     out["crps_rw_ewma"] = crps_normal(np.log(last), np.sqrt(ewma_forecast(r_ctx, h)), y)
     out["realized_log_return"] = y - np.log(last)
-    out["drift_bias"] = float((np.median(x) - y) * BARS_PER_YEAR / h)
+    out["drift_bias"] = float((np.median(x) - y) * bars_per_year / h)
     out["vol_ratio"] = float(np.median(rv_syn) / rv_real) if rv_real > 0 else None
     return out
 

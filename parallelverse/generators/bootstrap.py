@@ -37,10 +37,11 @@ from arch.bootstrap import optimal_block_length
 
 from parallelverse.bars import PathBatch, bars_from_relative, relative_bars
 from parallelverse.errors import GeneratorError
-from parallelverse.generators.drift import PRIOR_MEAN, PRIOR_SD, bars_per_year, check_prior_sd, drift_posterior
+from parallelverse.generators.drift import PRIOR_MEAN, PRIOR_SD, check_prior_sd, drift_posterior
 from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, path_regimes, place_paths
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
+from parallelverse.trading_calendar import bars_per_year
 
 
 UNCERTAINTY = ("block-mean", "none")

@@ -8,7 +8,8 @@ a long-run equity premium — and the sample mean with its standard error:
 
     precision = 1 / se^2 + 1 / s0^2,  mean = (m / se^2 + m0 / s0^2) / precision,  sd = precision^-1/2
 
-(per bar: m0 = PRIOR_MEAN / bars_per_year, s0 = prior_sd / bars_per_year). prior_sd = 0 means
+(per bar: m0 = PRIOR_MEAN / bars_per_year, s0 = prior_sd / bars_per_year, with the data's own year:
+`trading_calendar.bars_per_year`). prior_sd = 0 means
 no prior: the sample mean's own sampling distribution.
 """
 
@@ -28,14 +29,6 @@ def check_prior_sd(generator: str, value: float) -> None:
     if not (np.isfinite(value) and 0 <= value <= MAX_PRIOR_SD):
         raise GeneratorError(f"{generator} drift_prior_sd={value} must be in [0, {MAX_PRIOR_SD:g}] (annual sd of the drift "
                              "prior; 0 = no prior)")
-
-
-def bars_per_year(time: np.ndarray) -> float:
-    """Bars per calendar year over a span of int64 ns timestamps (about 252 for daily trading bars)."""
-    if len(time) < 2 or time[-1] <= time[0]:
-        return 252.0
-    years = float(time[-1] - time[0]) / (365.25 * 86_400e9)
-    return (len(time) - 1) / years
 
 
 def drift_posterior(mean: float, se: float, bars_per_year: float, prior_sd: float) -> tuple[float, float]:

@@ -42,11 +42,12 @@ from threadpoolctl import threadpool_limits
 from parallelverse.bars import PathBatch, bar_shapes, synthesize_bars, BarShapes
 from parallelverse.errors import GeneratorError
 from parallelverse.generators.drift import PRIOR_MEAN as DRIFT_PRIOR_MEAN
-from parallelverse.generators.drift import PRIOR_SD, bars_per_year, check_prior_sd, drift_posterior
+from parallelverse.generators.drift import PRIOR_SD, check_prior_sd, drift_posterior
 from parallelverse.generators.garch_kernel import gjr_paths_nb
 from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, path_regimes
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
+from parallelverse.trading_calendar import bars_per_year
 
 VOLS = ("garch", "gjr", "egarch")
 DISTS = ("normal", "t", "skewt")

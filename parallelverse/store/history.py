@@ -23,7 +23,8 @@ from parallelverse.bars import FIELDS
 from parallelverse.errors import StoreError
 from parallelverse.market import Ohlcv
 from parallelverse.store.integrity import CODECS, SEAL, check_seal, read_whole, seal_of
-from parallelverse.window import SeedSplit, SeedWindow, extend_calendar
+from parallelverse.trading_calendar import extend_calendar
+from parallelverse.window import SeedSplit, SeedWindow
 
 # The marker of a store parallelverse made (root attribute "format"); `--overwrite` replaces nothing else.
 # Version 2: every chunk carries a crc32c checksum. Version 3: the root, the history and each universe carry a

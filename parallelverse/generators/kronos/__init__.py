@@ -47,13 +47,13 @@ import pandas as pd
 from parallelverse.bars import PathBatch
 from parallelverse.errors import GeneratorError
 from parallelverse.generators.bootstrap import VOL_REGIME_SD as BOOTSTRAP_VOL_REGIME_SD
-from parallelverse.generators.drift import PRIOR_SD, bars_per_year, check_prior_sd, drift_posterior
+from parallelverse.generators.drift import PRIOR_SD, check_prior_sd, drift_posterior
 from parallelverse.generators.kronos import representation as rep
 from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, path_regimes, place_paths
 from parallelverse.inputs import check_sampling
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
-from parallelverse.window import extend_calendar
+from parallelverse.trading_calendar import bars_per_year, extend_calendar
 
 # The model this package ships (trained by `parallelverse train` on real bars before 2020;
 # see its MODEL_CARD.md); pass --model NeoQuasar/Kronos-small etc. for the official ones.
