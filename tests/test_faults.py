@@ -21,7 +21,7 @@ import zarr
 from parallelverse.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-N_KILLS = 20
+N_KILLS = 12  # random kill moments per command (each one a kill and a rerun to the end)
 GEN = ["generate", "--seed-window", "2020-01", "--context", "200", "--horizon", "20", "--n-paths", "24",
        "--chunk-paths", "4", "--seed", "3", "--generators", "garch,bootstrap", "--set", "bootstrap.uncertainty=none"]
 
@@ -178,7 +178,7 @@ def test_stress_killed_anywhere_resumes_bit_identical(tmp_path):
 
     ref = tmp_path / "ref.zarr"
     run_here(args(ref, None))
-    kill_and_resume(tmp_path, args, ref, "results", seed=13, n_kills=10)  # each stress run starts a strategy process
+    kill_and_resume(tmp_path, args, ref, "results", seed=13, n_kills=6)  # each stress run starts a strategy process
 
 
 def test_kill_and_resume_existing_results_stay_or_are_replaced_whole(tmp_path):
@@ -191,7 +191,7 @@ def test_kill_and_resume_existing_results_stay_or_are_replaced_whole(tmp_path):
     new = snapshot(base, "results")
     _, seconds = run(["stress", STRATEGY, "--store", base, "--fees", "1"])
     rng = np.random.default_rng(14)
-    for i, delay in enumerate(rng.uniform(0, seconds, 8)):
+    for i, delay in enumerate(rng.uniform(0, seconds, 4)):
         assert run(["stress", STRATEGY, "--store", base, "--fees", "3" if i % 2 else "1"])[0] == 0
         before = snapshot(base, "results")
         run_killed(["stress", STRATEGY, "--store", base, "--fees", "1" if i % 2 else "3"], float(delay))
