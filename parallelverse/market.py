@@ -521,6 +521,17 @@ def find_unadjusted_splits(bars: Ohlcv) -> list[SuspectedSplit]:
     rarely gap by almost exactly 1/2, 1/3, 1/4... at the open; when one does,
     `--accept-splits` takes it as real.
     """
+    return [s for s, volume_followed in _split_sized_gaps(bars) if volume_followed]
+
+
+def split_sized_moves(bars: Ohlcv) -> list[SuspectedSplit]:
+    """Jumps of almost exactly a split's ratio that find_unadjusted_splits takes as real because volume did not
+    move as a split moves it; worth a warning, since a file may hold split-adjusted volume beside unadjusted prices."""
+    return [s for s, volume_followed in _split_sized_gaps(bars) if not volume_followed]
+
+
+def _split_sized_gaps(bars: Ohlcv) -> list[tuple[SuspectedSplit, bool]]:
+    """Every opening gap within tolerance of a split factor, and whether volume followed (True without volume)."""
     if len(bars) < 2:
         return []
     gap = np.log(bars.open[1:] / bars.close[:-1])  # (n_bars - 1,)
@@ -536,9 +547,9 @@ def find_unadjusted_splits(bars: Ohlcv) -> list[SuspectedSplit]:
             else:
                 continue
             q = _volume_ratio(bars, t)
-            if q is not None and (q < factor / 3 if factor > 1 else q > 3 * factor):
-                break  # volume did not follow: a real move, not a split
-            found.append(SuspectedSplit(bars.symbol, pd.Timestamp(bars.time[t]), float(np.exp(gap[i])), factor, q))
+            followed = q is None or not (q < factor / 3 if factor > 1 else q > 3 * factor)
+            found.append((SuspectedSplit(bars.symbol, pd.Timestamp(bars.time[t]), float(np.exp(gap[i])), factor, q),
+                          followed))
             break
     return found
 

@@ -380,6 +380,23 @@ def test_accept_splits_takes_the_jump_as_real(tmp_path, run_cli):
     assert json.loads(result.stdout)["universes"][0]["paths"] == 5
 
 
+def test_a_split_sized_jump_with_flat_volume_is_generated_with_a_warning(tmp_path, run_cli):
+    """Unadjusted prices beside split-adjusted volume: the jump is taken as real (volume did not follow), and
+    generate says so in one line, with the fix."""
+    f = tiny_frame()
+    f.loc[:119, ["Open", "High", "Low", "Close"]] *= 10.0  # prices unadjusted, volume left as it was
+    (tmp_path / "t.csv").write_bytes(csv_text(f))
+    result = run_cli("generate", "--data", tmp_path / "t.csv", *WIN, "--out", tmp_path / "s.zarr", "--json")
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if "0.100x the previous close" in line]
+    assert len(warned) == 1 and "10-for-1 split" in warned[0] and "volume did not follow" in warned[0], result.stderr
+    assert "adjust the prices too" in warned[0]
+    # a split whose volume followed is refused, not warned about
+    (tmp_path / "u.csv").write_bytes(csv_text(with_split(10.0)))
+    result = run_cli("generate", "--data", tmp_path / "u.csv", *WIN, "--out", tmp_path / "u.zarr")
+    assert result.exit_code != 0 and "volume did not follow" not in result.stderr
+
+
 def test_data_warns_about_splits_in_one_line_and_lists(tmp_path, run_cli):
     (tmp_path / "t.csv").write_bytes(csv_text(with_split(4.0)))
     result = run_cli("data", "--data", tmp_path / "t.csv", "--json")

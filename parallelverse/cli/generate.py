@@ -93,6 +93,7 @@ def generate(ctx, scenario, sets, as_json, cluster, **options):
     plan = plan_generate(GenerateRequest(**fields))
     _warn_in_sample(plan)
     _warn_gaps(plan)
+    _warn_split_sized(plan)
     t0 = time.perf_counter()
     with maybe_connect(cluster, say=warn) as client, ProgressReporter(enabled=not as_json) as progress:
         generated = run_generate(plan, progress, client)
@@ -141,6 +142,15 @@ def _warn_gaps(plan) -> None:
         days = int((after - before) / np.timedelta64(1, "D"))
         warn(f"the context has a gap of {days} days between {str(before)[:10]} and {str(after)[:10]}: the bars either "
              "side are read as consecutive; fill the data, or choose a seed window after the gap")
+
+
+def _warn_split_sized(plan) -> None:
+    """One stderr line per jump of a split's exact ratio taken as real because volume did not follow."""
+    from parallelverse.market import split_sized_moves
+
+    for s in split_sized_moves(plan.split.history):
+        warn(f"{s.describe()}, taken as a real move because volume did not follow; if your prices are unadjusted "
+             "and only the volume was adjusted, adjust the prices too")
 
 
 def _warn_in_sample(plan) -> None:
