@@ -96,6 +96,11 @@ def test_auto_paths_settles_an_inconclusive_test():
     assert more["combined"]["mc_interval"][1] < 0.05  # the combined p is decided
     attained = next(t for t in more["tests"] if t["name"] == more["combined"]["attained_by"])
     assert attained["n_paths"] == 400 and attained["decided"] and attained["mc_interval"][1] < 0.05
+    # every deciding null was drawn to the same count (the stated count is per null: Simes reads them all)
+    assert {t["n_paths"] for t in more["tests"] if t["role"] == "decides"} == {400}
+    # capped below what would settle it: still Inconclusive, and the reason says --auto-paths ran and how far
+    _, capped = skill_section(inline(follow), split_of(hist, ctx), NO_COSTS, 19, 0, "excess_sharpe", True, 30)
+    assert capped.state == "Inconclusive" and capped.reason.endswith("; --auto-paths drew up to 30 per null (at most 30)")
 
 
 # --- path luck with refitting: the real future from a known process, generators fit on the context ---------------

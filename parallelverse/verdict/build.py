@@ -38,9 +38,9 @@ from parallelverse.verdict.model import (DSR, PBO, PSR, SPA, CombinedP, Conclusi
                                          MetricPosition, NullTestResult, PathLuck, Plots, SharpeStats, Skill,
                                          SkillConclusion, UniversePlots, UniverseResult, Verdict)
 from parallelverse.verdict.skill import DECIDING as DECIDING_NULLS
-from parallelverse.verdict.skill import (AUTO_PATHS_MAX, POWER, NullTest, SkillDecision, decide_skill, run_null, skill_tests,
-                                         timing_decisions)
-from parallelverse.verdict.stats import dsr, min_track_record, paths_needed, percentile_with_ci, psr
+from parallelverse.verdict.skill import (AUTO_PATHS_MAX, POWER, NullTest, SkillDecision, decide_skill, paths_to_settle,
+                                         run_null, skill_tests, timing_decisions)
+from parallelverse.verdict.stats import dsr, min_track_record, percentile_with_ci, psr
 from parallelverse.window import SeedSplit
 
 ALPHA = 0.05
@@ -169,16 +169,22 @@ def skill_section(strat: Strategy, split: SeedSplit, costs: Costs, n_null: int, 
     tests = skill_tests(strat, split, costs, n_null, seed, statistic)
     no_timing = timing_decisions(strat, split, costs, statistic) if tests else None
     decision = decide_skill(tests, no_timing, ALPHA, statistic)
-    for _ in range(3):  # each round settles the null that attains the combined p, or stops
+    drawn = 0
+    for _ in range(3):  # each round draws every deciding null up to the paths that would settle it, or stops
         c = decision.combined
         if not (auto_paths and decision.state == "Inconclusive" and c is not None):
             break
-        k = next(i for i, t in enumerate(tests) if t.name == c.attained_by)
         want = min(max_null_paths, c.paths_to_decide)
-        if want <= tests[k].p.n:
+        grow = [i for i, t in enumerate(tests) if t.name in c.nulls and t.p.n < want]
+        if not grow:
             break
-        tests[k] = run_null(tests[k].name, strat, split, costs, want, seed, statistic, tests[k].real)
+        for i in grow:
+            tests[i] = run_null(tests[i].name, strat, split, costs, want, seed, statistic, tests[i].real)
+        drawn = want
         decision = decide_skill(tests, no_timing, ALPHA, statistic)
+    if drawn and decision.state == "Inconclusive":  # say that --auto-paths ran, and how far
+        decision = dataclasses.replace(decision, reason=f"{decision.reason}; --auto-paths drew up to {drawn:,} per null "
+                           f"(at most {max_null_paths:,})")
     c = decision.combined
     combined = None if c is None else CombinedP(c.rule, c.p, list(c.ci), list(c.nulls), c.attained_by,
                                                 c.paths_to_decide, c.detectable_effect, POWER)
@@ -197,7 +203,7 @@ def _test_result(t: NullTest, testable: bool = True) -> NullTestResult:
     return NullTestResult(
         name=t.name, role=role, available=True, real=t.real, p=t.p.p, b=t.p.b, n_paths=t.p.n,
         mc_interval=list(t.p.ci), null_median=float(np.nanmedian(t.null)), decided=decided and not reference,
-        paths_to_decide=0 if decided or reference else int(paths_needed(t.p.p, ALPHA)),
+        paths_to_decide=0 if decided or reference else paths_to_settle([t], ALPHA),
         detectable_effect=None if reference else t.detectable_effect(ALPHA), null=np.asarray(t.null).tolist(),
     )
 

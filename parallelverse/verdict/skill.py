@@ -40,7 +40,7 @@ from parallelverse.errors import GeneratorError
 from parallelverse.rng import path_rngs
 from parallelverse.window import SeedSplit
 from parallelverse.verdict.nulls import MIN_GARCH_BARS, NULLS, null_paths
-from parallelverse.verdict.stats import MonteCarloP, mc_p_value, paths_needed
+from parallelverse.verdict.stats import MonteCarloP, mc_p_value
 
 STATISTICS = ("excess_sharpe", "excess_total_return", "information_ratio", "excess_cagr")
 DECIDING = NULLS  # the market nulls; random-entry is a robustness check only
@@ -48,6 +48,9 @@ ROBUSTNESS = ("random-entry",)
 POWER = 0.8  # the power at which the minimum detectable effect is stated
 MIN_REAL_BARS = 20
 AUTO_PATHS_MAX = 20_000  # the most null paths --auto-paths draws
+SETTLE_CHANCE = 0.8  # the stated null paths settle an Inconclusive verdict this often if each p is as estimated now
+SETTLE_SIMS = 400  # binomial draws per candidate path count
+SETTLE_LIMIT = 10_000_000  # past this no count is searched: "more than --auto-paths draws"
 EXPOSURE_TOL = 1e-6  # exposures closer than this are one exposure (no timing decision between them)
 
 
@@ -242,7 +245,7 @@ class Combined:
     ci: tuple[float, float]  # from the nulls' Clopper-Pearson endpoints (Simes is monotone in each p)
     nulls: tuple[str, ...]  # the nulls that decided
     attained_by: str  # the null whose ordered p sets the Simes minimum
-    paths_to_decide: int  # null paths that would bring the interval off alpha (0 when decided)
+    paths_to_decide: int  # null paths per null that settle it SETTLE_CHANCE of the time at today's p's (0 if decided)
     detectable_effect: float  # excess statistic the verdict calls Skill with POWER (verdict_detectable_effect)
     n_paths: int  # null paths of attained_by
     rule: str = "simes"
@@ -262,14 +265,46 @@ def combine(tests: list[NullTest], alpha: float = 0.05) -> Combined | None:
     use = [t for t in tests if t.decides]
     if not use:
         return None
-    p, at, rank = simes([t.p.p for t in use])
+    p, at, _ = simes([t.p.p for t in use])
     lo = simes([t.p.ci[0] for t in use])[0]
     hi = simes([t.p.ci[1] for t in use])[0]
-    k = len(use)
     decided = not (lo <= alpha <= hi)
-    more = 0 if decided else paths_needed(use[at].p.p, alpha * rank / k)
+    more = 0 if decided else paths_to_settle(use, alpha)
     mde = verdict_detectable_effect(use, alpha)
     return Combined(p, (lo, hi), tuple(t.name for t in use), use[at].name, int(more), mde, use[at].p.n)
+
+
+def paths_to_settle(use: list[NullTest], alpha: float = 0.05, chance: float = SETTLE_CHANCE) -> int:
+    """Null paths per null (every null in `use` drawn to that count) after which the decision rule itself — Simes
+    over the nulls' Clopper-Pearson ends — leaves alpha outside its interval with probability `chance`, if each
+    null's exceedance probability is its p-value now ((1 + b) / (B + 1)); always more than the most paths a null
+    has. SETTLE_LIMIT when no count up to it would: p sits at the threshold. The chance is conditional on that
+    plug-in: a p close to the threshold may need many more (the count is a guide, not a promise)."""
+    from scipy import stats
+
+    q = np.array([t.p.p for t in use])[:, None]  # (k, 1)
+    k = len(use)
+    ranks = np.arange(1, k + 1)[:, None]
+    u = np.random.default_rng(0).random((k, SETTLE_SIMS))  # common random numbers: the share moves smoothly with n
+
+    def settles(n: int) -> bool:
+        b = stats.binom.ppf(u, n, q)  # (k, sims) exceedance counts at n paths per null
+        lo = np.where(b > 0, stats.beta.ppf(alpha / 2, np.maximum(b, 1), n - b + 1), 0.0)
+        hi = np.where(b < n, stats.beta.ppf(1 - alpha / 2, b + 1, np.maximum(n - b, 1)), 1.0)
+        s_lo = (k * np.sort(lo, axis=0) / ranks).min(axis=0)
+        s_hi = (k * np.sort(hi, axis=0) / ranks).min(axis=0)
+        return bool(np.mean((s_lo > alpha) | (s_hi < alpha)) >= chance)
+
+    below, n = max(t.p.n for t in use), max(t.p.n for t in use) + 1
+    while not settles(n):  # doubling, then bisection to about 2%
+        if n >= SETTLE_LIMIT:
+            return SETTLE_LIMIT
+        below, n = n, min(2 * n, SETTLE_LIMIT)
+    while n - below > max(1, n // 50):
+        mid = (below + n) // 2
+        below, n = (below, mid) if settles(mid) else (mid, n)
+    unit = 10 ** max(0, len(str(n)) - 2)
+    return -(-n // unit) * unit  # rounded up to two significant digits: the count is a guide
 
 
 def verdict_detectable_effect(use: list[NullTest], alpha: float = 0.05, power: float = POWER) -> float:
@@ -371,5 +406,8 @@ def decide_skill(tests: list[NullTest], no_timing: str | None, alpha: float = 0.
                              + power, c, gone)
     how = ("(--auto-paths)" if c.paths_to_decide <= AUTO_PATHS_MAX else
            f"(more than --auto-paths draws, {AUTO_PATHS_MAX:,}: p sits that close to the threshold)")
-    return SkillDecision("Inconclusive", f"p = {c.p:.3g} and its Monte Carlo interval straddles {alpha:g}; about "
-                         f"{c.paths_to_decide:,} null paths would settle it {how}", c, gone)
+    many = (f"about {c.paths_to_decide:,}" if c.paths_to_decide < SETTLE_LIMIT else
+            f"more than {SETTLE_LIMIT:,}")
+    return SkillDecision("Inconclusive", f"p = {c.p:.3g} and its Monte Carlo interval straddles {alpha:g}; {many} "
+                         f"null paths per null would settle it {SETTLE_CHANCE:.0%} of the time if p is near its "
+                         f"estimate {how}", c, gone)

@@ -72,15 +72,6 @@ def percentile_with_ci(real: float, synthetic: np.ndarray, alpha: float = 0.05) 
     return Percentile(float(100 * below / n), (100 * lo, 100 * hi), n)
 
 
-def paths_needed(p: float, threshold: float, alpha: float = 0.05) -> int:
-    """Paths for a (1 - alpha) normal-approximation interval around p to exclude `threshold`."""
-    gap = abs(p - threshold)
-    if gap == 0:
-        return 1_000_000
-    z = stats.norm.ppf(1 - alpha / 2)
-    return int(math.ceil(z * z * p * (1 - p) / (gap * gap)))
-
-
 def sharpe_moments(returns: np.ndarray) -> tuple[float, float, float, int]:
     """Per-period Sharpe (ddof 1), skewness, raw kurtosis, T."""
     r = np.asarray(returns, float)
