@@ -63,9 +63,17 @@ class Ohlcv:
     close: np.ndarray
     volume: np.ndarray  # (n_bars,) float64; zeros when the file had no volume column
     has_volume: bool = True
+    bars_per_year: float | None = None  # the data's year, measured on the bars before the cut (split_at_window)
 
     def __len__(self) -> int:
         return len(self.time)
+
+    def year(self) -> float:
+        """Bars in a year of this data's calendar: the figure measured when the seed split was cut (kept by every
+        slice), else measured on these bars (trading_calendar.bars_per_year)."""
+        from parallelverse.trading_calendar import bars_per_year
+
+        return self.bars_per_year if self.bars_per_year is not None else bars_per_year(self.time)
 
     def slice(self, start: int, stop: int) -> Ohlcv:
         """Bars [start, stop) as a new Ohlcv (views, no copies)."""
@@ -75,6 +83,7 @@ class Ohlcv:
             self.time[start:stop],
             *(getattr(self, f)[start:stop] for f in FIELDS),
             has_volume=self.has_volume,
+            bars_per_year=self.bars_per_year,
         )
 
     def dates(self) -> pd.DatetimeIndex:

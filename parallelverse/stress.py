@@ -33,7 +33,6 @@ from parallelverse.backtest.strategy import Strategy, StrategyError, check_looka
 from parallelverse.bars import PathBatch, real_bars, with_warmup
 from parallelverse.errors import StoreError
 from parallelverse.store import PathResults, RealResults, ResultsMeta, Store, Universe, check_name, read_store
-from parallelverse.trading_calendar import bars_per_year
 from parallelverse.window import SeedSplit
 
 if TYPE_CHECKING:
@@ -107,7 +106,7 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
                "or lower warmup" if strategy.warmup <= inputs.CONTEXT_BARS.hi else
                f"lower warmup (--context is at most {inputs.CONTEXT_BARS.hi:,})")
         )
-    costs = replace(req.costs, periods_per_year=bars_per_year(split.history.time))
+    costs = replace(req.costs, periods_per_year=split.history.year())
     names, skipped = st.choose_universes(req.universes)
 
     real = real_bars(split, strategy.warmup) if split.realized_end - split.context_end >= 2 else None

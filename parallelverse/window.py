@@ -12,7 +12,7 @@ data) or at the median bar spacing (intraday or weekly data); `trading_calendar.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ import pandas as pd
 from parallelverse.errors import WindowError
 from parallelverse.inputs import MIN_CONTEXT_BARS  # the --context bound lives with the other option bounds
 from parallelverse.market import Ohlcv
-from parallelverse.trading_calendar import extend_calendar
+from parallelverse.trading_calendar import bars_per_year, extend_calendar
 _PART = re.compile(r"^([0-9]{4})(?:-([0-9]{2}))?(?:-([0-9]{2}))?$")  # ASCII digits only (int() reads full-width ones)
 
 
@@ -138,7 +138,8 @@ def split_at_window(data: Ohlcv, window: SeedWindow, context_bars: int, horizon_
         )
     lo = cut + 1 - context_bars
     realized_end = min(len(data), cut + 1 + horizon_bars)
-    history = data.slice(lo, realized_end)
+    # the year is measured on the bars up to the cut (the context alone can be a day of minute bars)
+    history = replace(data.slice(lo, realized_end), bars_per_year=bars_per_year(data.time[:cut + 1]))
     context_end = context_bars
     real_future = history.time[context_end:]
     extra = horizon_bars - len(real_future)

@@ -250,7 +250,7 @@ def test_drift_mitigations_are_labelled_and_change_the_drift(official_dir, split
 def test_drift_prior_and_regimes_replace_the_models_drift(official_dir, split):
     """drift_prior_sd / vol_regime_sd: the model's paths, less its own median drift (pilot paths), times each path's
     regime level, plus a drift from the posterior under the equity-premium prior; official checkpoints keep theirs."""
-    from parallelverse.generators.drift import bars_per_year, drift_posterior
+    from parallelverse.generators.drift import drift_posterior
     from parallelverse.generators.kronos import PILOT_PATHS
     from parallelverse.generators.regime import path_regimes
     from parallelverse.rng import path_rngs
@@ -271,7 +271,7 @@ def test_drift_prior_and_regimes_replace_the_models_drift(official_dir, split):
     pilot = fitted._sample(30, 5, 0, PILOT_PATHS, stream=spec.name + "-pilot")
     m_model = np.median(np.log(pilot.close[-1] / last) / 30)
     r = np.diff(np.log(split.context.close))
-    pm, ps = drift_posterior(r.mean(), r.std(ddof=1) / np.sqrt(len(r)), bars_per_year(split.context.time), 0.2)
+    pm, ps = drift_posterior(r.mean(), r.std(ddof=1) / np.sqrt(len(r)), split.context.year(), 0.2)
     z = np.array([g.standard_normal() for g in path_rngs(5, spec.name + "-drift", 0, 12)])
     reg = path_regimes(5, spec.name, 0, 12, 0.3, r.std(), 30)
     t = np.arange(1, 31)[:, None]

@@ -265,7 +265,6 @@ def test_a_real_future_shorter_than_the_horizon_is_compared_over_the_same_bars(r
     from parallelverse.backtest.strategy import load_strategy
     from parallelverse.bars import with_warmup
     from parallelverse.store import read_store
-    from parallelverse.trading_calendar import bars_per_year
 
     store = tmp_path / "late.zarr"
     assert run_cli("generate", "--seed-window", "2023-01", "--horizon", 252, "--n-paths", 40,
@@ -278,7 +277,7 @@ def test_a_real_future_shorter_than_the_horizon_is_compared_over_the_same_bars(r
     strat = load_strategy(str(SMA))
     try:
         cfg = strat.configs[[dict(c) for c in strat.configs].index(js["selected_config"])]
-        costs = Costs(periods_per_year=bars_per_year(split.history.time))
+        costs = Costs(periods_per_year=split.history.year())
         bars = with_warmup(split, strat.warmup, u.read(0, 40).head(161))
         _, values = backtest(decide(strat, bars, cfg, costs.fill, "test"), bars, strat.warmup, costs)
     finally:

@@ -32,7 +32,6 @@ from parallelverse.calibrate.scores import facts_inside, first_bar_scores, score
 from parallelverse.errors import CalibrateError, ParallelverseError, WindowError
 from parallelverse.generators import MODEL_GENERATORS, Generator, make_generator, model_digest, params_of
 from parallelverse.generators.training_span import TrainingSpan, training_span
-from parallelverse.trading_calendar import bars_per_year
 from parallelverse.window import SeedSplit, parse_seed_window, split_at_window
 
 SCORE_VERSION = 3  # 2: stylized facts on equal lengths (fidelity.fact_bands); 3: the data's own year (trading_calendar); bump when a score's definition changes (or a generator's paths change under the same parameters): old cell files are then not reused
@@ -351,7 +350,7 @@ def score_cell(cell: Cell) -> dict:
         raise CalibrateError(f"cell {cell.symbol}, window {cell.window}, {cell.name}: {exc}") from None
     times = pd.DatetimeIndex(split.horizon_time.astype("datetime64[ns]"))
     horizons = {}
-    year = bars_per_year(ctx.time)
+    year = ctx.year()
     for h, ins in zip(cell.horizons, cell.in_sample):
         if len(real) < h:
             horizons[str(h)] = None  # the data ends before this horizon does

@@ -41,7 +41,6 @@ from parallelverse.generators.drift import PRIOR_MEAN, PRIOR_SD, check_prior_sd,
 from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, path_regimes, place_paths
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
-from parallelverse.trading_calendar import bars_per_year
 
 
 UNCERTAINTY = ("block-mean", "none")
@@ -87,7 +86,7 @@ class Bootstrap:
             block = auto_block_length(rel[3])
         else:  # at least four blocks' worth of variety, as the automatic length keeps
             self.check_context(rel.shape[1] + 1)
-        return FittedBootstrap(self, rel, volume, float(context.close[-1]), block, bars_per_year(context.time))
+        return FittedBootstrap(self, rel, volume, float(context.close[-1]), block, context.year())
 
 
 def auto_block_length(r: np.ndarray) -> float:

@@ -47,7 +47,6 @@ from parallelverse.generators.garch_kernel import gjr_paths_nb
 from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, path_regimes
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
-from parallelverse.trading_calendar import bars_per_year
 
 VOLS = ("garch", "gjr", "egarch")
 DISTS = ("normal", "t", "skewt")
@@ -114,7 +113,7 @@ class Garch:
                 f"{self.name} did not converge on the {len(returns)} context returns of {context.symbol}; "
                 "try a longer --context or --set garch.vol=garch"
             )
-        return FittedGarch(self, result, bar_shapes(context), float(context.close[-1]), bars_per_year(context.time))
+        return FittedGarch(self, result, bar_shapes(context), float(context.close[-1]), context.year())
 
 
 @dataclass

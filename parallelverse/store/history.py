@@ -79,6 +79,7 @@ def write_history(root: zarr.Group, split: SeedSplit) -> None:
         "context_end": split.context_end,  # history[:context_end] is the model context
         "realized_end": split.realized_end,  # history[context_end:realized_end] is the real future
         "has_volume": h.has_volume,
+        "bars_per_year": h.year(),  # the data's year (trading_calendar), measured on the bars up to the cut
         "seed_window": {"spec": split.window.spec, "start": str(split.window.start), "end": str(split.window.end)},
     }
     g.attrs.update({**attrs, SEAL: seal_of(history_dir(root), attrs, ("time", *FIELDS))})  # one write: sealed or not
@@ -102,7 +103,8 @@ def read_split(root: zarr.Group, horizon_time: np.ndarray | None = None) -> Seed
     g = root["history"]
     a = g.attrs.asdict()
     time, *fields = (read_whole(g[f], where, fix) for f in ("time", *FIELDS))
-    history = Ohlcv(a["symbol"], a["source"], time, *fields, has_volume=a["has_volume"])
+    history = Ohlcv(a["symbol"], a["source"], time, *fields, has_volume=a["has_volume"],
+                    bars_per_year=a.get("bars_per_year"))  # stores before it was recorded: measured on the history
     w = a["seed_window"]
     window = SeedWindow(w["spec"], pd.Timestamp(w["start"]), pd.Timestamp(w["end"]))
     context_end, realized_end = int(a["context_end"]), int(a["realized_end"])

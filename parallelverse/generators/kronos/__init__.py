@@ -53,7 +53,7 @@ from parallelverse.generators.regime import LEVEL_DRIFT_SLOPE, check_regime_sd, 
 from parallelverse.inputs import check_sampling
 from parallelverse.market import Ohlcv
 from parallelverse.rng import path_rngs
-from parallelverse.trading_calendar import bars_per_year, extend_calendar
+from parallelverse.trading_calendar import extend_calendar
 
 # The model this package ships (trained by `parallelverse train` on real bars before 2020;
 # see its MODEL_CARD.md); pass --model NeoQuasar/Kronos-small etc. for the official ones.
@@ -278,7 +278,7 @@ class FittedKronos:
         last = float(self.context.close[-1])
         r = np.diff(np.log(self.context.close))
         m, se = float(r.mean()), float(r.std(ddof=1) / np.sqrt(len(r)))
-        pm, ps = drift_posterior(m, se, bars_per_year(self.context.time), self.drift_prior_sd) \
+        pm, ps = drift_posterior(m, se, self.context.year(), self.drift_prior_sd) \
             if self.drift_prior_sd > 0 else (self._model_drift(h, seed), 0.0)
         z = np.array([g.standard_normal() for g in path_rngs(seed, self.spec.name + "-drift", start, stop)])
         regimes = path_regimes(seed, self.spec.name, start, stop, self.vol_regime_sd, float(r.std()), h)
