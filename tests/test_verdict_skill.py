@@ -82,6 +82,10 @@ def test_inconclusive_beyond_what_auto_paths_draws_says_so():
     assert f"more than --auto-paths draws, {AUTO_PATHS_MAX:,}" in d.reason
     near = decide_skill([fake(n, k) for n, k in zip(DECIDING, (9, 40, 74))], None)
     assert near.reason.endswith("would settle it 80% of the time if p is near its estimate (--auto-paths)")
+    # where --max-memory caps the null paths below the count, the reason says so instead of sending to --auto-paths (h13)
+    capped = decide_skill([fake(n, k, 199) for n, k in zip(DECIDING, (0, 2, 5))], None, max_paths=300)
+    assert capped.combined.paths_to_decide > 300
+    assert capped.reason.endswith("(more than --auto-paths draws here, 300: --max-memory caps the null paths per call)")
 
 
 def test_skill_names_a_deciding_null_that_does_not_reject_alone():

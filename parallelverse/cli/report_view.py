@@ -47,7 +47,7 @@ def _nulls(r: Verdict) -> Table:
             continue
         t.add_row(x.name, x.role, _f(x.real), f"{x.p:.4f}",
                   f"{x.mc_interval[0]:.4f} .. {x.mc_interval[1]:.4f}", f"{x.n_paths:,}",
-                  "-" if x.role == "reference" else "yes" if x.decided else f"no: ~{x.paths_to_decide:,} paths",
+                  "-" if x.role == "reference" else "yes" if x.decided else f"no (alone: ~{x.paths_to_decide:,})",
                   _f(x.detectable_effect, "{:.2f}"))
     return t
 

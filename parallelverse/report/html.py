@@ -170,7 +170,7 @@ def render_html(r: Verdict) -> str:
                      "Intervals are the Monte Carlo error of p (finite null paths).</p>")
     parts.append("" if not r.skill.tests else _table([[t.name, t.role, _n(t.real), _n(t.null_median), _n(t.p, "{:.4f}"),
                           f"{t.mc_interval[0]:.4f} .. {t.mc_interval[1]:.4f}" if t.available else "-",
-                          f"{t.n_paths:,}", ("-" if t.role == "reference" else "yes" if t.decided else f"no (~{t.paths_to_decide:,})") if t.available
+                          f"{t.n_paths:,}", ("-" if t.role == "reference" else "yes" if t.decided else f"no (alone: ~{t.paths_to_decide:,})") if t.available
                           else f"unavailable: {t.unavailable_because}", _n(t.detectable_effect, "{:.2f}")]
                          for t in r.skill.tests],
                         ["null", "role", "real", "null median", "p", "MC 95%", "paths", "decided", "detectable (80%)"]))

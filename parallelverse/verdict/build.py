@@ -168,7 +168,7 @@ def skill_section(strat: Strategy, split: SeedSplit, costs: Costs, n_null: int, 
     """Every null test and the skill decision; auto_paths draws more paths for the null that leaves it undecided."""
     tests = skill_tests(strat, split, costs, n_null, seed, statistic)
     no_timing = timing_decisions(strat, split, costs, statistic) if tests else None
-    decision = decide_skill(tests, no_timing, ALPHA, statistic)
+    decision = decide_skill(tests, no_timing, ALPHA, statistic, max_null_paths)
     drawn = 0
     for _ in range(3):  # each round draws every deciding null up to the paths that would settle it, or stops
         c = decision.combined
@@ -181,7 +181,7 @@ def skill_section(strat: Strategy, split: SeedSplit, costs: Costs, n_null: int, 
         for i in grow:
             tests[i] = run_null(tests[i].name, strat, split, costs, want, seed, statistic, tests[i].real)
         drawn = want
-        decision = decide_skill(tests, no_timing, ALPHA, statistic)
+        decision = decide_skill(tests, no_timing, ALPHA, statistic, max_null_paths)
     if drawn and decision.state == "Inconclusive":  # say that --auto-paths ran, and how far
         decision = dataclasses.replace(decision, reason=f"{decision.reason}; --auto-paths drew up to {drawn:,} per null "
                            f"(at most {max_null_paths:,})")

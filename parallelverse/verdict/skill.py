@@ -378,8 +378,9 @@ class SkillDecision:
 
 
 def decide_skill(tests: list[NullTest], no_timing: str | None, alpha: float = 0.05,
-                 statistic: str = "excess_sharpe") -> SkillDecision:
-    """The four states. `no_timing` is `timing_decisions(...)`'s reason, or None."""
+                 statistic: str = "excess_sharpe", max_paths: int = AUTO_PATHS_MAX) -> SkillDecision:
+    """The four states. `no_timing` is `timing_decisions(...)`'s reason, or None. max_paths: the most null paths
+    --auto-paths may draw here (less than AUTO_PATHS_MAX where --max-memory caps a call of the strategy)."""
     gone = tuple(t.name for t in tests if not t.available)
     if no_timing is not None:
         return SkillDecision("Not testable", no_timing, None, gone)
@@ -404,8 +405,10 @@ def decide_skill(tests: list[NullTest], no_timing: str | None, alpha: float = 0.
                  f"{min_null_paths_for_skill(alpha)} or more; 1000 for good power)")
         return SkillDecision("No evidence of skill", f"the nulls ({names}) do not reject at {alpha:g} (p = {c.p:.3g}); "
                              + power, c, gone)
-    how = ("(--auto-paths)" if c.paths_to_decide <= AUTO_PATHS_MAX else
-           f"(more than --auto-paths draws, {AUTO_PATHS_MAX:,}: p sits that close to the threshold)")
+    how = ("(--auto-paths)" if c.paths_to_decide <= max_paths else
+           f"(more than --auto-paths draws, {AUTO_PATHS_MAX:,}: p sits that close to the threshold)"
+           if max_paths >= AUTO_PATHS_MAX else
+           f"(more than --auto-paths draws here, {max_paths:,}: --max-memory caps the null paths per call)")
     many = (f"about {c.paths_to_decide:,}" if c.paths_to_decide < SETTLE_LIMIT else
             f"more than {SETTLE_LIMIT:,}")
     return SkillDecision("Inconclusive", f"p = {c.p:.3g} and its Monte Carlo interval straddles {alpha:g}; {many} "
