@@ -203,10 +203,11 @@ def load_market(path: str | Path | None = None) -> Market:
         _sniff_csv(path, head)
     try:
         raw = pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path, encoding="utf-8")
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
+        byte, offset, line = _first_non_utf8(path)
         raise DataError(
-            f"{path.name}: is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
-            "save it as UTF-8 (in Excel: CSV UTF-8), e.g. iconv -f latin1 -t utf-8"
+            f"{path.name}: is not UTF-8 text (byte 0x{byte:02x} on line {line}, at byte offset {offset} of the "
+            "file); save it as UTF-8 (in Excel: CSV UTF-8), e.g. iconv -f latin1 -t utf-8"
         ) from None
     except OSError as exc:
         raise DataError(f"{str(path)!r} cannot be read ({exc.strerror or exc}); check the file") from None
@@ -517,6 +518,19 @@ class SuspectedSplit:
         vol = f", volume x{self.volume_ratio:.1f}" if self.volume_ratio is not None else ""
         return (f"{self.symbol} opens at {self.ratio:.3f}x the previous close on {self.time.date()}{vol}: "
                 f"looks like an unadjusted {kind}")
+
+
+def _first_non_utf8(path: Path) -> tuple[int, int, int]:
+    """(byte, offset in the file, 1-based line) of the first byte that is not UTF-8 (pandas' own position is
+    within a chunk of one line); the file as read, gunzipped for .gz."""
+    import gzip
+
+    data = gzip.open(path).read() if path.name.lower().endswith(".gz") else path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return data[exc.start], exc.start, data.count(b"\n", 0, exc.start) + 1
+    return 0, 0, 1
 
 
 def find_unadjusted_splits(bars: Ohlcv) -> list[SuspectedSplit]:

@@ -221,6 +221,11 @@ case("xls_named_csv", D + ["t.csv"], ["Excel .xls workbook"], {"t.csv": b"\xd0\x
 case("gzip_named_csv", D + ["t.csv"], ["gzip-compressed", "rename it to t.csv.gz"], {"t.csv": gzip.compress(GOOD)})
 case("parquet_named_csv", D + ["t.csv"], ["a Parquet file", ".parquet"], {"t.csv": parquet_bytes(tiny_frame())})
 case("latin1", D + ["t.csv"], ["not UTF-8", "0xe9", "save it as UTF-8"], {"t.csv": GOOD.replace(b"Volume", "Volumé".encode("latin-1"))})
+_LINES = GOOD.split(b"\n")
+_LATER = b"\n".join(_LINES[:2] + [_LINES[2].replace(b",", b"\xe9,", 1)] + _LINES[3:])  # on line 3, not the header
+_AT = _LATER.index(bytes([0xE9]))
+case("latin1_later_line", D + ["t.csv"], ["not UTF-8", "0xe9 on line 3", f"at byte offset {_AT} of the file"],
+     {"t.csv": _LATER})
 case("utf16", D + ["t.csv"], ["UTF-16", "save it as UTF-8"], {"t.csv": GOOD.decode().encode("utf-16")})
 case("empty_file", D + ["t.csv"], ["t.csv", "is empty"], {"t.csv": b""})
 case("header_only", D + ["t.csv"], ["t.csv", "has no rows"], {"t.csv": b"Date,Open,High,Low,Close\n"})

@@ -77,11 +77,11 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
                   "returns, drawdowns and exposures there are past -100% and not meaningful: lower the leverage",
                   soft_wrap=True)
     if run.kept:
-        err.print(f"kept this strategy's earlier results on {', '.join(run.kept)} (same file, costs and universe; "
+        err.print(f"kept this strategy's earlier results on {', '.join(run.kept)} (same file, costs, checks and universe; "
                   "not rerun)", soft_wrap=True)
     if run.dropped:
         err.print(f"dropped this strategy's earlier results on {', '.join(run.dropped)}: they came from another file, "
-                  "other costs or an older universe; run without --universe to redo them", soft_wrap=True)
+                  "other costs, another look-ahead setting or an older universe; run without --universe to redo them", soft_wrap=True)
     if run.max_long > 1 + 1e-9:  # said, never silent: on stderr, with --json too
         err.print(f"positions asked for up to {run.max_long:.4g}x long on the real history; longs are bought with the "
                   "cash there is (no borrowing, as in vectorbt), so they were filled at about 1x: return at most 1 "
