@@ -695,6 +695,10 @@ def test_stress_on_one_universe_keeps_or_names_the_others_results(store, run_cli
     assert dearer.exit_code == 0 and json.loads(dearer.stdout)["dropped_earlier_results"] == ["bootstrap-fixed-mean"]
     assert "dropped this strategy's earlier results on bootstrap-fixed-mean" in dearer.stderr
     assert list(read_store(store).results("sma_crossover").universes) == ["garch-gjr-t"]
+    # only the look-ahead setting changed: dropped too, and the reason names it (h14)
+    assert run_cli("stress", SMA, "--store", store, "--fees", "5").exit_code == 0
+    unchecked = run_cli("stress", SMA, "--store", store, "--universe", "garch-gjr-t", "--fees", "5", "--no-lookahead-check")
+    assert unchecked.exit_code == 0 and "another look-ahead setting" in unchecked.stderr, unchecked.stderr
 
 
 def test_report_names_universes_the_results_do_not_cover(store, run_cli):
