@@ -32,7 +32,7 @@ from parallelverse.backtest.sandbox import Limits
 from parallelverse.backtest.strategy import Strategy, StrategyError, check_lookahead, load_strategy
 from parallelverse.bars import PathBatch, real_bars, with_warmup
 from parallelverse.errors import StoreError
-from parallelverse.store import PathResults, RealResults, ResultsMeta, Store, Universe, check_name, read_store
+from parallelverse.store import PathResults, RealResults, Results, ResultsMeta, Store, Universe, check_name, read_store
 from parallelverse.window import SeedSplit
 
 if TYPE_CHECKING:
@@ -144,6 +144,14 @@ def _earlier_universes(strategy: Strategy, st: Store, names: list[str], costs: C
     else dropped (and said). Returns (kept, dropped)."""
     if strategy.name not in st.result_names():
         return {}, ()
+    try:
+        listed = st.root[f"results/{strategy.name}"].attrs.get("universes")
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception:  # damaged: this run rewrites them
+        return {}, ()
+    if isinstance(listed, list) and all(u in names for u in listed):
+        return {}, ()  # this run covers every universe they had: nothing to keep or drop (no arrays read)
     try:
         old = st.results(strategy.name)
     except StoreError:  # damaged: this run rewrites them
@@ -287,11 +295,12 @@ def percentile_of(real: float, synthetic: np.ndarray) -> float:
     return float(100.0 * ((x < real).sum() + 0.5 * (x == real).sum()) / len(x))
 
 
-def summarize(store: str | Path, strategy: str) -> dict:
-    """Per universe and metric: real value, synthetic quantiles, real percentile (JSON-safe)."""
+def summarize(store: str | Path, strategy: str, results: Results | None = None) -> dict:
+    """Per universe and metric: real value, synthetic quantiles, real percentile (JSON-safe). `results`: the
+    strategy's results as already read from this store (else they are read)."""
     st = read_store(store)
     split = st.split()
-    res = st.results(strategy)
+    res = results if results is not None else st.results(strategy)
     meta = res.meta
     configs = list(meta.configs)
     has_real = res.real is not None

@@ -51,6 +51,55 @@ def store(made, tmp_path):
     return tmp_path / "s.zarr"
 
 
+@pytest.fixture(scope="module")
+def sma_made(made, tmp_path_factory):
+    """`made` with sma_crossover's results on every universe (`parallelverse stress`, default costs)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from parallelverse.cli import main
+
+    d = tmp_path_factory.mktemp("sma") / "s.zarr"
+    shutil.copytree(made, d)
+    result = CliRunner().invoke(main, ["stress", str(SMA), "--store", str(d)])
+    assert result.exit_code == 0, result.output
+    return d
+
+
+@pytest.fixture
+def sma_store(sma_made, tmp_path):
+    import shutil
+
+    shutil.copytree(sma_made, tmp_path / "s.zarr")
+    return tmp_path / "s.zarr"
+
+
+@pytest.fixture(scope="module")
+def stressed_made(made, tmp_path_factory):
+    """`made` with results: sma_crossover on every universe, buy_and_hold on garch-gjr-t only."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from parallelverse.cli import main
+
+    d = tmp_path_factory.mktemp("stressed") / "s.zarr"
+    shutil.copytree(made, d)
+    for args in (["stress", SMA], ["stress", ROOT / "strategies" / "buy_and_hold.py", "--universe", "garch-gjr-t"]):
+        result = CliRunner().invoke(main, [*map(str, args), "--store", str(d)])
+        assert result.exit_code == 0, result.output
+    return d
+
+
+@pytest.fixture
+def stressed_store(stressed_made, tmp_path):
+    import shutil
+
+    shutil.copytree(stressed_made, tmp_path / "s.zarr")
+    return tmp_path / "s.zarr"
+
+
 def _arrays(path: Path) -> dict:
     root = zarr.open_group(str(path), mode="r")
     out = {}
@@ -109,8 +158,8 @@ def test_damaged_chunks_are_named_and_generate_repairs_them_bit_identically(made
                 assert got[key] == want[key], key
 
 
-def test_damaged_results_and_history_are_one_line_errors(store, run_cli):
-    assert run_cli("stress", SMA, "--store", store, "--json").exit_code == 0
+def test_damaged_results_and_history_are_one_line_errors(sma_store, run_cli):
+    store = sma_store
     sharpe = next((store / "results" / "sma_crossover" / "real" / "sharpe" / "c").rglob("*"))
     sharpe = sharpe if sharpe.is_file() else next(p for p in sharpe.rglob("*") if p.is_file())
     sharpe.write_bytes(sharpe.read_bytes()[:-1])
@@ -173,12 +222,10 @@ METADATA_DAMAGE = {  # relative file, how it is damaged, what the one line names
 
 
 @pytest.mark.parametrize("case", sorted(METADATA_DAMAGE))
-def test_edited_metadata_is_damage_named_in_one_line(case, store, run_cli):
+def test_edited_metadata_is_damage_named_in_one_line(case, stressed_store, run_cli):
     """A damaged zarr.json names what is damaged and the fix; it never crashes, never hides the other strategies'
     results, and an edited grid, shape or flag is never read as a smaller or different result."""
-    assert run_cli("stress", SMA, "--store", store).exit_code == 0
-    assert run_cli("stress", ROOT / "strategies" / "buy_and_hold.py", "--store", store,
-                   "--universe", "garch-gjr-t").exit_code == 0
+    store = stressed_store
     rel, damage, named = METADATA_DAMAGE[case]
     target = store / rel
     if damage is None:
@@ -272,8 +319,8 @@ def test_a_store_whose_universes_are_all_interrupted_names_them_and_the_fix(stor
     assert run_cli(*GEN, "--out", store).exit_code == 0 and run_cli("stress", SMA, "--store", store).exit_code == 0
 
 
-def test_names_that_would_escape_or_wipe_results_are_refused(store, run_cli, tmp_path):
-    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+def test_names_that_would_escape_or_wipe_results_are_refused(sma_store, run_cli, tmp_path):
+    store = sma_store
     before = tree_digest(store)
     for bad in ("", ".", "..", "../x", "a/b", ".hidden", "x\\y", "zarr.json", "ZARR.JSON"):
         f = tmp_path / "bad_name.py"
@@ -434,8 +481,8 @@ def _children(pid: int) -> list[int]:
     ["--init-cash", "nan"], ["--init-cash", "0"], ["--init-cash", "1e-12"], ["--fees", "10000"], ["--slippage", "5000"], ["--init-cash", "inf"], ["--timeout", "nan"], ["--timeout", "0"],
     ["--max-memory", "nan"], ["--max-memory", "-1"],
 ], ids=lambda a: " ".join(a))
-def test_stress_refuses_non_finite_or_out_of_range_costs_and_limits(store, run_cli, args):
-    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+def test_stress_refuses_non_finite_or_out_of_range_costs_and_limits(sma_store, run_cli, args):
+    store = sma_store
     before = tree_digest(store)
     line = one_line(run_cli("stress", SMA, "--store", store, *args))
     assert args[0] in line and args[1] in line
@@ -467,10 +514,10 @@ def test_report_checks_html_path_before_the_work_and_finds_the_strategy_anywhere
     assert run_cli("report", store, "--n-null", 19).exit_code == 0
 
 
-def test_lazy_datasets_refuse_missing_chunks_and_fail_damaged_ones(store, run_cli):
+def test_lazy_datasets_refuse_missing_chunks_and_fail_damaged_ones(sma_store, run_cli):
     import parallelverse
 
-    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    store = sma_store
     chunk = store / "universes" / "garch-gjr-t" / "close" / "c" / "0" / "2"
     _flip(chunk, np.random.default_rng(3))
     ds = parallelverse.open_universe(store, "garch-gjr-t")
@@ -486,7 +533,7 @@ def test_lazy_datasets_refuse_missing_chunks_and_fail_damaged_ones(store, run_cl
         parallelverse.open_results(store, "sma_crossover", "garch-gjr-t")
 
 
-def test_the_python_api_reads_results_with_reports_checks_and_plain_xarray_opens_a_grid(store, run_cli):
+def test_the_python_api_reads_results_with_reports_checks_and_plain_xarray_opens_a_grid(sma_store, run_cli):
     """open_results served incomplete results and raw codec/xarray errors (a hostile tester); plain xarray could
     not open a params grid's results (bh_* rows shared the `config` dimension name); a path inside a store and a
     store of an older format were misdescribed with generate's advice."""
@@ -494,7 +541,7 @@ def test_the_python_api_reads_results_with_reports_checks_and_plain_xarray_opens
 
     import parallelverse
 
-    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    store = sma_store
     res = parallelverse.open_results(store, "sma_crossover", "garch-gjr-t")
     plain = xr.open_zarr(store, group="results/sma_crossover/garch-gjr-t", consolidated=False)
     assert plain["sharpe"].shape == res["sharpe"].shape == (4, 24) and plain["bh_sharpe"].shape == (1, 24)
@@ -576,10 +623,10 @@ def test_default_store_name_stays_in_the_working_directory():
     assert default_out("株" * 300, "2020-01").name == "株" * 33 + "_2020-01.zarr"
 
 
-def test_html_never_replaces_a_file_parallelverse_did_not_write(store, run_cli, tmp_path):
+def test_html_never_replaces_a_file_parallelverse_did_not_write(sma_store, run_cli, tmp_path):
     victim = tmp_path / "mine.py"
     victim.write_text("precious = 1\n")
-    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    store = sma_store
     before = tree_digest(store)
     line = one_line(run_cli("report", store, "--n-null", 19, "--html", victim))
     assert "exists and is not a page parallelverse wrote" in line
@@ -631,9 +678,9 @@ def test_overwrite_refuses_a_store_holding_the_users_files(store, run_cli):
     assert tree_digest(store) == before and (store / "my_notes.txt").read_text() == "keep me"
 
 
-def test_overwrite_finds_the_users_files_at_any_depth(store, run_cli):
+def test_overwrite_finds_the_users_files_at_any_depth(sma_store, run_cli):
     """A user's file deep inside a universe, an array's chunk directory or a results group is found too."""
-    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    store = sma_store
     universe = next(p for p in (store / "universes").iterdir())
     plants = [universe / "notes.txt", store / "history" / "close" / "mine.csv",
               store / "history" / "close" / "c" / "backup", next((store / "results").iterdir()) / "my.ipynb"]
@@ -652,8 +699,8 @@ def test_overwrite_finds_the_users_files_at_any_depth(store, run_cli):
     assert run_cli(*GEN9, "--out", store, "--overwrite").exit_code == 0
 
 
-def test_another_file_with_the_same_name_says_it_replaced_results(store, run_cli, tmp_path):
-    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+def test_another_file_with_the_same_name_says_it_replaced_results(sma_store, run_cli, tmp_path):
+    store = sma_store
     impostor = tmp_path / "impostor.py"
     impostor.write_text("name = 'sma_crossover'\ndef positions(bars):\n    return bars.close * 0\n")
     result = run_cli("stress", impostor, "--store", store, "--json")
@@ -667,8 +714,8 @@ def test_another_file_with_the_same_name_says_it_replaced_results(store, run_cli
     assert again.exit_code == 0 and "replaced the results" not in again.stderr
 
 
-def test_a_null_too_big_for_the_strategys_memory_is_refused_up_front(store, run_cli):
-    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+def test_a_null_too_big_for_the_strategys_memory_is_refused_up_front(sma_store, run_cli):
+    store = sma_store
     line = one_line(run_cli("report", store, "--n-null", 1_000_000))
     assert "--n-null 1,000,000 puts" in line and "--max-memory 4 GB" in line and "or fewer" in line
     bars = int(line.split("use --n-null ")[1].split(" ")[0].replace(",", ""))  # the most that fit

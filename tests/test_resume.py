@@ -15,7 +15,7 @@ import zarr
 from parallelverse.errors import StoreError
 from parallelverse.store import open_universe
 
-ARGS = ["--seed-window", "2020-01", "--n-paths", "12000", "--chunk-paths", "400", "--seed", "5", "--json",
+ARGS = ["--seed-window", "2020-01", "--n-paths", "6000", "--chunk-paths", "200", "--seed", "5", "--json",
         "--generators", "garch,bootstrap"]
 
 

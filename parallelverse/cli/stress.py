@@ -64,7 +64,10 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
     )
     with maybe_connect(cluster and parse_cluster(cluster), say=warn) as client, ProgressReporter(enabled=not as_json) as progress:
         run = run_stress(req, progress, client)
-    summary = summarize(run.store, run.strategy.name)
+    from parallelverse.store import read_store
+
+    results = read_store(run.store).results(run.strategy.name)  # read once, for the summary and the verdict
+    summary = summarize(run.store, run.strategy.name, results)
     summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped),
                     "replaced_results_of": run.replaced, "max_long_exposure": run.max_long,
                     "kept_earlier_results": list(run.kept), "dropped_earlier_results": list(run.dropped)})
@@ -96,7 +99,7 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
         from parallelverse.verdict.model import to_json
 
         try:
-            verdict = build_verdict(run.store, run.strategy.name, limits=req.limits)
+            verdict = build_verdict(run.store, run.strategy.name, limits=req.limits, results=results)
             summary["verdict"] = to_json(verdict.verdict)
         except ParallelverseError as exc:  # the results are written and valid; only the verdict is missing
             failed = str(exc)

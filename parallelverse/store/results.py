@@ -19,6 +19,7 @@ it: an edited zarr.json is damage, named in one line, never a different result.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -27,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+import zarr.api.asynchronous
+from zarr.core.sync import sync
 
 from parallelverse.errors import StoreError
 from parallelverse.store.history import package_versions
-from parallelverse.store.integrity import CODECS, SEAL, check_seal, damage_named, read_whole, seal_of
+from parallelverse.store.integrity import CODECS, SEAL, check_seal, damage_named, read_wholes, seal_of
 from parallelverse.store.names import check_name
 from parallelverse.store.tree import ensure_plain_group
 
@@ -149,7 +152,8 @@ def _check(meta: ResultsMeta, a: dict, real: RealResults | None, universes: dict
 
 
 def _arrays(g: zarr.Group, where: str, fix: str) -> dict[str, np.ndarray]:
-    return {name: read_whole(g[name], where, fix) for name in sorted(n for n, _ in g.arrays())}
+    arrays = dict(sorted(g.arrays()))
+    return dict(zip(arrays, read_wholes(list(arrays.values()), where, fix)))
 
 
 class ResultsWriter:
@@ -204,10 +208,18 @@ class ResultsWriter:
 
 
 def _write_metrics(g: zarr.Group, metrics: dict[str, np.ndarray]) -> None:
-    for name, a in metrics.items():  # buy-and-hold has one row, not one per configuration: its own dimension name,
-        # so plain xarray opens a grid's results
-        g.create_array(name, data=a, dimension_names=("bh" if name.startswith("bh_") else "config", "path"),
-                       compressors=CODECS)
+    """Every metric array of `g`, written concurrently on zarr's event loop (one round trip to it, not one per array).
+
+    Buy-and-hold has one row, not one per configuration: its own dimension name, so plain xarray opens a grid's
+    results."""
+
+    async def every():
+        ag = await zarr.api.asynchronous.open_group(store=g.store, path=g.path, mode="r+")
+        await asyncio.gather(*(ag.create_array(name, data=a, compressors=CODECS,
+                                               dimension_names=("bh" if name.startswith("bh_") else "config", "path"))
+                               for name, a in metrics.items()))
+
+    sync(every())
 
 
 _OLD = re.compile(r"^\.(?P<name>.+)\.old-\d+$")

@@ -49,9 +49,17 @@ class Store:
     root: zarr.Group = field(repr=False, compare=False)
     lock: StoreLock | None = field(default=None, repr=False, compare=False)  # held by writers
     history_repaired: bool = False  # open_store found the history missing or damaged and rewrote it
+    # what this Store has read and checked, read once per command: the history never changes under an open Store,
+    # and a universe only through prepare_universe, which forgets it
+    _read: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def split(self) -> SeedSplit:
         """The real bars around the cut, as `generate` split them."""
+        if "split" not in self._read:
+            self._read["split"] = self._split()
+        return self._read["split"]
+
+    def _split(self) -> SeedSplit:
         names = self.universe_names()
         horizon_time = self.universe(names[0]).time if names else None
         try:
@@ -68,7 +76,10 @@ class Store:
         return list_universes(self.root)
 
     def universe(self, name: str) -> Universe:
-        return universe_of(self.root, name)
+        key = ("universe", name)
+        if key not in self._read:
+            self._read[key] = universe_of(self.root, name)
+        return self._read[key]
 
     def choose_universes(self, wanted: tuple[str, ...] | list[str] | None) -> tuple[list[str], list[str]]:
         """(universes to read, incomplete ones skipped): the ones asked for, each present and complete, or every
@@ -92,6 +103,7 @@ class Store:
     def prepare_universe(self, spec: UniverseSpec, horizon_time: np.ndarray) -> UniverseWriter:
         """Create universes/<name> or reopen it to resume; `.pending` lists the chunks still to write."""
         self._writable()
+        self._read.clear()  # the universe (and the horizon the split reads from the first one) may change
         return prepare_universe(self.root, spec, horizon_time)
 
     def result_names(self) -> list[str]:

@@ -74,11 +74,12 @@ DEFAULT_N_NULL = 1000  # null paths per null market
 
 def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = DEFAULT_N_NULL, seed: int = 0,
                   statistic: str = "excess_sharpe", auto_paths: bool = False, max_null_paths: int = AUTO_PATHS_MAX,
-                  limits=None) -> Verdict:
+                  limits=None, results: Results | None = None) -> Verdict:
+    """`results`: the strategy's results as already read from this store (else they are read)."""
     store = Path(store)
     st = read_store(store)
     name = choose_strategy(st, store, strategy)
-    res = st.results(name)
+    res = results if results is not None and results.meta.strategy == name else st.results(name)
     meta = res.meta
     # From any directory (the hash decides); with `limits` (a backtest.sandbox.Limits) the strategy runs in its own
     # process, stopped when `strat` is released at the end of this function.
