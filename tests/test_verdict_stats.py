@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from parallelverse.verdict.fidelity import crps_ensemble
-from parallelverse.verdict.pbo import cscv
+from parallelverse.verdict.pbo import cscv, cscv_by_split
 from parallelverse.verdict.stats import (clopper_pearson, expected_max_sharpe, mc_p_value, min_track_record,
                                          percentile_with_ci, psr, psr_from)
 
@@ -104,40 +104,10 @@ def test_pbo_treats_tied_configurations_alike_whatever_their_order_or_last_bit()
     assert out["pbo"] == 1.0 and set(out["logits"]) == {0.0}
 
 
-def _cscv_loop(returns: np.ndarray, s: int = 16) -> dict:
-    """The oracle: CSCV split by split as Bailey et al. write it, each split's periods concatenated and its Sharpes
-    computed afresh, ties shared as cscv() documents."""
-    import itertools
-
-    t, n = returns.shape
-    blocks = np.array_split(np.arange(t - t % s), s)
-
-    def sharpe(x):
-        sd = x.std(axis=0, ddof=1)
-        return np.where(sd > 0, x.mean(axis=0) / np.where(sd > 0, sd, 1), 0.0)
-
-    logits, below, is_best, oos_best = [], [], [], []
-    for chosen in itertools.combinations(range(s), s // 2):
-        ins = np.concatenate([blocks[i] for i in chosen])
-        oos = np.concatenate([blocks[i] for i in range(s) if i not in chosen])
-        sr_in, sr_out = sharpe(returns[ins]), sharpe(returns[oos])
-        best = np.flatnonzero(sr_in >= sr_in.max() - 1e-9 * max(1.0, np.abs(sr_in).max()))
-        tol = 1e-9 * max(1.0, np.abs(sr_out).max())
-        rank = np.array([(sr_out < sr_out[b] - tol).sum() + ((np.abs(sr_out - sr_out[b]) <= tol).sum() + 1) / 2
-                         for b in best])
-        lam = np.log(rank / (n + 1 - rank))
-        logits.append(lam.mean())
-        below.append((lam <= 0).mean())
-        is_best.append(sr_in[best].mean())
-        oos_best.append(sr_out[best].mean())
-    return {"pbo": np.mean(below), "logits": np.array(logits), "p_oos_loss": np.mean(np.array(oos_best) < 0),
-            "degradation_slope": np.polyfit(is_best, oos_best, 1)[0]}
-
-
 @pytest.mark.parametrize("case", ["noise", "tied", "flat", "edge"])
 def test_pbo_from_block_moments_equals_the_split_by_split_loop(case):
-    """cscv() pools the blocks' moments for all C(S, S/2) splits at once; the loop over splits is the oracle
-    (12 blocks here, 924 splits, to keep the loop short)."""
+    """cscv() pools the blocks' moments for all C(S, S/2) splits at once; its twin, the loop over splits as the
+    paper writes it, is the oracle (12 blocks here, 924 splits, to keep the loop short)."""
     rng = np.random.default_rng(["noise", "tied", "flat", "edge"].index(case))
     r = rng.standard_t(4, (250, 6)) * 0.01  # 250 bars: 12 blocks of 20, the last 10 bars unused
     if case == "tied":
@@ -148,9 +118,9 @@ def test_pbo_from_block_moments_equals_the_split_by_split_loop(case):
         r[:120, 3] = 0.0
     if case == "edge":
         r[:, 4] += 0.003
-    got, want = cscv(r, n_blocks=12), _cscv_loop(r, 12)
-    assert got["n_splits"] == 924 and got["n_blocks"] == 12
-    np.testing.assert_allclose(got["logits"], want["logits"].round(6), atol=2e-6)
+    got, want = cscv(r, n_blocks=12), cscv_by_split(r, n_blocks=12)
+    assert got["n_splits"] == want["n_splits"] == 924 and got["n_blocks"] == 12
+    np.testing.assert_allclose(got["logits"], want["logits"], atol=2e-6)
     for k in ("pbo", "p_oos_loss", "degradation_slope"):
         assert got[k] == pytest.approx(want[k], abs=1e-9), k
 
