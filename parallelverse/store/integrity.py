@@ -110,9 +110,9 @@ def _damaged(arr: zarr.Array, exc: Exception, where: str, fix: str) -> StoreErro
 
 
 def read_wholes(arrays: list[zarr.Array], where: str, fix: str) -> list[np.ndarray]:
-    """read_whole of each array, checked alike (the first problem in list order is the error), with every chunk
-    count and read overlapped on zarr's event loop: one round trip to it, not two per array (a results group
-    holds a hundred small arrays)."""
+    """read_whole of each array, checked alike: every codec chain first, then each array's chunks present and
+    intact, in list order (the first problem found is the one StoreError). The chunk counts and reads overlap on
+    zarr's event loop: one round trip to it, not two per array (a results group holds a hundred small arrays)."""
     for arr in arrays:
         check_codecs(arr, where, fix)
 
