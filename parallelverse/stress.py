@@ -68,6 +68,7 @@ class StressRun:
     max_long: float = 0.0  # the largest long exposure the strategy asked for on the real history (> 1: capped by cash)
     kept: tuple[str, ...] = ()  # universes not run now whose results from the previous run (same file, costs) stay
     dropped: tuple[str, ...] = ()  # universes whose earlier results this run dropped (other file, costs or universe)
+    damaged_earlier: bool = False  # the earlier results were damaged: replaced whole, none kept
 
 
 ProgressFn = Callable[[str, int, int], None]
@@ -126,7 +127,7 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
             run_one = (_run_universe if cluster is None
                        else functools.partial(_run_universe_on_cluster, cluster, store, req.limits))
             writer.write_universe(name, run_one(strategy, u, split, costs, req.batch_paths, progress))
-        kept, dropped = _earlier_universes(strategy, st, names, costs, req.lookahead_check)
+        kept, dropped, damaged_earlier = _earlier_universes(strategy, st, names, costs, req.lookahead_check)
         for name, res in kept.items():
             writer.write_universe(name, res)
         replaced = _replaced_file(strategy, st)
@@ -134,28 +135,28 @@ def _run(req: StressRequest, strategy: Strategy, st: Store, store: Path, t0: flo
                                   tuple(strategy.configs), costs.record(), (*names, *kept), tuple(METRICS),
                                   req.lookahead_check))
     return StressRun(strategy, store, tuple(names), tuple(skipped), costs, time.perf_counter() - t0, counts, replaced,
-                     max_long, tuple(kept), dropped)
+                     max_long, tuple(kept), dropped, damaged_earlier)
 
 
 def _earlier_universes(strategy: Strategy, st: Store, names: list[str], costs: Costs,
-                       lookahead_check: bool) -> tuple[dict[str, PathResults], tuple[str, ...]]:
+                       lookahead_check: bool) -> tuple[dict[str, PathResults], tuple[str, ...], bool]:
     """With --universe, the strategy's results on the other universes from its previous run: kept when that run
     had the same file, costs and checks and the universe is unchanged (they are what this run would compute),
-    else dropped (and said). Returns (kept, dropped)."""
+    else dropped (and said). Returns (kept, dropped, whether the earlier results were damaged: none kept)."""
     if strategy.name not in st.result_names():
-        return {}, ()
+        return {}, (), False
     try:
         listed = st.root[f"results/{strategy.name}"].attrs.get("universes")
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception:  # damaged: this run rewrites them
-        return {}, ()
+        return {}, (), set(names) != set(st.universe_names())
     if isinstance(listed, list) and all(u in names for u in listed):
-        return {}, ()  # this run covers every universe they had: nothing to keep or drop (no arrays read)
+        return {}, (), False  # this run covers every universe they had: nothing to keep or drop (no arrays read)
     try:
         old = st.results(strategy.name)
-    except StoreError:  # damaged: this run rewrites them
-        return {}, ()
+    except StoreError:  # damaged: this run rewrites them; said when it runs on fewer universes than they had
+        return {}, (), True
     others = [u for u in old.meta.universes if u not in names]
     same_run = (old.meta.strategy_sha256 == strategy.sha256 and old.meta.costs == costs.record()
                 and old.meta.lookahead_check == lookahead_check and list(old.meta.configs) == list(strategy.configs))
@@ -165,7 +166,7 @@ def _earlier_universes(strategy: Strategy, st: Store, names: list[str], costs: C
             now = st.universe(u)
             if now.complete and now.attrs.get("spec") == old.universes[u].spec:
                 kept[u] = old.universes[u]
-    return kept, tuple(u for u in others if u not in kept)
+    return kept, tuple(u for u in others if u not in kept), False
 
 
 def _replaced_file(strategy: Strategy, st: Store) -> str | None:

@@ -213,6 +213,9 @@ METADATA_DAMAGE = {  # relative file, how it is damaged, what the one line names
                    lambda p: _edit_json(p, lambda m: m["attributes"]["costs"].__setitem__("fees_bps", "x")),
                    "costs.fees_bps = 'x'"),
     "metric_deleted": ("results/sma_crossover/real/sharpe", None, "real history: sharpe is missing"),
+    # its chunks stay: zarr warned in two lines of its own before ours (a hostile tester)
+    "metric_json_deleted": ("results/sma_crossover/garch-gjr-t/sharpe/zarr.json", lambda p: p.unlink(),
+                            "garch-gjr-t: sharpe is missing"),
     "universe_garbage": ("universes/bootstrap-fixed-mean/zarr.json", lambda p: p.write_text("{"),
                          "universe 'bootstrap-fixed-mean'"),
     "universe_shrunk": ("universes/bootstrap-fixed-mean/close/zarr.json",
@@ -235,8 +238,13 @@ def test_edited_metadata_is_damage_named_in_one_line(case, stressed_store, run_c
     else:
         damage(target)
     if rel.startswith("results/"):
-        line = one_line(run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 19))
+        import warnings
+
+        with warnings.catch_warnings(record=True) as said:  # what a terminal would show besides the one line
+            warnings.simplefilter("always")
+            line = one_line(run_cli("report", store, "--strategy", "sma_crossover", "--n-null", 19))
         assert named in line and "rerun" in line, line
+        assert not [w for w in said if "zarr" in w.category.__module__], [str(w.message) for w in said]
         other = run_cli("report", store, "--strategy", "buy_and_hold", "--n-null", 19, "--json")
         assert other.exit_code == 0, other.output  # the other strategy's results are untouched and readable
         assert run_cli("stress", SMA, "--store", store).exit_code == 0  # rewriting them repairs the store
@@ -731,6 +739,7 @@ def test_stress_on_one_universe_keeps_or_names_the_others_results(store, run_cli
     before = read_store(store).results("sma_crossover").universes["bootstrap-fixed-mean"].metrics
     again = run_cli("stress", SMA, "--store", store, "--universe", "garch-gjr-t", "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["kept_earlier_results"] == ["bootstrap-fixed-mean"]
+    assert json.loads(again.stdout)["damaged_earlier_results"] is False
     assert "kept this strategy's earlier results on bootstrap-fixed-mean" in again.stderr
     after = read_store(store).results("sma_crossover")
     assert list(after.universes) == ["garch-gjr-t", "bootstrap-fixed-mean"]
@@ -746,6 +755,16 @@ def test_stress_on_one_universe_keeps_or_names_the_others_results(store, run_cli
     assert run_cli("stress", SMA, "--store", store, "--fees", "5").exit_code == 0
     unchecked = run_cli("stress", SMA, "--store", store, "--universe", "garch-gjr-t", "--fees", "5", "--no-lookahead-check")
     assert unchecked.exit_code == 0 and "another look-ahead setting" in unchecked.stderr, unchecked.stderr
+    # earlier results that are damaged cannot be kept: said, not dropped in silence (a hostile tester)
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+    chunk = next(p for p in (store / "results" / "sma_crossover" / "garch-gjr-t" / "sharpe" / "c").rglob("*") if p.is_file())
+    chunk.write_bytes(b"x")
+    lone = run_cli("stress", SMA, "--store", store, "--universe", "bootstrap-fixed-mean", "--json")
+    js = json.loads(lone.stdout)
+    assert lone.exit_code == 0 and js["damaged_earlier_results"] is True and js["kept_earlier_results"] == []
+    assert ("earlier results were damaged, so none were kept: the results now hold bootstrap-fixed-mean only"
+            in " ".join(lone.stderr.split()))
+    assert list(read_store(store).results("sma_crossover").universes) == ["bootstrap-fixed-mean"]
 
 
 def test_report_names_universes_the_results_do_not_cover(store, run_cli):

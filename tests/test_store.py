@@ -143,3 +143,21 @@ def test_foreign_stores_are_refused(split, market, tmp_path):
         open_store(tmp_path / "s.zarr", other)
     open_store(tmp_path / "s.zarr", other, overwrite=True)  # --overwrite starts over
     _same_split(read_store(tmp_path / "s.zarr").split(), other)
+
+
+def test_a_store_object_sees_what_another_generate_wrote_since(tmp_path, run_cli):
+    """A Store reads its split and each universe once while their metadata is unchanged; a store regenerated
+    under it since (another process, --overwrite) is read afresh, never the old metadata over the new chunks."""
+    gen = ["generate", "--seed-window", "2020-01", "--context", "200", "--horizon", "20", "--chunk-paths", "4",
+           "--generators", "bootstrap", "--set", "bootstrap.uncertainty=none", "--out", tmp_path / "s.zarr"]
+    assert run_cli(*gen, "--n-paths", "24", "--seed", "0").exit_code == 0
+    st = read_store(tmp_path / "s.zarr")
+    name = "bootstrap-fixed-mean"
+    first = st.universe(name)
+    assert st.universe(name) is first and st.split() is st.split()  # read once
+    assert first.n_paths == 24 and first.attrs["spec"]["seed"] == 0
+    assert run_cli(*gen, "--n-paths", "8", "--seed", "5", "--overwrite").exit_code == 0
+    now = st.universe(name)
+    assert now.n_paths == 8 and now.attrs["spec"]["seed"] == 5
+    np.testing.assert_array_equal(now.read(0, 8).close, read_store(tmp_path / "s.zarr").universe(name).read(0, 8).close)
+    assert st.split().horizon_bars == 20

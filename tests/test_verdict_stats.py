@@ -104,11 +104,14 @@ def test_pbo_treats_tied_configurations_alike_whatever_their_order_or_last_bit()
     assert out["pbo"] == 1.0 and set(out["logits"]) == {0.0}
 
 
-@pytest.mark.parametrize("case", ["noise", "tied", "flat", "edge"])
+CSCV_CASES = ["noise", "tied", "flat", "edge", "non-finite", "constant", "rounded"]
+
+
+@pytest.mark.parametrize("case", CSCV_CASES)
 def test_pbo_from_block_moments_equals_the_split_by_split_loop(case):
     """cscv() pools the blocks' moments for all C(S, S/2) splits at once; its twin, the loop over splits as the
     paper writes it, is the oracle (12 blocks here, 924 splits, to keep the loop short)."""
-    rng = np.random.default_rng(["noise", "tied", "flat", "edge"].index(case))
+    rng = np.random.default_rng(CSCV_CASES.index(case))
     r = rng.standard_t(4, (250, 6)) * 0.01  # 250 bars: 12 blocks of 20, the last 10 bars unused
     if case == "tied":
         r[:, 1] = r[:, 0]
@@ -118,6 +121,13 @@ def test_pbo_from_block_moments_equals_the_split_by_split_loop(case):
         r[:120, 3] = 0.0
     if case == "edge":
         r[:, 4] += 0.003
+    if case == "non-finite":  # a book at 0 equity gives a NaN return: only the splits holding it lose that Sharpe
+        r[5, 2], r[100, 4] = np.nan, np.inf
+    if case == "constant":  # a spread of 1e-17 is rounding, not a Sharpe of 1e15 (a hostile tester: PBO 0.2 vs 0)
+        r[:, 0] = 1 / 3
+    if case == "rounded":  # out-of-sample means 0 but for rounding are no losses (p_oos_loss 0.35 vs 0.37)
+        r = np.round(r, 2)
+        r[:, 5] = r[:, 1]
     got, want = cscv(r, n_blocks=12), cscv_by_split(r, n_blocks=12)
     assert got["n_splits"] == want["n_splits"] == 924 and got["n_blocks"] == 12
     np.testing.assert_allclose(got["logits"], want["logits"], atol=2e-6)

@@ -70,7 +70,8 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
     summary = summarize(run.store, run.strategy.name, results)
     summary.update({"store": str(run.store), "seconds": round(run.seconds, 3), "skipped_incomplete": list(run.skipped),
                     "replaced_results_of": run.replaced, "max_long_exposure": run.max_long,
-                    "kept_earlier_results": list(run.kept), "dropped_earlier_results": list(run.dropped)})
+                    "kept_earlier_results": list(run.kept), "dropped_earlier_results": list(run.dropped),
+                    "damaged_earlier_results": run.damaged_earlier})
     bust = {u: d["bust_paths"] for u, d in summary["universes"].items() if d["bust_paths"]}
     real_bust = (summary["real"] or {}).get("max_drawdown", 0) <= -1
     if bust or real_bust:
@@ -85,6 +86,9 @@ def stress(strategy_file, store, fees, slippage, fill, init_cash, universes, no_
     if run.dropped:
         err.print(f"dropped this strategy's earlier results on {', '.join(run.dropped)}: they came from another file, "
                   "other costs, another look-ahead setting or an older universe; run without --universe to redo them", soft_wrap=True)
+    if run.damaged_earlier:
+        err.print(f"this strategy's earlier results were damaged, so none were kept: the results now hold "
+                  f"{', '.join(run.universes)} only; run without --universe to redo the others", soft_wrap=True)
     if run.max_long > 1 + 1e-9:  # said, never silent: on stderr, with --json too
         err.print(f"positions asked for up to {run.max_long:.4g}x long on the real history; longs are bought with the "
                   "cash there is (no borrowing, as in vectorbt), so they were filled at about 1x: return at most 1 "

@@ -33,7 +33,7 @@ from zarr.core.sync import sync
 
 from parallelverse.errors import StoreError
 from parallelverse.store.history import package_versions
-from parallelverse.store.integrity import CODECS, SEAL, check_seal, damage_named, read_wholes, seal_of
+from parallelverse.store.integrity import CODECS, SEAL, arrays_of, check_seal, damage_named, read_wholes, seal_of
 from parallelverse.store.names import check_name
 from parallelverse.store.tree import ensure_plain_group
 
@@ -152,7 +152,7 @@ def _check(meta: ResultsMeta, a: dict, real: RealResults | None, universes: dict
 
 
 def _arrays(g: zarr.Group, where: str, fix: str) -> dict[str, np.ndarray]:
-    arrays = dict(sorted(g.arrays()))
+    arrays = arrays_of(g)
     return dict(zip(arrays, read_wholes(list(arrays.values()), where, fix)))
 
 

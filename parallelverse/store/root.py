@@ -49,15 +49,23 @@ class Store:
     root: zarr.Group = field(repr=False, compare=False)
     lock: StoreLock | None = field(default=None, repr=False, compare=False)  # held by writers
     history_repaired: bool = False  # open_store found the history missing or damaged and rewrote it
-    # what this Store has read and checked, read once per command: the history never changes under an open Store,
-    # and a universe only through prepare_universe, which forgets it
+    # what this Store has read and checked, kept while the metadata it came from is unchanged on disk (a command
+    # reads each once; another process's generate or --overwrite is seen at the next call)
     _read: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _once(self, key, stamp_of: tuple[str, ...], read):
+        """read(), or what it returned last time if the files `stamp_of` (relative to the store) are unchanged."""
+        stamp = tuple(_stamp(self.path / rel) for rel in stamp_of)
+        hit = self._read.get(key)
+        if hit is None or hit[0] != stamp:
+            hit = self._read[key] = (stamp, read())
+        return hit[1]
 
     def split(self) -> SeedSplit:
         """The real bars around the cut, as `generate` split them."""
-        if "split" not in self._read:
-            self._read["split"] = self._split()
-        return self._read["split"]
+        names = self.universe_names()
+        first = (f"universes/{names[0]}/zarr.json",) if names else ()
+        return self._once("split", ("zarr.json", "history/zarr.json", *first), self._split)
 
     def _split(self) -> SeedSplit:
         names = self.universe_names()
@@ -76,10 +84,8 @@ class Store:
         return list_universes(self.root)
 
     def universe(self, name: str) -> Universe:
-        key = ("universe", name)
-        if key not in self._read:
-            self._read[key] = universe_of(self.root, name)
-        return self._read[key]
+        return self._once(("universe", name), ("zarr.json", f"universes/{name}/zarr.json"),
+                          lambda: universe_of(self.root, name))
 
     def choose_universes(self, wanted: tuple[str, ...] | list[str] | None) -> tuple[list[str], list[str]]:
         """(universes to read, incomplete ones skipped): the ones asked for, each present and complete, or every
@@ -103,7 +109,7 @@ class Store:
     def prepare_universe(self, spec: UniverseSpec, horizon_time: np.ndarray) -> UniverseWriter:
         """Create universes/<name> or reopen it to resume; `.pending` lists the chunks still to write."""
         self._writable()
-        self._read.clear()  # the universe (and the horizon the split reads from the first one) may change
+        self._read.clear()  # its chunks change without a new zarr.json: read it afresh after writing
         return prepare_universe(self.root, spec, horizon_time)
 
     def result_names(self) -> list[str]:
@@ -131,6 +137,15 @@ class Store:
     def _writable(self) -> None:
         if self.lock is None:
             raise StoreError(f"store {str(self.path)!r} was opened for reading; open it with read_store(path, write=True)")
+
+
+def _stamp(path: Path) -> tuple | None:
+    """Which file is at `path` and when it was last written (None: no file): a changed stamp means read it again."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _follow(path: Path) -> Path:

@@ -36,7 +36,7 @@ import zarr
 from parallelverse.bars import FIELDS, PathBatch
 from parallelverse.errors import StoreError
 from parallelverse.store.history import TIME_ATTRS, package_versions
-from parallelverse.store.integrity import (CODECS, SEAL, check_codecs, check_present, check_seal, chunk_file, chunk_problem,
+from parallelverse.store.integrity import (CODECS, SEAL, arrays_of, check_codecs, check_present, check_seal, chunk_file, chunk_problem,
                                           damage_named, read_whole, seal_of, seal_problem)
 from parallelverse.store.names import check_name
 from parallelverse.store.tree import ensure_plain_group, foreign_entries
@@ -244,7 +244,7 @@ class UniverseWriter:
         if _COUNTS not in self.group:
             return {}
         cg = self.group[_COUNTS]
-        return {name: int(a[:].sum()) for name, a in sorted(cg.arrays())}
+        return {name: int(a[:].sum()) for name, a in arrays_of(cg).items()}
 
     def finish(self, attrs: dict) -> None:
         """Record the run's metadata and mark the universe complete, only if every chunk is done."""
@@ -254,7 +254,7 @@ class UniverseWriter:
         g = self.group
         new = {**attrs, "complete": True}
         final = {**{k: v for k, v in g.attrs.asdict().items() if k != SEAL}, **new}
-        counts = [f"{_COUNTS}/{n}" for n, _ in sorted(g[_COUNTS].arrays())] if _COUNTS in g else []
+        counts = [f"{_COUNTS}/{n}" for n in arrays_of(g[_COUNTS])] if _COUNTS in g else []
         children = (*_CHILDREN, *([_COUNTS] if counts else []), *counts)
         d = Path(g.store.root) / g.path
         g.attrs.update({**new, SEAL: seal_of(d, final, children)})  # one write: complete and sealed, or neither
@@ -341,7 +341,7 @@ def _repair_time(g: zarr.Group, horizon_time: np.ndarray) -> bool:
 def _chunks_to_write(g: zarr.Group, spec: UniverseSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(pending, damaged): chunks not marked done, plus done ones whose files are missing or damaged."""
     done_arr = g["chunk_done"]
-    counters = [a for _, a in g[_COUNTS].arrays()] if _COUNTS in g else []
+    counters = list(arrays_of(g[_COUNTS]).values()) if _COUNTS in g else []
     pending, damaged = [], []
     complete = g.attrs.get("complete", False) is True
     for k in range(spec.n_chunks):
