@@ -171,6 +171,35 @@ def test_damaged_results_and_history_are_one_line_errors(sma_store, run_cli):
     assert "history" in line and "missing" in line
 
 
+def test_chunk_files_swapped_between_results_arrays_are_damage(sma_store, run_cli):
+    """Each chunk's crc32c holds wherever the file goes: a chunk swapped between two metrics, or copied in from
+    another run's results, was read as those numbers (a hostile tester). The values' digests, sealed with the
+    attributes, name it; rerunning stress repairs it."""
+    store = sma_store
+    other = store.parent / "other.zarr"
+    import shutil
+
+    shutil.copytree(store, other)
+    assert run_cli("stress", SMA, "--store", other, "--fees", "7").exit_code == 0
+    group = store / "results" / "sma_crossover" / "garch-gjr-t"
+
+    def chunk(g: Path, metric: str) -> Path:
+        return next(p for p in (g / metric / "c").rglob("*") if p.is_file())
+
+    for damage in ("swap", "copy"):
+        a, b = chunk(group, "sharpe"), chunk(group, "sortino")
+        if damage == "swap":
+            x, y = a.read_bytes(), b.read_bytes()
+            a.write_bytes(y)
+            b.write_bytes(x)
+        else:  # the same metric from a run at other costs
+            a.write_bytes(chunk(other / "results" / "sma_crossover" / "garch-gjr-t", "sharpe").read_bytes())
+        line = one_line(run_cli("report", store, "--n-null", 19))
+        assert "garch-gjr-t: sharpe holds other values than stress wrote there" in line and "rerun" in line, line
+        assert run_cli("stress", SMA, "--store", store).exit_code == 0
+        assert run_cli("report", store, "--n-null", 19, "--json").exit_code == 0
+
+
 # ---- overwrite, names, the lock, leftovers ----------------------------------------------------------
 
 def test_overwrite_replaces_only_stores_parallelverse_made(tmp_path, run_cli, monkeypatch):

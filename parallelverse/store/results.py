@@ -1,6 +1,7 @@
 """Stress results: per-path metrics of one strategy on the real history and every universe.
 
-    results/<strategy>/                 attrs: ResultsMeta fields, n_configs, versions, complete, seal
+    results/<strategy>/                 attrs: ResultsMeta fields, n_configs, versions, complete,
+                                        data_sha256 (group/array -> digest of its values), seal
       <universe>/<metric>               (n_configs, n_paths) float64     attrs: n_paths, spec
       <universe>/bh_<metric>            (1, n_paths): buy-and-hold on the same path
       real/...                          the same for the real history (one path), plus
@@ -14,12 +15,15 @@ results (or none), never a mix. The swap moves the old group aside first
 it back (`restore_swapped`).
 
 The group's seal (integrity.py) covers its attributes and every group and array below
-it: an edited zarr.json is damage, named in one line, never a different result.
+it: an edited zarr.json is damage, named in one line, never a different result. Among
+the sealed attributes, `data_sha256` holds a digest of every array's values, so a chunk
+file swapped in from another array or another run (its own crc32c holds) is damage too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import shutil
@@ -113,18 +117,44 @@ def read_results(path: Path, strategy: str) -> Results:
 def _read(g: zarr.Group, a: dict, where: str, fix: str) -> Results:
     meta = ResultsMeta(a["strategy"], a["strategy_file"], a["strategy_sha256"], a["warmup"], tuple(a["configs"]),
                        a["costs"], tuple(a["universes"]), tuple(a["metrics"]), a["lookahead_check"])
+    digests = a.get(DIGESTS)  # absent in results written before parallelverse recorded them
     real = None
     if "real" in g:
-        r = g["real"]
-        arrays = _arrays(r, where, fix)
+        arrays = _arrays(g["real"], where, fix)
+        _check_digests("real", arrays, digests, where, fix)
         curves = {k: arrays.pop(k) for k in _REAL_CURVES}
         real = RealResults(1, arrays, None, **curves)
     universes = {}
     for name in meta.universes:
         u = g[name]
-        universes[name] = PathResults(int(u.attrs["n_paths"]), _arrays(u, where, fix), u.attrs.get("spec"))
+        arrays = _arrays(u, where, fix)
+        _check_digests(name, arrays, digests, where, fix)
+        universes[name] = PathResults(int(u.attrs["n_paths"]), arrays, u.attrs.get("spec"))
     _check(meta, a, real, universes, where, fix)
     return Results(meta, real, universes)
+
+
+DIGESTS = "data_sha256"  # group/array -> sha256 of its values as stress wrote them (sealed with the attributes)
+
+
+def data_digest(x: np.ndarray) -> str:
+    """sha256 of an array's dtype, shape and values: what each chunk's crc32c cannot say (whose chunk it is)."""
+    x = np.ascontiguousarray(x)
+    h = hashlib.sha256(f"{x.dtype.str}{x.shape}".encode())
+    h.update(x.tobytes())
+    return h.hexdigest()
+
+
+def _check_digests(group: str, arrays: dict[str, np.ndarray], digests, where: str, fix: str) -> None:
+    """Each array holds the values stress wrote there: a chunk file swapped in from another array or another run
+    passes its own checksum, not this."""
+    if digests is None:
+        return
+    for name, x in arrays.items():
+        if not isinstance(digests, dict) or digests.get(f"{group}/{name}") != data_digest(x):
+            label = "real history" if group == "real" else group
+            raise StoreError(f"{where} are damaged ({label}: {name} holds other values than stress wrote there: "
+                             f"chunk files edited, swapped or copied in); {fix}")
 
 
 def _check(meta: ResultsMeta, a: dict, real: RealResults | None, universes: dict, where: str, fix: str) -> None:
@@ -169,6 +199,7 @@ class ResultsWriter:
         self._tmp = path / "results" / f".{strategy}.{os.getpid()}.partial"
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._out = zarr.open_group(str(self._tmp), mode="w")
+        self._digests: dict[str, str] = {}
 
     def __enter__(self) -> ResultsWriter:
         return self
@@ -183,16 +214,23 @@ class ResultsWriter:
         g.create_array("equity", data=real.equity, dimension_names=("config", "bar"), compressors=CODECS)
         g.create_array("bh_equity", data=real.bh_equity, dimension_names=("bh", "bar"), compressors=CODECS)
         g.create_array("time", data=real.time, dimension_names=("bar",), compressors=CODECS)
+        self._digest("real", {**real.metrics, **{k: getattr(real, k) for k in _REAL_CURVES}})
 
     def write_universe(self, name: str, res: PathResults) -> None:
         g = self._out.create_group(name)
         _write_metrics(g, res.metrics)
         g.attrs.update({"n_paths": res.n_paths, "spec": res.spec})
+        self._digest(name, res.metrics)
+
+    def _digest(self, group: str, arrays: dict[str, np.ndarray]) -> None:
+        for name, x in arrays.items():  # zarr stores each with its own dtype and shape: it reads back the same
+            self._digests[f"{group}/{name}"] = data_digest(np.asarray(x))
 
     def commit(self, meta: ResultsMeta) -> None:
         record = asdict(meta)
         record.update(configs=list(meta.configs), universes=list(meta.universes), metrics=list(meta.metrics))
-        attrs = {**record, "n_configs": len(meta.configs), "versions": package_versions(), "complete": True}
+        attrs = {**record, "n_configs": len(meta.configs), "versions": package_versions(), "complete": True,
+                 DIGESTS: dict(sorted(self._digests.items()))}
         children = sorted(p.parent.relative_to(self._tmp).as_posix() for p in self._tmp.rglob("zarr.json")
                           if p.parent != self._tmp)
         self._out.attrs.update({**attrs, SEAL: seal_of(self._tmp, attrs, children)})
