@@ -117,20 +117,21 @@ def read_results(path: Path, strategy: str) -> Results:
 def _read(g: zarr.Group, a: dict, where: str, fix: str) -> Results:
     meta = ResultsMeta(a["strategy"], a["strategy_file"], a["strategy_sha256"], a["warmup"], tuple(a["configs"]),
                        a["costs"], tuple(a["universes"]), tuple(a["metrics"]), a["lookahead_check"])
-    digests = a.get(DIGESTS)  # absent in results written before parallelverse recorded them
+    read = {}
     real = None
     if "real" in g:
-        arrays = _arrays(g["real"], where, fix)
-        _check_digests("real", arrays, digests, where, fix)
-        curves = {k: arrays.pop(k) for k in _REAL_CURVES}
-        real = RealResults(1, arrays, None, **curves)
+        arrays = read["real"] = _arrays(g["real"], where, fix)
+        real = RealResults(1, {k: x for k, x in arrays.items() if k not in _REAL_CURVES}, None,
+                           **{k: arrays[k] for k in _REAL_CURVES})
     universes = {}
     for name in meta.universes:
         u = g[name]
-        arrays = _arrays(u, where, fix)
-        _check_digests(name, arrays, digests, where, fix)
+        arrays = read[name] = _arrays(u, where, fix)
         universes[name] = PathResults(int(u.attrs["n_paths"]), arrays, u.attrs.get("spec"))
-    _check(meta, a, real, universes, where, fix)
+    _check(meta, a, real, universes, where, fix)  # the likely edits first, named precisely
+    digests = a.get(DIGESTS)  # absent in results written before parallelverse recorded them
+    for group, arrays in read.items():
+        _check_digests(group, arrays, digests, where, fix)
     return Results(meta, real, universes)
 
 
