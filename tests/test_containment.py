@@ -45,59 +45,45 @@ def made(tmp_path_factory):
 
 @pytest.fixture
 def store(made, tmp_path):
+    return _stressed_copy(made, tmp_path)
+
+
+def _stressed_copy(made: Path, d: Path, *runs: list) -> Path:
+    """A copy of `made` at d/s.zarr with the results of each `stress` run in `runs` (its arguments)."""
     import shutil
 
-    shutil.copytree(made, tmp_path / "s.zarr")
-    return tmp_path / "s.zarr"
+    from click.testing import CliRunner
+
+    from parallelverse.cli import main
+
+    shutil.copytree(made, d / "s.zarr")
+    for args in runs:
+        result = CliRunner().invoke(main, ["stress", *map(str, args), "--store", str(d / "s.zarr")])
+        assert result.exit_code == 0, result.output
+    return d / "s.zarr"
 
 
 @pytest.fixture(scope="module")
 def sma_made(made, tmp_path_factory):
     """`made` with sma_crossover's results on every universe (`parallelverse stress`, default costs)."""
-    import shutil
-
-    from click.testing import CliRunner
-
-    from parallelverse.cli import main
-
-    d = tmp_path_factory.mktemp("sma") / "s.zarr"
-    shutil.copytree(made, d)
-    result = CliRunner().invoke(main, ["stress", str(SMA), "--store", str(d)])
-    assert result.exit_code == 0, result.output
-    return d
+    return _stressed_copy(made, tmp_path_factory.mktemp("sma"), [SMA])
 
 
 @pytest.fixture
 def sma_store(sma_made, tmp_path):
-    import shutil
-
-    shutil.copytree(sma_made, tmp_path / "s.zarr")
-    return tmp_path / "s.zarr"
+    return _stressed_copy(sma_made, tmp_path)
 
 
 @pytest.fixture(scope="module")
 def stressed_made(made, tmp_path_factory):
     """`made` with results: sma_crossover on every universe, buy_and_hold on garch-gjr-t only."""
-    import shutil
-
-    from click.testing import CliRunner
-
-    from parallelverse.cli import main
-
-    d = tmp_path_factory.mktemp("stressed") / "s.zarr"
-    shutil.copytree(made, d)
-    for args in (["stress", SMA], ["stress", ROOT / "strategies" / "buy_and_hold.py", "--universe", "garch-gjr-t"]):
-        result = CliRunner().invoke(main, [*map(str, args), "--store", str(d)])
-        assert result.exit_code == 0, result.output
-    return d
+    return _stressed_copy(made, tmp_path_factory.mktemp("stressed"),
+                          [SMA], [ROOT / "strategies" / "buy_and_hold.py", "--universe", "garch-gjr-t"])
 
 
 @pytest.fixture
 def stressed_store(stressed_made, tmp_path):
-    import shutil
-
-    shutil.copytree(stressed_made, tmp_path / "s.zarr")
-    return tmp_path / "s.zarr"
+    return _stressed_copy(stressed_made, tmp_path)
 
 
 def _arrays(path: Path) -> dict:

@@ -86,9 +86,7 @@ def arrays_of(g: zarr.Group) -> dict[str, zarr.Array]:
 
 def read_whole(arr: zarr.Array, where: str, fix: str) -> np.ndarray:
     """All of `arr`, after checking its codecs and that every chunk file is there; any damage is one StoreError."""
-    check_codecs(arr, where, fix)
-    check_present(arr, where, fix)
-    return read_checked(arr, slice(None), where, fix)
+    return read_wholes([arr], where, fix)[0]
 
 
 def check_present(arr: zarr.Array, where: str, fix: str) -> None:
@@ -119,7 +117,7 @@ def _damaged(arr: zarr.Array, exc: Exception, where: str, fix: str) -> StoreErro
 
 
 def read_wholes(arrays: list[zarr.Array], where: str, fix: str) -> list[np.ndarray]:
-    """read_whole of each array, checked alike: every codec chain first, then each array's chunks present and
+    """All of each array, checked alike: every codec chain first, then each array's chunks present and
     intact, in list order (the first problem found is the one StoreError). The chunk counts and reads overlap on
     zarr's event loop: one round trip to it, not two per array (a results group holds a hundred small arrays)."""
     for arr in arrays:
