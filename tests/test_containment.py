@@ -19,6 +19,8 @@ import pytest
 import zarr
 
 from conftest import one_line, tree_digest
+import parallelverse
+from parallelverse.bars import FIELDS
 from parallelverse.errors import StoreError
 from parallelverse.files import PAGE_HEAD
 from parallelverse.store import lock_store, open_universe, read_store
@@ -184,6 +186,98 @@ def test_chunk_files_swapped_between_results_arrays_are_damage(sma_store, run_cl
         assert "garch-gjr-t: sharpe holds other values than stress wrote there" in line and "rerun" in line, line
         assert run_cli("stress", SMA, "--store", store).exit_code == 0
         assert run_cli("report", store, "--n-null", 19, "--json").exit_code == 0
+
+
+def test_universe_chunk_files_swapped_or_copied_in_are_damage_and_generate_repairs_them(made, store, run_cli):
+    """A universe chunk's crc32c holds wherever the file goes: chunk files swapped between two fields or two chunks,
+    or copied in from a run with another seed, were read as prices. Each chunk's digest (chunk_sha256, salted with
+    the spec, the chunk and the field) names it in every reader; the same generate command rewrites it
+    bit-identically and says so."""
+    import shutil
+
+    want = _arrays(made)
+    other = store.parent / "other.zarr"
+    assert run_cli(*GEN9, "--out", other).exit_code == 0
+    later = store.parent / "later.zarr"  # the same spec on other bars: a later seed window
+    assert run_cli(*[a if a != "2020-01" else "2020-02" for a in GEN], "--out", later).exit_code == 0
+    u = store / "universes" / "garch-gjr-t"
+
+    def with_digest(src: Path, k: int, field: str) -> None:
+        shutil.copyfile(chunk(src / "universes" / "garch-gjr-t", field, k), chunk(u, field, k))
+        shutil.copyfile(src / "universes" / "garch-gjr-t" / "chunk_sha256" / "c" / str(k) / "0" / "0",
+                        u / "chunk_sha256" / "c" / str(k) / "0" / "0")
+
+    def chunk(root: Path, field: str, k: int) -> Path:
+        return root / field / "c" / "0" / str(k)
+
+    def swap(a: Path, b: Path) -> None:
+        x, y = a.read_bytes(), b.read_bytes()
+        a.write_bytes(y)
+        b.write_bytes(x)
+
+    damages = {
+        "fields": (lambda: swap(chunk(u, "open", 1), chunk(u, "close", 1)), 1, "open"),
+        "chunks": (lambda: swap(chunk(u, "high", 2), chunk(u, "high", 4)), 2, "high"),
+        "other seed": (lambda: shutil.copyfile(chunk(other / "universes" / "garch-gjr-t", "low", 3),
+                                               chunk(u, "low", 3)), 3, "low"),
+        "with its digest": (lambda: with_digest(other, 5, "close"), 5, "open"),  # the other fields do not match it
+        "every field, same spec, other bars": (lambda: [with_digest(later, 0, f) for f in FIELDS], 0, "open"),
+    }
+    for case, (damage, k, field) in damages.items():
+        damage()
+        with pytest.raises(StoreError) as exc:
+            open_universe(store, "garch-gjr-t").read()
+        assert f"chunk {k} (paths {4 * k}-{4 * k + 3}) of {field} is not what generate wrote there" in str(exc.value), case
+        either = "(2|4)" if case == "chunks" else k  # dask reads the chunks in parallel
+        with pytest.raises(StoreError, match=f"chunk {either} "):  # users' lazy xarray view, chunk by chunk
+            parallelverse.open_universe(store, "garch-gjr-t")[field].values
+        line = one_line(run_cli("stress", SMA, "--store", store, "--json"))
+        assert f"chunk {k} " in line and "garch-gjr-t" in line and "parallelverse generate" in line, case
+        repaired = run_cli(*GEN, "--out", store, "--json")
+        assert repaired.exit_code == 0, repaired.output
+        status = {x["name"]: x["status"] for x in json.loads(repaired.stdout)["universes"]}
+        assert status["garch-gjr-t"] == "repaired", (case, status)
+        got = _arrays(store)
+        for key in want:
+            if isinstance(want[key], np.ndarray):
+                np.testing.assert_array_equal(got[key], want[key], err_msg=f"{case}: {key}")
+
+    # the time stamps: another horizon's chunk file, encoded as the store encodes it
+    t = u / "time"
+    from parallelverse.store.integrity import CODECS
+
+    fake = zarr.create_array(str(store.parent / "t.zarr"), shape=(20,), chunks=(20,), dtype="int64", compressors=CODECS)
+    fake[:] = zarr.open_array(str(t), mode="r")[:] + 86_400 * 10**9
+    shutil.copyfile(store.parent / "t.zarr" / "c" / "0", t / "c" / "0")
+    line = one_line(run_cli("stress", SMA, "--store", store, "--json"))
+    assert "time holds other stamps than generate wrote there" in line and "garch-gjr-t" in line, line
+    repaired = run_cli(*GEN, "--out", store, "--json")
+    assert repaired.exit_code == 0, repaired.output
+    np.testing.assert_array_equal(zarr.open_array(str(t), mode="r")[:], want["garch-gjr-t/time"])
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+
+
+def test_universes_written_before_chunk_digests_are_read_and_resumed(made, store, run_cli):
+    """A universe from before chunk digests (no chunk_sha256, no time_sha256, sealed without them) reads as it is,
+    and a resume finishes it without them."""
+    import shutil
+
+    from parallelverse.store.integrity import SEAL, seal_of
+
+    u = store / "universes" / "bootstrap-fixed-mean"
+    shutil.rmtree(u / "chunk_sha256")
+    meta = json.loads((u / "zarr.json").read_text())
+    attrs = {k: v for k, v in meta["attributes"].items() if k not in (SEAL, "time_sha256")}
+    meta["attributes"] = {**attrs, SEAL: seal_of(u, attrs, ("time", "open", "high", "low", "close", "volume",
+                                                             "chunk_done"))}
+    (u / "zarr.json").write_text(json.dumps(meta))
+    before = open_universe(store, "bootstrap-fixed-mean").read()
+    np.testing.assert_array_equal(before.close, _arrays(made)["bootstrap-fixed-mean/close"])
+    (u / "close" / "c" / "0" / "2").unlink()  # a lost chunk of the old universe: rewritten without a digest
+    assert run_cli(*GEN, "--out", store).exit_code == 0
+    assert not (u / "chunk_sha256").exists()
+    np.testing.assert_array_equal(open_universe(store, "bootstrap-fixed-mean").read().close, before.close)
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
 
 
 # ---- overwrite, names, the lock, leftovers ----------------------------------------------------------

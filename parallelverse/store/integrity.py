@@ -162,6 +162,17 @@ def damage_named(where: str, fix: str, verb: str = "is") -> Iterator[None]:
 SEAL = "seal"  # the attribute holding a group's seal
 
 
+def values_digest(x: np.ndarray, context: object = None) -> str:
+    """sha256 of an array's dtype, shape and values, after the canonical JSON digest of `context` when one is given
+    (whose values they are: a universe's spec, the chunk and the field). It says what a chunk's crc32c cannot: a
+    chunk file holds its checksum wherever it is copied."""
+    x = np.ascontiguousarray(x)
+    h = hashlib.sha256(b"" if context is None else _digest(context).encode())
+    h.update(f"{x.dtype.str}{x.shape}".encode())
+    h.update(x.tobytes())
+    return h.hexdigest()
+
+
 def _digest(obj) -> str:
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True, default=_plain)
     return hashlib.sha256(text.encode()).hexdigest()

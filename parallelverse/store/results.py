@@ -23,7 +23,6 @@ file swapped in from another array or another run (its own crc32c holds) is dama
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import re
 import shutil
@@ -37,7 +36,8 @@ from zarr.core.sync import sync
 
 from parallelverse.errors import StoreError
 from parallelverse.store.history import package_versions
-from parallelverse.store.integrity import CODECS, SEAL, arrays_of, check_seal, damage_named, read_wholes, seal_of
+from parallelverse.store.integrity import (CODECS, SEAL, arrays_of, check_seal, damage_named, read_wholes, seal_of,
+                                          values_digest)
 from parallelverse.store.names import check_name
 from parallelverse.store.tree import ensure_plain_group
 
@@ -138,21 +138,13 @@ def _read(g: zarr.Group, a: dict, where: str, fix: str) -> Results:
 DIGESTS = "data_sha256"  # group/array -> sha256 of its values as stress wrote them (sealed with the attributes)
 
 
-def data_digest(x: np.ndarray) -> str:
-    """sha256 of an array's dtype, shape and values: what each chunk's crc32c cannot say (whose chunk it is)."""
-    x = np.ascontiguousarray(x)
-    h = hashlib.sha256(f"{x.dtype.str}{x.shape}".encode())
-    h.update(x.tobytes())
-    return h.hexdigest()
-
-
 def _check_digests(group: str, arrays: dict[str, np.ndarray], digests, where: str, fix: str) -> None:
     """Each array holds the values stress wrote there: a chunk file swapped in from another array or another run
     passes its own checksum, not this."""
     if digests is None:
         return
     for name, x in arrays.items():
-        if not isinstance(digests, dict) or digests.get(f"{group}/{name}") != data_digest(x):
+        if not isinstance(digests, dict) or digests.get(f"{group}/{name}") != values_digest(x):
             label = "real history" if group == "real" else group
             raise StoreError(f"{where} are damaged ({label}: {name} holds other values than stress wrote there: "
                              f"chunk files edited, swapped or copied in); {fix}")
@@ -225,7 +217,7 @@ class ResultsWriter:
 
     def _digest(self, group: str, arrays: dict[str, np.ndarray]) -> None:
         for name, x in arrays.items():  # zarr stores each with its own dtype and shape: it reads back the same
-            self._digests[f"{group}/{name}"] = data_digest(np.asarray(x))
+            self._digests[f"{group}/{name}"] = values_digest(np.asarray(x))
 
     def commit(self, meta: ResultsMeta) -> None:
         record = asdict(meta)

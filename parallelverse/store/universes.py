@@ -4,6 +4,8 @@
       time                        (horizon_bars,) int64 ns
       open high low close volume  (horizon_bars, n_paths) float64, chunked along paths
       chunk_done                  (n_chunks,) bool: chunk k of all five fields is written
+      chunk_sha256                (n_chunks, 5, 32) uint8: per chunk and field, the sha256 of the values written
+                                  there, salted with the spec, the store's identity, the chunk and the field
       chunk_counts/<counter>      (n_chunks,) int64: what sampling chunk k counted (e.g. Kronos repairs);
                                   only for generators that count something
 
@@ -17,6 +19,13 @@ missing or fail their checksum (see integrity.py): the same command repairs them
 Per-chunk counts make the totals recorded at the end independent of how many
 processes wrote the chunks.
 
+A chunk file keeps its crc32c wherever it is copied, so each chunk of each field also
+has its digest, written before its `chunk_done` mark: a chunk file swapped between two
+fields or chunks, or copied in from another run, is damage to readers (every chunk is
+checked once per `Universe`, on its first read) and repaired by the same generate
+command. The time stamps' digest is a sealed attribute (`time_sha256`). Universes
+written before digests were recorded have neither and are read as they are.
+
 The group's seal (integrity.py) covers its attributes and its arrays' zarr.json; it is
 written with the skeleton and again, in the same write as `complete`, by `finish`. A
 universe whose metadata is lost or fails its seal is damage to readers and rebuilt
@@ -28,6 +37,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +47,26 @@ from parallelverse.bars import FIELDS, PathBatch
 from parallelverse.errors import StoreError
 from parallelverse.store.history import TIME_ATTRS, package_versions
 from parallelverse.store.integrity import (CODECS, SEAL, arrays_of, check_codecs, check_present, check_seal, chunk_file, chunk_problem,
-                                          damage_named, read_whole, seal_of, seal_problem)
+                                          damage_named, read_checked, read_whole, seal_of, seal_problem, values_digest)
 from parallelverse.store.names import check_name
 from parallelverse.store.tree import ensure_plain_group, foreign_entries
 
 _COUNTS = "chunk_counts"
+_DIGESTS = "chunk_sha256"  # (n_chunks, len(FIELDS), 32) uint8: what each field's chunk k held when written
+_TIME_DIGEST = "time_sha256"  # sealed attribute: values_digest of the horizon's time stamps
+
+
+def chunk_digest(owner: dict, k: int, f: str, values: np.ndarray) -> np.ndarray:
+    """The 32 bytes recorded for field f of chunk k: the float64 values as stored, salted with whose they are
+    (`owner`: the universe's spec and the store's identity, its bars and window) and where they go."""
+    digest = values_digest(np.asarray(values, dtype=np.float64), {**owner, "chunk": k, "field": f})
+    return np.frombuffer(bytes.fromhex(digest), dtype=np.uint8)
+
+
+def _owner(g: zarr.Group, spec: dict) -> dict:
+    """Whose chunks a universe group holds: its spec and its store's identity (sealed in the store's root)."""
+    root = zarr.open_group(store=g.store, path="", mode="r")
+    return {"spec": spec, "store": root.attrs.get("identity")}
 
 
 class Attrs(dict):
@@ -109,6 +134,7 @@ class Universe:
     time: np.ndarray  # (horizon_bars,) int64 ns
     attrs: Attrs  # spec, complete, fitted, versions, ...
     group: zarr.Group = field(repr=False, compare=False)
+    _checked: set = field(default_factory=set, init=False, repr=False, compare=False)  # (field, chunk) digests held
 
     @property
     def complete(self) -> bool:
@@ -151,8 +177,12 @@ class Universe:
         for k in chunks:  # a missing chunk would read as NaN: refuse it
             if not chunk_file(arr, (0, k)).exists():
                 raise StoreError(self._damage(k, f, "missing"))
+        unchecked = [k for k in chunks if (f, k) not in self._checked] if _DIGESTS in self.group else []
+        # chunks read for the first time are read whole, to check their digests
+        lo = min(start, unchecked[0] * self.chunk_paths) if unchecked else start
+        hi = max(stop, min(self.n_paths, (unchecked[-1] + 1) * self.chunk_paths)) if unchecked else stop
         try:
-            return arr[:, start:stop]
+            values = arr[:, lo:hi]
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception:
@@ -161,9 +191,35 @@ class Universe:
                 if problem:
                     raise StoreError(self._damage(k, f, problem)) from None
             raise StoreError(f"universe {self.name!r}: {f} cannot be read; {_fix(self.name)}") from None
+        if unchecked:
+            self._check_digests(f, unchecked, values, lo)
+        return values[:, start - lo:stop - lo]
+
+    def _check_digests(self, f: str, chunks: list[int], values: np.ndarray, lo: int) -> None:
+        """Each chunk in `values` (paths lo...) holds what generate wrote there."""
+        table = self.group[_DIGESTS]
+        where = f"universe {self.name!r} in {str(Path(self.group.store.root))!r}"
+        i = FIELDS.index(f)
+        for k in chunks:
+            if not chunk_file(table, (k, 0, 0)).exists():
+                raise StoreError(self._damage(k, f, "without its digest (chunk_sha256 is missing)"))
+            recorded = read_checked(table, (k, i), where, _fix(self.name))
+            a, b = self._paths(k)
+            if not np.array_equal(recorded, chunk_digest(self._chunk_owner, k, f, values[:, a - lo:b - lo])):
+                raise StoreError(self._damage(k, f, "not what generate wrote there (a chunk file edited, swapped or "
+                                                    "copied in)"))
+            self._checked.add((f, k))
+
+    @cached_property
+    def _chunk_owner(self) -> dict:
+        return _owner(self.group, self.attrs["spec"])
+
+    def _paths(self, k: int) -> tuple[int, int]:
+        """Paths of chunk k: (first, one past the last)."""
+        return k * self.chunk_paths, min(self.n_paths, (k + 1) * self.chunk_paths)
 
     def _damage(self, k: int, f: str, problem: str) -> str:
-        lo, hi = k * self.chunk_paths, min(self.n_paths, (k + 1) * self.chunk_paths)
+        lo, hi = self._paths(k)
         return (f"universe {self.name!r} in {str(Path(self.group.store.root))!r}: chunk {k} (paths {lo}-{hi - 1}) of "
                 f"{f} is {problem}; {_fix(self.name)}")
 
@@ -173,6 +229,11 @@ def universe_dir(root: zarr.Group, name: str) -> Path:
 
 
 _CHILDREN = ("time", *FIELDS, "chunk_done")  # the arrays every universe has from its skeleton on
+
+
+def _children(g: zarr.Group) -> tuple[str, ...]:
+    """The arrays of a universe's skeleton: chunk_sha256 too, in universes made since digests were recorded."""
+    return (*_CHILDREN, *([_DIGESTS] if _DIGESTS in g else []))
 
 
 def universe_of(root: zarr.Group, name: str) -> Universe:
@@ -186,6 +247,9 @@ def universe_of(root: zarr.Group, name: str) -> Universe:
         attrs = Attrs(g.attrs.asdict())
         _check_shapes(g, attrs, time, where, name)  # the likely edits, named precisely
     check_seal(universe_dir(root, name), f"universes/{name}/", where, _fix(name))  # and any other edit
+    if _TIME_DIGEST in attrs and attrs[_TIME_DIGEST] != values_digest(time):
+        raise StoreError(f"{where} is damaged (time holds other stamps than generate wrote there: its chunk file was "
+                         f"edited or copied in); {_fix(name)}")
     return Universe(name, close.shape[1], close.chunks[1], time, attrs, g)
 
 
@@ -207,6 +271,13 @@ def _check_shapes(g: zarr.Group, attrs: Attrs, time: np.ndarray, where: str, nam
                              f"says {want[1]} paths of {want[0]} bars in chunks of {spec.get('chunk_paths')}); {_fix(name)}")
     if not isinstance(attrs.get("complete", False), bool):
         raise StoreError(f"{where} is damaged (complete = {attrs.get('complete')!r}); {_fix(name)}")
+    if _DIGESTS in g:
+        t = g[_DIGESTS]
+        check_codecs(t, where, _fix(name))
+        want = (-(-want[1] // spec["chunk_paths"]), len(FIELDS), 32)
+        if t.dtype != np.uint8 or t.shape != want or t.chunks != (1, len(FIELDS), 32):
+            raise StoreError(f"{where} is damaged ({_DIGESTS} is {t.dtype} of shape {t.shape} in chunks of {t.chunks}, "
+                             f"not uint8 {want} in chunks of {(1, len(FIELDS), 32)}); {_fix(name)}")
 
 
 @dataclass(frozen=True)
@@ -227,8 +298,12 @@ class UniverseWriter:
         lo, hi = spec.chunk_range(k)
         if batch.shape != (g["close"].shape[0], hi - lo):
             raise StoreError(f"chunk {k} of {spec.name} has shape {batch.shape}, expected {(g['close'].shape[0], hi - lo)}")
-        for f in FIELDS:
-            g[f][:, lo:hi] = getattr(batch, f)
+        digests = np.empty((len(FIELDS), 32), dtype=np.uint8)
+        owner = _owner(g, spec.record())
+        for i, f in enumerate(FIELDS):
+            values = np.asarray(getattr(batch, f), dtype=np.float64)  # as stored
+            g[f][:, lo:hi] = values
+            digests[i] = chunk_digest(owner, k, f, values)
         if counts:
             cg = g.require_group(_COUNTS)
             for key, value in counts.items():
@@ -237,6 +312,8 @@ class UniverseWriter:
                     cg.create_array(key, shape=(spec.n_chunks,), chunks=(1,), dtype="int64", fill_value=0,
                                     compressors=CODECS, dimension_names=("chunk",))
                 cg[key][k] = int(value)
+        if _DIGESTS in g:  # every universe made since digests were recorded
+            g[_DIGESTS][k] = digests
         g["chunk_done"][k] = True
 
     def count_totals(self) -> dict[str, int]:
@@ -255,7 +332,7 @@ class UniverseWriter:
         new = {**attrs, "complete": True}
         final = {**{k: v for k, v in g.attrs.asdict().items() if k != SEAL}, **new}
         counts = [f"{_COUNTS}/{n}" for n in arrays_of(g[_COUNTS])] if _COUNTS in g else []
-        children = (*_CHILDREN, *([_COUNTS] if counts else []), *counts)
+        children = (*_children(g), *([_COUNTS] if counts else []), *counts)
         d = Path(g.store.root) / g.path
         g.attrs.update({**new, SEAL: seal_of(d, final, children)})  # one write: complete and sealed, or neither
 
@@ -324,15 +401,20 @@ def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> N
         )
     g.create_array("chunk_done", shape=(spec.n_chunks,), chunks=(1,), dtype="bool", fill_value=False,
                    compressors=CODECS, dimension_names=("chunk",))
-    attrs = {"spec": spec.record(), "complete": False, "versions": package_versions()}
-    g.attrs.update({**attrs, SEAL: seal_of(tmp, attrs, _CHILDREN)})
+    g.create_array(_DIGESTS, shape=(spec.n_chunks, len(FIELDS), 32), chunks=(1, len(FIELDS), 32), dtype="uint8",
+                   fill_value=0, compressors=CODECS, dimension_names=("chunk", "field", "byte"))
+    attrs = {"spec": spec.record(), "complete": False, "versions": package_versions(),
+             _TIME_DIGEST: values_digest(np.asarray(horizon_time))}
+    g.attrs.update({**attrs, SEAL: seal_of(tmp, attrs, _children(g))})
     os.replace(tmp, parent_dir / spec.name)
 
 
 def _repair_time(g: zarr.Group, horizon_time: np.ndarray) -> bool:
     """Rewrite the universe's time stamps if a chunk of them is missing or damaged; True when it did."""
     t = g["time"]
-    if any(chunk_problem(chunk_file(t, (i,))) for i in range(t.nchunks)):
+    want = g.attrs.get(_TIME_DIGEST)
+    if (any(chunk_problem(chunk_file(t, (i,))) for i in range(t.nchunks))
+            or (want is not None and values_digest(t[:]) != want)):
         t[:] = horizon_time  # the horizon's time stamps are the store's: rewrite them as made
         return True
     return False
@@ -352,10 +434,22 @@ def _chunks_to_write(g: zarr.Group, spec: UniverseSpec) -> tuple[tuple[int, ...]
                 damaged.append(k)
             continue
         files = [chunk_file(g[f], (0, k)) for f in FIELDS] + [chunk_file(a, (k,)) for a in counters]
-        if any(chunk_problem(p) for p in files):
+        if any(chunk_problem(p) for p in files) or not _digests_hold(g, spec, k):
             pending.append(k)
             damaged.append(k)
     return tuple(pending), tuple(damaged)
+
+
+def _digests_hold(g: zarr.Group, spec: UniverseSpec, k: int) -> bool:
+    """Chunk k of every field (its files intact) holds what was written there; True for universes without digests."""
+    if _DIGESTS not in g:
+        return True
+    table = g[_DIGESTS]
+    if chunk_problem(chunk_file(table, (k, 0, 0))) is not None:
+        return False
+    recorded, owner = table[k], _owner(g, spec.record())
+    lo, hi = spec.chunk_range(k)
+    return all(np.array_equal(recorded[i], chunk_digest(owner, k, f, g[f][:, lo:hi])) for i, f in enumerate(FIELDS))
 
 
 def list_universes(root: zarr.Group) -> list[str]:
