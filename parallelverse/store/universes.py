@@ -47,7 +47,7 @@ from parallelverse.bars import FIELDS, PathBatch
 from parallelverse.errors import StoreError
 from parallelverse.store.history import TIME_ATTRS, package_versions
 from parallelverse.store.integrity import (CODECS, SEAL, arrays_of, check_codecs, check_present, check_seal, chunk_file, chunk_problem,
-                                          damage_named, read_checked, read_whole, seal_of, seal_problem, values_digest)
+                                          damage_named, read_whole, seal_of, seal_problem, values_digest)
 from parallelverse.store.names import check_name
 from parallelverse.store.tree import ensure_plain_group, foreign_entries
 
@@ -177,7 +177,7 @@ class Universe:
         for k in chunks:  # a missing chunk would read as NaN: refuse it
             if not chunk_file(arr, (0, k)).exists():
                 raise StoreError(self._damage(k, f, "missing"))
-        unchecked = [k for k in chunks if (f, k) not in self._checked] if _DIGESTS in self.group else []
+        unchecked = [k for k in chunks if (f, k) not in self._checked] if self._digested else []
         # chunks read for the first time are read whole, to check their digests
         lo = min(start, unchecked[0] * self.chunk_paths) if unchecked else start
         hi = max(stop, min(self.n_paths, (unchecked[-1] + 1) * self.chunk_paths)) if unchecked else stop
@@ -197,18 +197,23 @@ class Universe:
 
     def _check_digests(self, f: str, chunks: list[int], values: np.ndarray, lo: int) -> None:
         """Each chunk in `values` (paths lo...) holds what generate wrote there."""
-        table = self.group[_DIGESTS]
-        where = f"universe {self.name!r} in {str(Path(self.group.store.root))!r}"
         i = FIELDS.index(f)
         for k in chunks:
-            if not chunk_file(table, (k, 0, 0)).exists():
-                raise StoreError(self._damage(k, f, "without its digest (chunk_sha256 is missing)"))
-            recorded = read_checked(table, (k, i), where, _fix(self.name))
             a, b = self._paths(k)
-            if not np.array_equal(recorded, chunk_digest(self._chunk_owner, k, f, values[:, a - lo:b - lo])):
+            if not np.array_equal(self._digest_table[k, i], chunk_digest(self._chunk_owner, k, f, values[:, a - lo:b - lo])):
                 raise StoreError(self._damage(k, f, "not what generate wrote there (a chunk file edited, swapped or "
                                                     "copied in)"))
             self._checked.add((f, k))
+
+    @cached_property
+    def _digested(self) -> bool:
+        return _DIGESTS in self.group  # every universe made since chunk digests were recorded
+
+    @cached_property
+    def _digest_table(self) -> np.ndarray:
+        """chunk_sha256, read whole once (a few hundred bytes per chunk)."""
+        return read_whole(self.group[_DIGESTS], f"universe {self.name!r} in {str(Path(self.group.store.root))!r}",
+                          _fix(self.name))
 
     @cached_property
     def _chunk_owner(self) -> dict:
@@ -426,6 +431,7 @@ def _chunks_to_write(g: zarr.Group, spec: UniverseSpec) -> tuple[tuple[int, ...]
     counters = list(arrays_of(g[_COUNTS]).values()) if _COUNTS in g else []
     pending, damaged = [], []
     complete = g.attrs.get("complete", False) is True
+    owner = _owner(g, spec.record()) if _DIGESTS in g else None  # None: made before chunk digests were recorded
     for k in range(spec.n_chunks):
         mark = chunk_file(done_arr, (k,))
         if chunk_problem(mark) is not None or not bool(done_arr[k]):
@@ -434,20 +440,18 @@ def _chunks_to_write(g: zarr.Group, spec: UniverseSpec) -> tuple[tuple[int, ...]
                 damaged.append(k)
             continue
         files = [chunk_file(g[f], (0, k)) for f in FIELDS] + [chunk_file(a, (k,)) for a in counters]
-        if any(chunk_problem(p) for p in files) or not _digests_hold(g, spec, k):
+        if any(chunk_problem(p) for p in files) or (owner is not None and not _digests_hold(g, spec, k, owner)):
             pending.append(k)
             damaged.append(k)
     return tuple(pending), tuple(damaged)
 
 
-def _digests_hold(g: zarr.Group, spec: UniverseSpec, k: int) -> bool:
-    """Chunk k of every field (its files intact) holds what was written there; True for universes without digests."""
-    if _DIGESTS not in g:
-        return True
+def _digests_hold(g: zarr.Group, spec: UniverseSpec, k: int, owner: dict) -> bool:
+    """Chunk k of every field (its files intact) holds what was written there."""
     table = g[_DIGESTS]
     if chunk_problem(chunk_file(table, (k, 0, 0))) is not None:
         return False
-    recorded, owner = table[k], _owner(g, spec.record())
+    recorded = table[k]
     lo, hi = spec.chunk_range(k)
     return all(np.array_equal(recorded[i], chunk_digest(owner, k, f, g[f][:, lo:hi])) for i, f in enumerate(FIELDS))
 
