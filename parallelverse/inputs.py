@@ -187,10 +187,11 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
     inside a store or inside the installed package, an existing path of the wrong kind,
     a parent that is a file, and a location that is read-only or not writable. Returns
     the path as given."""
+    example = example or ("out.zarr" if kind == "dir" else "report.html")  # what this command writes
     if str(path).strip() == "":
-        raise InputError(f"{option} is empty; pass a path, e.g. {option} {'AAPL_2020-01.zarr' if kind == 'dir' else 'report.html'}")
-    check_outside_stores(path, option, kind)
-    check_outside_package(path, option, example or ("out.zarr" if kind == "dir" else "report.html"))
+        raise InputError(f"{option} is empty; pass a path, e.g. {option} {example}")
+    check_outside_stores(path, option, kind, example)
+    check_outside_package(path, option, example)
     path = Path(path)
     # A page is written through a symbolic link (the link stays, what it names is checked and replaced).
     target = Path(os.path.realpath(path) if kind == "file" else os.path.abspath(path))
@@ -198,7 +199,6 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
     cwd = Path.cwd().resolve()
     resolved = target.resolve()
     if resolved == cwd or resolved in cwd.parents:
-        example = example or ("out.zarr" if kind == "dir" else "report.html")
         raise InputError(f"{option} {str(path)!r} is the working directory or one above it; {fix}, e.g. {option} {example}")
     for i in inputs:
         if i is not None and Path(i).exists() and Path(i).resolve() == resolved:
@@ -220,10 +220,10 @@ def check_output_path(path: str | Path, option: str, kind: str, inputs: tuple[st
     return path
 
 
-def check_outside_stores(path: str | Path, option: str, kind: str) -> None:
+def check_outside_stores(path: str | Path, option: str, kind: str, example: str | None = None) -> None:
     """Refuse an output name with control characters, and one inside a parallelverse store (it would become a
-    file the store does not know, which a later --overwrite refuses to delete)."""
-    example = "out.zarr" if kind == "dir" else "report.html"
+    file the store does not know, which a later --overwrite refuses to delete). `example`: a name to suggest."""
+    example = example or ("out.zarr" if kind == "dir" else "report.html")
     bad = next((c for c in str(path) if ord(c) < 32 or ord(c) == 127), None)
     if bad is not None:
         raise InputError(f"{option} {str(path)!r} holds a control character ({bad!r}); choose a plain name, "

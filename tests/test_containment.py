@@ -750,8 +750,10 @@ def test_html_never_replaces_a_file_parallelverse_did_not_write(sma_store, run_c
     for target in (store / "zarr.json", store / "history" / "page.html", store / "new" / "page.html"):
         line = one_line(run_cli("report", store, "--n-null", 19, "--html", target))
         assert f"is inside the parallelverse store {str(store)!r}; write it beside the store" in line
-    for out in (store / "results" / "cells", store / "calibration"):
-        assert "is inside the parallelverse store" in one_line(run_cli("calibrate", "--out", out))
+    for out in (store / "results" / "cells", store / "calibration"):  # the example names a folder, not a store
+        line = one_line(run_cli("calibrate", "--out", out))
+        assert f"is inside the parallelverse store {str(store)!r}; write it beside the store, e.g. --out " \
+               f"{store.parent / 'calibration'}" in line, line
     assert "holds a control character ('\\n')" in one_line(run_cli("report", store, "--html", tmp_path / "a\nb.html"))
     assert not (tmp_path / "a\nb.html").exists()
     assert victim.read_text() == "precious = 1\n" and tree_digest(store) == before

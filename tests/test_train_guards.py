@@ -49,7 +49,8 @@ def test_out_that_is_not_a_train_run_is_refused_and_left_unchanged(tmp_path, csv
     assert first.exit_code == 0, first.output
     (own / "notes.txt").write_text("mine")
     cases = ((users, "training.json records no recipe"), (ship, "did not write (first: MODEL_CARD.md)"),
-             (store, "is a parallelverse store"), (store / "ckpt", "is inside the parallelverse store"),
+             (store, "is a parallelverse store"), (store / "ckpt", f"is inside the parallelverse store {str(store)!r}; write it beside the store, e.g. "
+                                     f"--out {store.parent / 'my-kronos'}"),
              (own, "did not write (first: notes.txt)"))
     for out, says in cases:
         before = tree_digest(tmp_path)
