@@ -161,3 +161,33 @@ def test_a_store_object_sees_what_another_generate_wrote_since(tmp_path, run_cli
     assert now.n_paths == 8 and now.attrs["spec"]["seed"] == 5
     np.testing.assert_array_equal(now.read(0, 8).close, read_store(tmp_path / "s.zarr").universe(name).read(0, 8).close)
     assert st.split().horizon_bars == 20
+
+
+def test_a_seal_and_what_it_seals_go_out_in_one_metadata_write(split, tmp_path, monkeypatch):
+    """zarr's `attrs.update` is MutableMapping.update: one zarr.json write per key. A kill between them (h16) left
+    a universe whose attributes failed their seal, read as damage and rebuilt whole. Every sealed group's attributes
+    are now written in one write: the store's root, the history, a universe's skeleton and its `finish`."""
+    import zarr.core.group as zg
+
+    writes = []
+    save = zg.AsyncGroup._save_metadata
+
+    async def counted(self, *args, **kwargs):
+        writes.append((self.path, sorted(self.metadata.attributes)))
+        return await save(self, *args, **kwargs)
+
+    monkeypatch.setattr(zg.AsyncGroup, "_save_metadata", counted)
+
+    def one_sealed_write_per_group(n_groups: int) -> None:
+        filled = [w for w in writes if w[1]]  # past zarr's own creation of an empty group
+        assert len(filled) == n_groups and all("seal" in keys for _, keys in filled), writes
+        assert len({path for path, _ in filled}) == n_groups, writes
+        writes.clear()
+
+    st = open_store(tmp_path / "s.zarr", split)
+    one_sealed_write_per_group(2)  # the root, the history
+    writer, fitted = _write_universe(st, split)
+    one_sealed_write_per_group(1)  # the universe's skeleton, sealed as it is made
+    writer.finish({"fitted": fitted.describe(), "symbol": "AAPL", "context_bars": 400})
+    assert [keys for _, keys in writes] == [sorted(open_universe(tmp_path / "s.zarr", "bootstrap").attrs)]
+    one_sealed_write_per_group(1)  # complete and sealed, or neither

@@ -70,7 +70,7 @@ def write_history(root: zarr.Group, split: SeedSplit) -> None:
     h = split.history
     g = root.create_group("history")
     t = g.create_array("time", data=h.time, dimension_names=("bar",), compressors=CODECS)
-    t.attrs.update(TIME_ATTRS)
+    t.update_attributes(TIME_ATTRS)
     for f in FIELDS:
         g.create_array(f, data=getattr(h, f), dimension_names=("bar",), compressors=CODECS)
     attrs = {
@@ -82,7 +82,7 @@ def write_history(root: zarr.Group, split: SeedSplit) -> None:
         "bars_per_year": h.year(),  # the data's year (trading_calendar), measured on the bars up to the cut
         "seed_window": {"spec": split.window.spec, "start": str(split.window.start), "end": str(split.window.end)},
     }
-    g.attrs.update({**attrs, SEAL: seal_of(history_dir(root), attrs, ("time", *FIELDS))})  # one write: sealed or not
+    g.update_attributes({**attrs, SEAL: seal_of(history_dir(root), attrs, ("time", *FIELDS))})  # one write: sealed or not
 
 
 def history_dir(root: zarr.Group) -> Path:

@@ -212,7 +212,7 @@ class ResultsWriter:
     def write_universe(self, name: str, res: PathResults) -> None:
         g = self._out.create_group(name)
         _write_metrics(g, res.metrics)
-        g.attrs.update({"n_paths": res.n_paths, "spec": res.spec})
+        g.update_attributes({"n_paths": res.n_paths, "spec": res.spec})
         self._digest(name, res.metrics)
 
     def _digest(self, group: str, arrays: dict[str, np.ndarray]) -> None:
@@ -226,7 +226,7 @@ class ResultsWriter:
                  DIGESTS: dict(sorted(self._digests.items()))}
         children = sorted(p.parent.relative_to(self._tmp).as_posix() for p in self._tmp.rglob("zarr.json")
                           if p.parent != self._tmp)
-        self._out.attrs.update({**attrs, SEAL: seal_of(self._tmp, attrs, children)})
+        self._out.update_attributes({**attrs, SEAL: seal_of(self._tmp, attrs, children)})
         self._swap_into_place(self._path / "results" / self._strategy)
 
     def _swap_into_place(self, target: Path) -> None:

@@ -298,7 +298,7 @@ def _create(path: Path, split: SeedSplit, identity: dict, replace: bool) -> Stor
     root = zarr.open_group(str(tmp), mode="w")
     write_history(root, split)
     attrs = {"format": FORMAT, "identity": identity}
-    root.attrs.update({**attrs, SEAL: seal_of(tmp, attrs, ())})
+    root.update_attributes({**attrs, SEAL: seal_of(tmp, attrs, ())})
     lock = lock_store(tmp)
     try:
         if replace:

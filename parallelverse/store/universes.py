@@ -339,7 +339,7 @@ class UniverseWriter:
         counts = [f"{_COUNTS}/{n}" for n in arrays_of(g[_COUNTS])] if _COUNTS in g else []
         children = (*_children(g), *([_COUNTS] if counts else []), *counts)
         d = Path(g.store.root) / g.path
-        g.attrs.update({**new, SEAL: seal_of(d, final, children)})  # one write: complete and sealed, or neither
+        g.update_attributes({**new, SEAL: seal_of(d, final, children)})  # one write: complete and sealed, or neither
 
 
 def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> UniverseWriter:
@@ -397,7 +397,7 @@ def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> N
     shutil.rmtree(tmp, ignore_errors=True)
     g = zarr.open_group(str(tmp), mode="w")
     t = g.create_array("time", data=horizon_time, dimension_names=("bar",), compressors=CODECS)
-    t.attrs.update(TIME_ATTRS)
+    t.update_attributes(TIME_ATTRS)
     shape, chunks = (len(horizon_time), spec.n_paths), (len(horizon_time), spec.chunk_paths)
     for f in FIELDS:
         g.create_array(
@@ -410,7 +410,7 @@ def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> N
                    fill_value=0, compressors=CODECS, dimension_names=("chunk", "field", "byte"))
     attrs = {"spec": spec.record(), "complete": False, "versions": package_versions(),
              _TIME_DIGEST: values_digest(np.asarray(horizon_time))}
-    g.attrs.update({**attrs, SEAL: seal_of(tmp, attrs, _children(g))})
+    g.update_attributes({**attrs, SEAL: seal_of(tmp, attrs, _children(g))})
     os.replace(tmp, parent_dir / spec.name)
 
 
