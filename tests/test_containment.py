@@ -198,6 +198,8 @@ def test_universe_chunk_files_swapped_or_copied_in_are_damage_and_generate_repai
     want = _arrays(made)
     other = store.parent / "other.zarr"
     assert run_cli(*GEN9, "--out", other).exit_code == 0
+    halves = store.parent / "halves.zarr"  # chunk files of another shape: 2 paths each
+    assert run_cli(*[a if a != "4" else "2" for a in GEN], "--out", halves).exit_code == 0
     later = store.parent / "later.zarr"  # the same spec on other bars: a later seed window
     assert run_cli(*[a if a != "2020-01" else "2020-02" for a in GEN], "--out", later).exit_code == 0
     u = store / "universes" / "garch-gjr-t"
@@ -222,12 +224,15 @@ def test_universe_chunk_files_swapped_or_copied_in_are_damage_and_generate_repai
                                                chunk(u, "low", 3)), 3, "low"),
         "with its digest": (lambda: with_digest(other, 5, "close"), 5, "open"),  # the other fields do not match it
         "every field, same spec, other bars": (lambda: [with_digest(later, 0, f) for f in FIELDS], 0, "open"),
+        "another shape": (lambda: shutil.copyfile(chunk(halves / "universes" / "garch-gjr-t", "volume", 1),
+                                                  chunk(u, "volume", 1)), 1, "volume"),
     }
     for case, (damage, k, field) in damages.items():
         damage()
         with pytest.raises(StoreError) as exc:
             open_universe(store, "garch-gjr-t").read()
-        assert f"chunk {k} (paths {4 * k}-{4 * k + 3}) of {field} is not what generate wrote there" in str(exc.value), case
+        said = "not a chunk of this array" if case == "another shape" else "not what generate wrote there"
+        assert f"chunk {k} (paths {4 * k}-{4 * k + 3}) of {field} is {said}" in str(exc.value), case
         either = "(2|4)" if case == "chunks" else k  # dask reads the chunks in parallel
         with pytest.raises(StoreError, match=f"chunk {either} "):  # users' lazy xarray view, chunk by chunk
             parallelverse.open_universe(store, "garch-gjr-t")[field].values
@@ -254,6 +259,16 @@ def test_universe_chunk_files_swapped_or_copied_in_are_damage_and_generate_repai
     repaired = run_cli(*GEN, "--out", store, "--json")
     assert repaired.exit_code == 0, repaired.output
     np.testing.assert_array_equal(zarr.open_array(str(t), mode="r")[:], want["garch-gjr-t/time"])
+    # the history's longer time stamps, and a chunk_done mark where a digest row belongs: chunks of another shape
+    shutil.copyfile(store / "history" / "time" / "c" / "0", t / "c" / "0")
+    assert "garch-gjr-t" in one_line(run_cli("stress", SMA, "--store", store, "--json"))
+    shutil.copyfile(u / "chunk_done" / "c" / "2", u / "chunk_sha256" / "c" / "2" / "0" / "0")
+    repaired = run_cli(*GEN, "--out", store, "--json")
+    assert repaired.exit_code == 0, repaired.output
+    got = _arrays(store)
+    for key in want:
+        if isinstance(want[key], np.ndarray):
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
 
 

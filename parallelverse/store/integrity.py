@@ -214,6 +214,8 @@ def seal_problem(group_dir: Path, rel: str) -> str | None:
         return f"{rel}zarr.json has no seal: it was rewritten by something other than parallelverse"
     if seal.get("zarr.json") != _digest({k: v for k, v in attrs.items() if k != SEAL}):
         return f"the attributes in {rel}zarr.json were edited"
+    if meta.get("consolidated_metadata") is not None:  # zarr would list the members from it, not from the files
+        return f"{rel}zarr.json holds consolidated metadata, which parallelverse does not write"
     for child, want in seal.items():
         if child == "zarr.json":
             continue

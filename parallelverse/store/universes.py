@@ -188,9 +188,13 @@ class Universe:
         except Exception:
             for k in chunks:
                 problem = chunk_problem(chunk_file(arr, (0, k)))
+                a, b = self._paths(k)
+                if problem is None and not _decodes(lambda: arr[:, a:b] is not None):
+                    problem = "not a chunk of this array (a chunk file of another shape copied in)"
                 if problem:
                     raise StoreError(self._damage(k, f, problem)) from None
-            raise StoreError(f"universe {self.name!r}: {f} cannot be read; {_fix(self.name)}") from None
+            raise StoreError(f"universe {self.name!r} in {str(Path(self.group.store.root))!r}: {f} cannot be read; "
+                             f"{_fix(self.name)}") from None
         if unchecked:
             self._check_digests(f, unchecked, values, lo)
         return values[:, start - lo:stop - lo]
@@ -419,7 +423,7 @@ def _repair_time(g: zarr.Group, horizon_time: np.ndarray) -> bool:
     t = g["time"]
     want = g.attrs.get(_TIME_DIGEST)
     if (any(chunk_problem(chunk_file(t, (i,))) for i in range(t.nchunks))
-            or (want is not None and values_digest(t[:]) != want)):
+            or not _decodes(lambda: want is None or values_digest(t[:]) == want)):
         t[:] = horizon_time  # the horizon's time stamps are the store's: rewrite them as made
         return True
     return False
@@ -433,27 +437,53 @@ def _chunks_to_write(g: zarr.Group, spec: UniverseSpec) -> tuple[tuple[int, ...]
     complete = g.attrs.get("complete", False) is True
     owner = _owner(g, spec.record()) if _DIGESTS in g else None  # None: made before chunk digests were recorded
     for k in range(spec.n_chunks):
-        mark = chunk_file(done_arr, (k,))
-        if chunk_problem(mark) is not None or not bool(done_arr[k]):
+        if not _decodes(lambda: chunk_problem(chunk_file(done_arr, (k,))) is None and bool(done_arr[k])):
             pending.append(k)
             if complete:  # a finished universe has every mark: a lost one is damage, rewritten and said
                 damaged.append(k)
             continue
-        files = [chunk_file(g[f], (0, k)) for f in FIELDS] + [chunk_file(a, (k,)) for a in counters]
-        if any(chunk_problem(p) for p in files) or (owner is not None and not _digests_hold(g, spec, k, owner)):
+        if not _chunk_intact(g, spec, k, owner, counters):
             pending.append(k)
             damaged.append(k)
     return tuple(pending), tuple(damaged)
 
 
-def _digests_hold(g: zarr.Group, spec: UniverseSpec, k: int, owner: dict) -> bool:
-    """Chunk k of every field (its files intact) holds what was written there."""
-    table = g[_DIGESTS]
-    if chunk_problem(chunk_file(table, (k, 0, 0))) is not None:
+def _decodes(read) -> bool:
+    """read() returns true without raising: a chunk file of another array's shape passes its checksum but does not
+    decode as this array's chunk."""
+    try:
+        return bool(read())
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception:
         return False
-    recorded = table[k]
+
+
+def _chunk_intact(g: zarr.Group, spec: UniverseSpec, k: int, owner: dict | None, counters: list) -> bool:
+    """Chunk k of every field and counter is there, passes its checksum, decodes as this array's chunk and (in
+    universes with digests, `owner` given) holds what was written there."""
+    files = [chunk_file(g[f], (0, k)) for f in FIELDS] + [chunk_file(a, (k,)) for a in counters]
+    if any(chunk_problem(p) for p in files):
+        return False
     lo, hi = spec.chunk_range(k)
-    return all(np.array_equal(recorded[i], chunk_digest(owner, k, f, g[f][:, lo:hi])) for i, f in enumerate(FIELDS))
+    values = {}
+
+    def read() -> bool:
+        values.update({f: g[f][:, lo:hi] for f in FIELDS})
+        for a in counters:
+            a[k]
+        if owner is not None:
+            table = g[_DIGESTS]
+            values["recorded"] = table[k] if chunk_problem(chunk_file(table, (k, 0, 0))) is None else None
+        return True
+
+    if not _decodes(read):
+        return False
+    if owner is None:
+        return True
+    recorded = values["recorded"]
+    return recorded is not None and all(np.array_equal(recorded[i], chunk_digest(owner, k, f, values[f]))
+                                        for i, f in enumerate(FIELDS))
 
 
 def list_universes(root: zarr.Group) -> list[str]:
