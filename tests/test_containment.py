@@ -825,6 +825,17 @@ def test_overwrite_finds_the_users_files_at_any_depth(sma_store, run_cli):
         assert f"holds files parallelverse did not write ({plant.relative_to(store)})" in line
         assert tree_digest(store) == before
         plant.unlink()
+    # a zarr array of the user's is a node like ours: only the names parallelverse writes are its own (h16)
+    import shutil
+
+    for node in (universe / "my_labels", store / "history" / "my_index", universe / "close" / "sub",
+                 next((store / "results").iterdir()) / "real" / "my_metric"):
+        zarr.create_array(str(node), data=np.arange(3.0))
+        before = tree_digest(store)
+        line = one_line(run_cli(*GEN9, "--out", store, "--overwrite"))
+        assert f"holds files parallelverse did not write ({node.relative_to(store)}" in line, line
+        assert tree_digest(store) == before
+        shutil.rmtree(node)
     link = store / "universes" / universe.name / "c"
     assert not link.exists()  # a group has no chunk directory; a link there is still not ours
     link.symlink_to(store.parent)

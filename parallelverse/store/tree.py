@@ -12,13 +12,41 @@ import shutil
 from pathlib import Path
 
 TOP = {"zarr.json", "history", "universes", "results"}  # what the store's root holds
+_BARS = ("time", "open", "high", "low", "close", "volume")
+# The child nodes parallelverse writes in a node, by its place below the store's root ("*": any plain name)
+_CHILDREN = {
+    ("history",): frozenset(_BARS),
+    ("universes",): None,
+    ("universes", "*"): frozenset((*_BARS, "chunk_done", "chunk_sha256", "chunk_counts")),
+    ("universes", "*", "chunk_counts"): None,
+    ("results",): None,
+    ("results", "*"): None,
+}
+
+
+def _result_arrays() -> frozenset:
+    """What a results group (real or a universe's) holds: every metric, buy-and-hold's and the excess ones, and the
+    real history's curves. Imported here, when a walk reaches results: `data` and `--help` stay light."""
+    from parallelverse.backtest.kernels import METRICS
+
+    return frozenset((*METRICS, *(f"bh_{m}" for m in METRICS), *(f"excess_{m}" for m in METRICS), "information_ratio",
+                      "equity", "bh_equity", "time"))
+
+
+def _children_allowed(at: tuple[str, ...]) -> frozenset | None:
+    """The names of the child nodes parallelverse writes in the node at `at` (None: any name); an empty set below
+    the nodes it writes (an array's own node holds no child nodes)."""
+    if not at:
+        return frozenset(TOP)
+    key = (at[0], *("*" for _ in at[1:]))
+    return _result_arrays() if key == ("results", "*", "*") else _CHILDREN.get(key, frozenset())
 
 
 def _temporary(name: str) -> bool:
     return name.startswith(".") and (name.endswith(".partial") or ".old-" in name)
 
 
-def foreign_entries(path: Path, top: bool = True) -> list[str]:
+def foreign_entries(path: Path, at: tuple[str, ...] = ()) -> list[str]:
     """Everything under `path` that parallelverse did not write, at any depth: --overwrite deletes the whole
     directory, so it must hold nothing of the user's.
 
@@ -26,7 +54,9 @@ def foreign_entries(path: Path, top: bool = True) -> list[str]:
     for arrays, a chunk directory `c/` of numbered files and directories; plus our temporaries (zarr's
     `*.partial` files, `.<name>.<pid>.partial` and `.<name>.old-<pid>` nodes), which are walked like nodes.
     A node whose zarr.json was lost (damage) is still ours when it holds our nodes and nothing else.
-    At the top (`top`) only the history, universes and results groups. Symbolic links are never ours."""
+    Child nodes are ours only under the names parallelverse gives them (`at`: where `path` is below the store's
+    root, () for the store itself): a zarr array of the user's inside a universe is not. Symbolic links are never
+    ours."""
     out: list[str] = []
 
     def chunks(d: str, rel: str) -> None:
@@ -42,7 +72,7 @@ def foreign_entries(path: Path, top: bool = True) -> list[str]:
                 elif not (e.is_file() and (e.name.isdigit() or e.name.endswith(".partial"))):
                     out.append(f"{rel}/{e.name}")
 
-    def node(d: str, rel: str, top: bool = False) -> int:
+    def node(d: str, rel: str, at: tuple[str, ...]) -> int:
         """Walk node directory `d`; the number of child nodes (directories with a zarr.json) found in it."""
         node_type = None
         try:
@@ -50,6 +80,7 @@ def foreign_entries(path: Path, top: bool = True) -> list[str]:
         except (OSError, ValueError, AttributeError):
             pass
         found = 0
+        allowed = _children_allowed(at)
         with os.scandir(d) as it:
             for e in sorted(it, key=lambda e: e.name):
                 name = f"{rel}{e.name}"
@@ -63,21 +94,24 @@ def foreign_entries(path: Path, top: bool = True) -> list[str]:
                 elif e.name == "c" and node_type != "group":  # an array's chunks (also when its zarr.json was lost)
                     chunks(e.path, name)
                     found += node_type is None
-                elif top and e.name not in TOP and not _temporary(e.name):
+                elif _temporary(e.name):
+                    node(e.path, f"{name}/", (*at, e.name))  # a node being written or removed: as its final self
+                    found += 1
+                elif allowed is not None and e.name not in allowed:
                     out.append(name)
-                elif os.path.exists(os.path.join(e.path, "zarr.json")) or _temporary(e.name):
-                    node(e.path, f"{name}/")
+                elif os.path.exists(os.path.join(e.path, "zarr.json")):
+                    node(e.path, f"{name}/", (*at, e.name))
                     found += 1
                 else:  # a node that lost its zarr.json is ours if it holds our nodes; an empty directory is not
                     mark = len(out)
-                    if node(e.path, f"{name}/") == 0:
+                    if node(e.path, f"{name}/", (*at, e.name)) == 0:
                         del out[mark:]
                         out.append(name)
                     else:
                         found += 1
         return found
 
-    node(str(path), "", top=top)
+    node(str(path), "", at)
     return out
 
 

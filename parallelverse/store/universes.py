@@ -354,7 +354,7 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
     rebuilt = False
     if here.is_dir() and not here.is_symlink() and not _metadata_readable(root, key):
         # our own group, its metadata lost or edited: rebuilt from the spec (said as a repair of every chunk)
-        foreign = foreign_entries(here, top=False)
+        foreign = foreign_entries(here, ("universes", spec.name))
         if foreign:
             raise StoreError(f"universe {spec.name!r} is damaged and holds files parallelverse did not write "
                              f"({', '.join(f'universes/{spec.name}/{e}' for e in foreign[:3])}); move them out and "
