@@ -272,20 +272,24 @@ def test_universe_chunk_files_swapped_or_copied_in_are_damage_and_generate_repai
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
 
 
-def test_universes_written_before_chunk_digests_are_read_and_resumed(made, store, run_cli):
-    """A universe from before chunk digests (no chunk_sha256, no time_sha256, sealed without them) reads as it is,
-    and a resume finishes it without them."""
+def _as_before_chunk_digests(u: Path) -> None:
+    """Make universe directory `u` as parallelverse wrote universes before chunk digests: no chunk_sha256, no
+    time_sha256 or name, sealed without them."""
     import shutil
 
     from parallelverse.store.integrity import SEAL, seal_of
 
-    u = store / "universes" / "bootstrap-fixed-mean"
     shutil.rmtree(u / "chunk_sha256")
     meta = json.loads((u / "zarr.json").read_text())
-    attrs = {k: v for k, v in meta["attributes"].items() if k not in (SEAL, "time_sha256")}
-    meta["attributes"] = {**attrs, SEAL: seal_of(u, attrs, ("time", "open", "high", "low", "close", "volume",
-                                                             "chunk_done"))}
+    attrs = {k: v for k, v in meta["attributes"].items() if k not in (SEAL, "time_sha256", "name")}
+    meta["attributes"] = {**attrs, SEAL: seal_of(u, attrs, ("time", *FIELDS, "chunk_done"))}
     (u / "zarr.json").write_text(json.dumps(meta))
+
+
+def test_universes_written_before_chunk_digests_are_read_and_resumed(made, store, run_cli):
+    """A universe from before chunk digests reads as it is, and a resume finishes it without them."""
+    u = store / "universes" / "bootstrap-fixed-mean"
+    _as_before_chunk_digests(u)
     before = open_universe(store, "bootstrap-fixed-mean").read()
     np.testing.assert_array_equal(before.close, _arrays(made)["bootstrap-fixed-mean/close"])
     (u / "close" / "c" / "0" / "2").unlink()  # a lost chunk of the old universe: rewritten without a digest
@@ -293,6 +297,41 @@ def test_universes_written_before_chunk_digests_are_read_and_resumed(made, store
     assert not (u / "chunk_sha256").exists()
     np.testing.assert_array_equal(open_universe(store, "bootstrap-fixed-mean").read().close, before.close)
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
+
+
+def test_a_universe_copied_in_renamed_or_linked_is_named_and_never_written_through(made, store, run_cli):
+    """A universe from another store passes every seal; one from before chunk digests has no other check, and was
+    read (NVDA prices in an AAPL store) with generate saying "already complete". A renamed universe was read under
+    its new name, and a universe that is a link into another store was "repaired" through the link (h16)."""
+    import shutil
+
+    nvda = store.parent / "nvda.zarr"
+    assert run_cli(*GEN, "--symbol", "NVDA", "--out", nvda).exit_code == 0
+    u = store / "universes" / "garch-gjr-t"
+    shutil.rmtree(u)
+    shutil.copytree(nvda / "universes" / "garch-gjr-t", u)
+    _as_before_chunk_digests(u)
+    line = one_line(run_cli("stress", SMA, "--store", store, "--json"))
+    assert "it was made with symbol 'NVDA', this store with 'AAPL': copied in from another store" in line, line
+    fixed = run_cli(*GEN, "--out", store, "--json")
+    assert {x["name"]: x["status"] for x in json.loads(fixed.stdout)["universes"]}["garch-gjr-t"] == "repaired"
+    assert tree_digest(u) == tree_digest(made / "universes" / "garch-gjr-t")
+
+    b = store / "universes" / "bootstrap-fixed-mean"
+    b.rename(store / "universes" / "garch-gjr-skewt")
+    with pytest.raises(StoreError, match="made as universe 'bootstrap-fixed-mean' and renamed: rename it back"):
+        open_universe(store, "garch-gjr-skewt")
+    (store / "universes" / "garch-gjr-skewt").rename(b)
+
+    shutil.rmtree(u)
+    u.symlink_to(nvda / "universes" / "garch-gjr-t")
+    theirs = tree_digest(nvda)
+    line = one_line(run_cli(*GEN, "--out", store))
+    assert "universes/garch-gjr-t" in line and "is a symbolic link" in line and "remove the link" in line, line
+    assert tree_digest(nvda) == theirs and u.is_symlink()
+    u.unlink()
+    assert run_cli(*GEN, "--out", store).exit_code == 0
+    assert tree_digest(store / "universes") == tree_digest(made / "universes")
 
 
 # ---- overwrite, names, the lock, leftovers ----------------------------------------------------------

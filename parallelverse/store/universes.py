@@ -256,10 +256,29 @@ def universe_of(root: zarr.Group, name: str) -> Universe:
         attrs = Attrs(g.attrs.asdict())
         _check_shapes(g, attrs, time, where, name)  # the likely edits, named precisely
     check_seal(universe_dir(root, name), f"universes/{name}/", where, _fix(name))  # and any other edit
+    elsewhere = _made_elsewhere(attrs, name, root.attrs.get("identity"))
+    if elsewhere:
+        raise StoreError(f"{where} is damaged ({elsewhere}); {_fix(name)}")
     if _TIME_DIGEST in attrs and attrs[_TIME_DIGEST] != values_digest(time):
         raise StoreError(f"{where} is damaged (time holds other stamps than generate wrote there: its chunk file was "
                          f"edited or copied in); {_fix(name)}")
     return Universe(name, close.shape[1], close.chunks[1], time, attrs, g)
+
+
+_IDENTITY_KEYS = ("symbol", "source", "seed_window", "context_bars", "horizon_bars")  # recorded by both, at finish
+
+
+def _made_elsewhere(attrs: dict, name: str, identity) -> str | None:
+    """Why a universe's own (sealed) record says it was not made here, under this name, or None: a universe copied
+    in from another store, or renamed, passes every seal (universes from before chunk digests have no other check)."""
+    if "name" in attrs and attrs["name"] != name:
+        return f"it was made as universe {attrs['name']!r} and renamed: rename it back, or"
+    identity = identity if isinstance(identity, dict) else {}
+    for key in _IDENTITY_KEYS:
+        if key in attrs and key in identity and attrs[key] != identity[key]:
+            return (f"it was made with {key} {attrs[key]!r}, this store with {identity[key]!r}: copied in from another "
+                    "store")
+    return None
 
 
 def _check_shapes(g: zarr.Group, attrs: Attrs, time: np.ndarray, where: str, name: str) -> None:
@@ -351,6 +370,9 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
     check_name(spec.name, "universe name", "choose generator settings or a model directory name that make a plain name")
     key = f"universes/{spec.name}"
     here = universe_dir(root, spec.name)
+    if here.is_symlink():  # written through, it would be another store's universe, without that store's lock
+        raise StoreError(f"universes/{spec.name} in {str(Path(root.store.root))!r} is a symbolic link (to "
+                         f"{os.readlink(here)!r}), not a universe parallelverse wrote there; remove the link and rerun")
     rebuilt = False
     if here.is_dir() and not here.is_symlink() and not _metadata_readable(root, key):
         # our own group, its metadata lost or edited: rebuilt from the spec (said as a repair of every chunk)
@@ -382,6 +404,8 @@ def _metadata_readable(root: zarr.Group, key: str) -> bool:
         if seal_problem(Path(root.store.root) / key, ""):
             return False
         g = root[key]
+        if _made_elsewhere(g.attrs.asdict(), key.split("/")[-1], root.attrs.get("identity")):
+            return False  # rebuilt from the spec, as any other damage to its metadata
         spec = g.attrs.asdict()["spec"]
         for name in ("time", "chunk_done", *FIELDS):
             g[name].shape
@@ -412,7 +436,7 @@ def _create(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndarray) -> N
                    compressors=CODECS, dimension_names=("chunk",))
     g.create_array(_DIGESTS, shape=(spec.n_chunks, len(FIELDS), 32), chunks=(1, len(FIELDS), 32), dtype="uint8",
                    fill_value=0, compressors=CODECS, dimension_names=("chunk", "field", "byte"))
-    attrs = {"spec": spec.record(), "complete": False, "versions": package_versions(),
+    attrs = {"name": spec.name, "spec": spec.record(), "complete": False, "versions": package_versions(),
              _TIME_DIGEST: values_digest(np.asarray(horizon_time))}
     g.update_attributes({**attrs, SEAL: seal_of(tmp, attrs, _children(g))})
     os.replace(tmp, parent_dir / spec.name)
