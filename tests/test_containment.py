@@ -272,6 +272,27 @@ def test_universe_chunk_files_swapped_or_copied_in_are_damage_and_generate_repai
     assert run_cli("stress", SMA, "--store", store).exit_code == 0
 
 
+def test_results_made_on_a_universe_since_replaced_are_not_read_beside_it(sma_store, run_cli):
+    """report placed the real result among 24 stored results while the universe now under that name held 12 other
+    paths (its fan and fidelity): the results' recorded spec must be the universe's (h16)."""
+    import shutil
+
+    store = sma_store
+    fewer = store.parent / "fewer.zarr"
+    assert run_cli(*[a if a != "24" else "12" for a in GEN], "--out", fewer).exit_code == 0
+    shutil.rmtree(store / "universes" / "garch-gjr-t")
+    shutil.copytree(fewer / "universes" / "garch-gjr-t", store / "universes" / "garch-gjr-t")
+    line = one_line(run_cli("report", store, "--n-null", 19, "--json"))
+    assert ("the results of 'sma_crossover' on universe 'garch-gjr-t' were made on other paths: the universe now in "
+            "the store was made with n_paths 12 (the results: 24); rerun `parallelverse stress`") in line, line
+    with pytest.raises(StoreError, match="made on other paths"):
+        parallelverse.open_results(store, "sma_crossover", "bootstrap-fixed-mean")
+    shutil.rmtree(store / "universes" / "garch-gjr-t")
+    assert "which store" in one_line(run_cli("report", store, "--n-null", 19))
+    assert run_cli(*GEN, "--out", store).exit_code == 0 and run_cli("stress", SMA, "--store", store).exit_code == 0
+    assert run_cli("report", store, "--n-null", 19, "--json").exit_code == 0
+
+
 def _as_before_chunk_digests(u: Path) -> None:
     """Make universe directory `u` as parallelverse wrote universes before chunk digests: no chunk_sha256, no
     time_sha256 or name, sealed without them."""

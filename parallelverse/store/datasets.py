@@ -58,7 +58,7 @@ def results_dataset(store: str | Path, strategy: str, universe: str):
     equity curves (config, bar) and bh_equity (bar,), with time on bar."""
     import xarray as xr
 
-    res = read_store(store).results(strategy)
+    res = read_store(store).current_results(strategy)
     have = (["real"] if res.real is not None else []) + list(res.universes)
     if universe not in have:
         raise StoreError(f"results of {strategy!r} have no universe {universe!r}; they have: {', '.join(have)}")

@@ -39,7 +39,8 @@ from parallelverse.store.integrity import SEAL, seal_of, seal_problem
 from parallelverse.store.tree import foreign_entries as _foreign_entries
 from parallelverse.store.tree import remove_ours as _remove_ours
 from parallelverse.store.results import Results, ResultsWriter, read_results, restore_swapped, result_names
-from parallelverse.store.universes import Universe, UniverseSpec, UniverseWriter, list_universes, prepare_universe, universe_of
+from parallelverse.store.universes import (Universe, UniverseSpec, UniverseWriter, list_universes, prepare_universe,
+                                          spec_differences, universe_of)
 from parallelverse.window import SeedSplit
 
 
@@ -118,6 +119,24 @@ class Store:
 
     def results(self, strategy: str) -> Results:
         return read_results(self.path, strategy)
+
+    def current_results(self, strategy: str) -> Results:
+        """The strategy's results, each universe's made on the universe this store holds under that name now: one
+        regenerated since with another spec (other paths), or gone, is one StoreError with the fix, never results
+        on the old paths read beside the new ones."""
+        res = self.results(strategy)
+        fix = f"rerun `parallelverse stress` for {strategy!r} on this store"
+        for u, part in res.universes.items():
+            if u not in self.universe_names():
+                raise StoreError(f"the results of {strategy!r} are on universe {u!r}, which store {str(self.path)!r} no "
+                                 f"longer has; {fix}")
+            now = self.universe(u)
+            if not now.complete or now.attrs.get("spec") != part.spec:
+                what = ("is incomplete" if not now.complete
+                        else f"was made with {spec_differences(now.attrs.get('spec'), part.spec, 'the results')}")
+                raise StoreError(f"the results of {strategy!r} on universe {u!r} were made on other paths: the universe "
+                                 f"now in the store {what}; {fix}")
+        return res
 
     def results_writer(self, strategy: str) -> ResultsWriter:
         self._writable()

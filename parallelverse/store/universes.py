@@ -108,14 +108,15 @@ class UniverseSpec:
         return out
 
 
-def _differences(found: dict | None, want: dict) -> str:
+def spec_differences(found: dict | None, want: dict | None, other: str = "this run") -> str:
     """'seed 0 (this run: 7), model_digest 1a2b... (this run: 9f8e...)': what differs between two spec records."""
     found = found if isinstance(found, dict) else {}
+    want = want if isinstance(want, dict) else {}
     flat = lambda d: {**{k: v for k, v in d.items() if k != "params"},  # noqa: E731
                       **{f"params.{k}": v for k, v in (d.get("params") or {}).items()}}
     a, b = flat(found), flat(want)
     short = lambda v: f"{v[:12]}..." if isinstance(v, str) and len(v) == 64 else repr(v)  # noqa: E731
-    diffs = [f"{k} {short(a.get(k)) if k in a else '(not recorded)'} (this run: {short(b.get(k)) if k in b else 'none'})"
+    diffs = [f"{k} {short(a.get(k)) if k in a else '(not recorded)'} ({other}: {short(b.get(k)) if k in b else 'none'})"
              for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) or (k in a) != (k in b)]
     return ", ".join(diffs) or "other settings"
 
@@ -390,7 +391,7 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
     g = root[key]
     found = g.attrs.get("spec")
     if found != spec.record():
-        raise StoreError(f"universe {spec.name!r} in this store was made with {_differences(found, spec.record())}; "
+        raise StoreError(f"universe {spec.name!r} in this store was made with {spec_differences(found, spec.record())}; "
                          "rerun with the options that made it to resume, or use another --out or --overwrite")
     time_repaired = _repair_time(g, horizon_time)
     pending, damaged = _chunks_to_write(g, spec)

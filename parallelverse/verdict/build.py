@@ -79,7 +79,7 @@ def build_verdict(store: str | Path, strategy: str | None = None, n_null: int = 
     store = Path(store)
     st = read_store(store)
     name = choose_strategy(st, store, strategy)
-    res = results if results is not None and results.meta.strategy == name else st.results(name)
+    res = results if results is not None and results.meta.strategy == name else st.current_results(name)
     meta = res.meta
     # From any directory (the hash decides); with `limits` (a backtest.sandbox.Limits) the strategy runs in its own
     # process, stopped when `strat` is released at the end of this function.
