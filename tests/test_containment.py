@@ -768,10 +768,16 @@ def test_python_access_names_a_missing_zarr_json_and_a_universe_still_being_writ
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom parallelverse.store import lock_store\n"
                                f"lock = lock_store({str(store)!r})\nprint('held', flush=True)\ntime.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)  # as a running generate holds it
+    gone = store / "universes" / "garch-gjr-t" / "zarr.json"
+    kept = gone.read_bytes()
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(StoreError, match="still being written by another parallelverse process; wait"):
             parallelverse.open_universe(store, "bootstrap-fixed-mean")
+        gone.unlink()  # mid-rebuild by the writer: said as such, not as damage (h16)
+        with pytest.raises(StoreError, match="'garch-gjr-t' .* is being written by another parallelverse process"):
+            parallelverse.open_universe(store, "garch-gjr-t")
+        gone.write_bytes(kept)
     finally:
         holder.kill()
         holder.wait()

@@ -85,8 +85,14 @@ class Store:
         return list_universes(self.root)
 
     def universe(self, name: str) -> Universe:
-        return self._once(("universe", name), ("zarr.json", f"universes/{name}/zarr.json"),
-                          lambda: universe_of(self.root, name))
+        try:
+            return self._once(("universe", name), ("zarr.json", f"universes/{name}/zarr.json"),
+                              lambda: universe_of(self.root, name))
+        except StoreError:
+            if self.lock is None and _being_written(self.path):  # a writer rebuilding it: not damage to report
+                raise StoreError(f"universe {name!r} in {str(self.path)!r} is being written by another parallelverse "
+                                 "process (generate); wait for it to finish") from None
+            raise
 
     def choose_universes(self, wanted: tuple[str, ...] | list[str] | None) -> tuple[list[str], list[str]]:
         """(universes to read, incomplete ones skipped): the ones asked for, each present and complete, or every
@@ -425,16 +431,25 @@ def open_universe(path: str | Path, name: str) -> Universe:
     names = list_universes(st.root)
     if name not in names:
         raise StoreError(f"no universe {name!r} in {str(st.path)!r}; it has: {', '.join(names) or 'none'}")
-    u = universe_of(st.root, name)
+    u = st.universe(name)
     if not u.complete:
-        try:  # a writer holds the lock while it works: that is not an interruption
-            lock_store(st.path).release()
-        except StoreError:
+        if _being_written(st.path):  # a writer holds the lock while it works: that is not an interruption
             raise StoreError(f"universe {name!r} in {str(st.path)!r} is still being written by another parallelverse "
-                             "process; wait for it to finish") from None
+                             "process; wait for it to finish")
         raise StoreError(f"universe {name!r} in {str(st.path)!r} is incomplete (interrupted); rerun the same generate "
                          "command to finish it")
     return u
+
+
+def _being_written(path: Path) -> bool:
+    """Another process holds the store's writer lock."""
+    try:
+        lock_store(path).release()
+    except StoreError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def store_size_bytes(path: str | Path) -> int:
