@@ -158,7 +158,8 @@ def _earlier_universes(strategy: Strategy, st: Store, names: list[str], costs: C
     except StoreError:  # damaged: this run rewrites them; said when it runs on fewer universes than they had
         return {}, (), True
     others = [u for u in old.meta.universes if u not in names]
-    same_run = (old.meta.strategy_sha256 == strategy.sha256 and old.meta.costs == costs.record()
+    same_run = (old.store_identity == st.root.attrs.get("identity")  # older results cannot say: rerun
+                and old.meta.strategy_sha256 == strategy.sha256 and old.meta.costs == costs.record()
                 and old.meta.lookahead_check == lookahead_check and list(old.meta.configs) == list(strategy.configs))
     kept = {}
     for u in others:

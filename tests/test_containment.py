@@ -293,6 +293,74 @@ def test_results_made_on_a_universe_since_replaced_are_not_read_beside_it(sma_st
     assert run_cli("report", store, "--n-null", 19, "--json").exit_code == 0
 
 
+def test_links_anywhere_inside_a_store_are_refused_and_never_written_through(sma_made, tmp_path, run_cli):
+    """A link at universes/<name> was refused, but links at an array, a chunk directory, universes/ or results/
+    had generate and stress write into another store, or delete its universes (h17). Nothing in a store is a link."""
+    import shutil
+
+    other = _stressed_copy(sma_made, tmp_path / "other")
+    theirs = tree_digest(other)
+    for rel in ("universes/garch-gjr-t/close", "universes/garch-gjr-t/open/c", "universes", "results",
+                "results/sma_crossover", "history/close"):
+        store = _stressed_copy(sma_made, tmp_path / rel.replace("/", "-"))
+        shutil.rmtree(store / rel)
+        (store / rel).symlink_to(other / rel)
+        for args in ((*GEN, "--out", store), ("stress", SMA, "--store", store), ("report", store, "--n-null", 19)):
+            line = one_line(run_cli(*args))
+            assert f"{rel} in store {str(store)!r} is a symbolic link" in line and "remove the link" in line, line
+        assert tree_digest(other) == theirs, rel
+
+
+def test_results_copied_in_renamed_or_holding_the_users_nodes_are_named(sma_store, tmp_path, run_cli):
+    """Results from another store (the same spec on other bars) were read and even kept by `stress --universe`;
+    a renamed results group was reported under its new name; a user's node inside results was deleted by the next
+    stress (h17)."""
+    import shutil
+
+    store = sma_store
+    nvda = tmp_path / "nvda.zarr"
+    assert run_cli(*GEN, "--symbol", "NVDA", "--out", nvda).exit_code == 0
+    assert run_cli("stress", SMA, "--store", nvda).exit_code == 0
+    mine = store / "results" / "sma_crossover"
+    shutil.rmtree(mine)
+    shutil.copytree(nvda / "results" / "sma_crossover", mine)
+    said = "made on another store's bars: 'NVDA', window '2020-01'; copied in from another store"
+    assert said in one_line(run_cli("report", store, "--n-null", 19))
+    with pytest.raises(StoreError, match="copied in from another store"):
+        parallelverse.open_results(store, "sma_crossover", "real")
+    rerun = run_cli("stress", SMA, "--store", store, "--universe", "bootstrap-fixed-mean", "--json")
+    assert rerun.exit_code == 0 and "none were kept" in rerun.stderr, rerun.output  # nothing of NVDA's
+    assert json.loads(rerun.stdout)["damaged_earlier_results"] is True
+    mine.rename(store / "results" / "momentum")
+    assert "made as the results of 'sma_crossover' and renamed" in one_line(run_cli("report", store, "--strategy",
+                                                                                    "momentum", "--n-null", 19))
+    (store / "results" / "momentum").rename(mine)
+    for node in (mine / "my_notes", mine / "real" / "my_metric"):
+        zarr.create_array(str(node), data=np.arange(3.0))
+        line = one_line(run_cli("stress", SMA, "--store", store))
+        assert f"holds files parallelverse did not write ({node.relative_to(store)})" in line, line
+        assert node.is_dir()
+        shutil.rmtree(node)
+    zarr.open_group(str(mine / "my_group"), mode="w")
+    assert "results/sma_crossover/my_group" in one_line(run_cli("stress", SMA, "--store", store))
+    shutil.rmtree(mine / "my_group")
+    assert run_cli("stress", SMA, "--store", store).exit_code == 0
+
+
+def test_what_a_repair_killed_mid_removal_leaves_is_finished_by_the_same_command(made, store, run_cli):
+    """A kill inside a repair's removal left an empty history/close/ or universes/<u>/close/: every later generate
+    called it the user's and refused (h17). An empty directory under a name parallelverse writes is its own."""
+    import shutil
+
+    for rel in ("history/close", "universes/garch-gjr-t/close", "history"):
+        shutil.rmtree(store / rel)
+        (store / rel).mkdir()
+        fixed = run_cli(*GEN, "--out", store, "--json")
+        assert fixed.exit_code == 0, (rel, fixed.output)
+        assert tree_digest(store / "universes") == tree_digest(made / "universes")
+        assert tree_digest(store / "history") == tree_digest(made / "history"), rel
+
+
 def _as_before_chunk_digests(u: Path) -> None:
     """Make universe directory `u` as parallelverse wrote universes before chunk digests: no chunk_sha256, no
     time_sha256 or name, sealed without them."""
@@ -340,7 +408,7 @@ def test_a_universe_copied_in_renamed_or_linked_is_named_and_never_written_throu
 
     b = store / "universes" / "bootstrap-fixed-mean"
     b.rename(store / "universes" / "garch-gjr-skewt")
-    with pytest.raises(StoreError, match="made as universe 'bootstrap-fixed-mean' and renamed: rename it back"):
+    with pytest.raises(StoreError, match="made as universe 'bootstrap-fixed-mean' and renamed\\); rename it back to universes/bootstrap-fixed-mean$"):
         open_universe(store, "garch-gjr-skewt")
     (store / "universes" / "garch-gjr-skewt").rename(b)
 

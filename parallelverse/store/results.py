@@ -26,7 +26,7 @@ import asyncio
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ from parallelverse.store.history import package_versions
 from parallelverse.store.integrity import (CODECS, SEAL, arrays_of, check_seal, damage_named, read_wholes, seal_of,
                                           values_digest)
 from parallelverse.store.names import check_name
-from parallelverse.store.tree import ensure_plain_group
+from parallelverse.store.tree import ensure_plain_group, foreign_entries
 
 _REAL_CURVES = ("equity", "bh_equity", "time")
 
@@ -82,6 +82,7 @@ class Results:
     meta: ResultsMeta
     real: RealResults | None  # None when the data has no real future after the cut
     universes: dict[str, PathResults]  # in meta.universes order
+    store_identity: dict | None = None  # the store stress ran on; None in results written before it was recorded
 
 
 def result_names(root: zarr.Group) -> list[str]:
@@ -111,7 +112,14 @@ def read_results(path: Path, strategy: str) -> Results:
     with damage_named(where, fix, verb="are"):
         results = _read(g, a, where, fix)  # the likely edits, named precisely
     check_seal(rpath, f"results/{strategy}/", where, fix, verb="are")  # and any other edit
-    return results
+    if a.get("strategy") != strategy:
+        raise StoreError(f"{where} are damaged (they were made as the results of {a.get('strategy')!r} and renamed); "
+                         f"rename them back, or {fix}")
+    made_on = a.get(IDENTITY)  # absent in results written before parallelverse recorded it
+    if made_on is not None and made_on != zarr.open_group(str(path), mode="r").attrs.get("identity"):
+        raise StoreError(f"{where} are damaged (made on another store's bars: {made_on.get('symbol')!r}, window "
+                         f"{made_on.get('seed_window')!r}; copied in from another store); {fix}")
+    return replace(results, store_identity=made_on)
 
 
 def _read(g: zarr.Group, a: dict, where: str, fix: str) -> Results:
@@ -135,6 +143,7 @@ def _read(g: zarr.Group, a: dict, where: str, fix: str) -> Results:
     return Results(meta, real, universes)
 
 
+IDENTITY = "store_identity"  # the identity of the store stress ran on (its bars, window, context and horizon)
 DIGESTS = "data_sha256"  # group/array -> sha256 of its values as stress wrote them (sealed with the attributes)
 
 
@@ -188,6 +197,11 @@ class ResultsWriter:
     def __init__(self, root: zarr.Group, path: Path, strategy: str):
         check_name(strategy, "strategy name", "set `name` in the strategy file to a plain name, e.g. name = \"sma\"")
         self._root, self._path, self._strategy = root, path, strategy
+        target = path / "results" / strategy
+        foreign = foreign_entries(target, ("results", strategy)) if target.is_dir() else []
+        if foreign:  # they are replaced whole: never with something of the user's in them
+            raise StoreError(f"results/{strategy} in {str(path)!r} holds files parallelverse did not write "
+                             f"({', '.join(f'results/{strategy}/{e}' for e in foreign[:3])}); move them out and rerun")
         ensure_plain_group(path / "results")  # it holds nothing but the results: a damaged zarr.json is rewritten
         self._tmp = path / "results" / f".{strategy}.{os.getpid()}.partial"
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -223,7 +237,7 @@ class ResultsWriter:
         record = asdict(meta)
         record.update(configs=list(meta.configs), universes=list(meta.universes), metrics=list(meta.metrics))
         attrs = {**record, "n_configs": len(meta.configs), "versions": package_versions(), "complete": True,
-                 DIGESTS: dict(sorted(self._digests.items()))}
+                 IDENTITY: self._root.attrs.get("identity"), DIGESTS: dict(sorted(self._digests.items()))}
         children = sorted(p.parent.relative_to(self._tmp).as_posix() for p in self._tmp.rglob("zarr.json")
                           if p.parent != self._tmp)
         self._out.update_attributes({**attrs, SEAL: seal_of(self._tmp, attrs, children)})

@@ -36,6 +36,7 @@ from parallelverse.store.history import (FORMAT, FORMAT_FAMILY, HISTORY_FIX, des
                                          write_history)
 from parallelverse.store.lock import StoreLock, lock_store
 from parallelverse.store.integrity import SEAL, seal_of, seal_problem
+from parallelverse.store.tree import first_link
 from parallelverse.store.tree import foreign_entries as _foreign_entries
 from parallelverse.store.tree import remove_ours as _remove_ours
 from parallelverse.store.results import Results, ResultsWriter, read_results, restore_swapped, result_names
@@ -376,12 +377,20 @@ def _locked(path: Path) -> Store:
     """Take the writer lock, then clean what killed writers left inside the store."""
     lock = lock_store(path)
     try:
+        _refuse_links(path)
         _clean_beside(path)
         _clean_inside(path)
         return Store(path, zarr.open_group(str(path), mode="r+"), lock)
     except BaseException:
         lock.release()
         raise
+
+
+def _refuse_links(path: Path) -> None:
+    link = first_link(path)
+    if link is not None:
+        raise StoreError(f"{link} in store {str(path)!r} is a symbolic link (to {os.readlink(path / link)!r}); "
+                         "parallelverse reads and writes only what it wrote in a store: remove the link and rerun")
 
 
 def _clean_inside(path: Path) -> None:
@@ -418,6 +427,7 @@ def read_store(path: str | Path, write: bool = False) -> Store:
                          "`generate` wrote")
     if write:
         return _locked(path)
+    _refuse_links(path)
     try:
         return Store(path, zarr.open_group(str(path), mode="r"))
     except Exception:

@@ -33,13 +33,35 @@ def _result_arrays() -> frozenset:
                       "equity", "bh_equity", "time"))
 
 
-def _children_allowed(at: tuple[str, ...]) -> frozenset | None:
-    """The names of the child nodes parallelverse writes in the node at `at` (None: any name); an empty set below
-    the nodes it writes (an array's own node holds no child nodes)."""
+_GROUPS = {("history",), ("universes",), ("universes", "*"), ("universes", "*", "chunk_counts"), ("results",),
+           ("results", "*"), ("results", "*", "*")}  # the nodes parallelverse writes as groups (the others below a group are arrays)
+
+
+def _key(at: tuple[str, ...]) -> tuple[str, ...]:
+    return (at[0], *("*" for _ in at[1:])) if at else ()
+
+
+def _children_allowed(at: tuple[str, ...], d: str) -> frozenset | None:
+    """The names of the child nodes parallelverse writes in the node at `at`, directory `d` (None: any name); an
+    empty set below the nodes it writes (an array's own node holds no child nodes). A strategy's results hold the
+    real history's group and the universes their attributes list."""
     if not at:
         return frozenset(TOP)
-    key = (at[0], *("*" for _ in at[1:]))
+    key = _key(at)
+    if key == ("results", "*"):
+        try:
+            listed = json.loads(Path(d, "zarr.json").read_text())["attributes"]["universes"]
+            return frozenset(("real", *map(str, listed)))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # damaged: its children are judged as nodes
     return _result_arrays() if key == ("results", "*", "*") else _CHILDREN.get(key, frozenset())
+
+
+def _node_type(d: str) -> str | None:
+    try:
+        return json.loads(Path(d, "zarr.json").read_text()).get("node_type")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _temporary(name: str) -> bool:
@@ -74,13 +96,9 @@ def foreign_entries(path: Path, at: tuple[str, ...] = ()) -> list[str]:
 
     def node(d: str, rel: str, at: tuple[str, ...]) -> int:
         """Walk node directory `d`; the number of child nodes (directories with a zarr.json) found in it."""
-        node_type = None
-        try:
-            node_type = json.loads(Path(d, "zarr.json").read_text()).get("node_type")
-        except (OSError, ValueError, AttributeError):
-            pass
+        node_type = _node_type(d)
         found = 0
-        allowed = _children_allowed(at)
+        allowed = _children_allowed(at, d)
         with os.scandir(d) as it:
             for e in sorted(it, key=lambda e: e.name):
                 name = f"{rel}{e.name}"
@@ -100,19 +118,36 @@ def foreign_entries(path: Path, at: tuple[str, ...] = ()) -> list[str]:
                 elif allowed is not None and e.name not in allowed:
                     out.append(name)
                 elif os.path.exists(os.path.join(e.path, "zarr.json")):
-                    node(e.path, f"{name}/", (*at, e.name))
-                    found += 1
-                else:  # a node that lost its zarr.json is ours if it holds our nodes; an empty directory is not
-                    mark = len(out)
+                    kind = _node_type(e.path)
+                    if kind is not None and (kind == "group") != (_key((*at, e.name)) in _GROUPS):
+                        out.append(name)  # a zarr array where parallelverse writes a group, or the reverse
+                    else:
+                        node(e.path, f"{name}/", (*at, e.name))
+                        found += 1
+                else:  # a node that lost its zarr.json is ours if it holds our nodes; an empty directory is ours
+                    mark = len(out)  # under a fixed name parallelverse writes (what a removal killed halfway leaves)
                     if node(e.path, f"{name}/", (*at, e.name)) == 0:
                         del out[mark:]
-                        out.append(name)
+                        if os.listdir(e.path) or allowed is None or e.name not in allowed:
+                            out.append(name)
                     else:
                         found += 1
         return found
 
     node(str(path), "", at)
     return out
+
+
+def first_link(path: Path) -> str | None:
+    """The first symbolic link below the store directory `path` (relative to it), or None. Nothing parallelverse
+    writes is a link: one inside a store would have writers write through it into another store, and readers read
+    another store's numbers under this one's name."""
+    for dirpath, dirnames, filenames in os.walk(path):  # never follows a link
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                return os.path.relpath(full, path)
+    return None
 
 
 def remove_ours(p: Path) -> None:

@@ -49,7 +49,7 @@ from parallelverse.store.history import TIME_ATTRS, package_versions
 from parallelverse.store.integrity import (CODECS, SEAL, arrays_of, check_codecs, check_present, check_seal, chunk_file, chunk_problem,
                                           damage_named, read_whole, seal_of, seal_problem, values_digest)
 from parallelverse.store.names import check_name
-from parallelverse.store.tree import ensure_plain_group, foreign_entries
+from parallelverse.store.tree import ensure_plain_group, foreign_entries, remove_ours
 
 _COUNTS = "chunk_counts"
 _DIGESTS = "chunk_sha256"  # (n_chunks, len(FIELDS), 32) uint8: what each field's chunk k held when written
@@ -257,6 +257,9 @@ def universe_of(root: zarr.Group, name: str) -> Universe:
         attrs = Attrs(g.attrs.asdict())
         _check_shapes(g, attrs, time, where, name)  # the likely edits, named precisely
     check_seal(universe_dir(root, name), f"universes/{name}/", where, _fix(name))  # and any other edit
+    if "name" in attrs and attrs["name"] != name:
+        raise StoreError(f"{where} is damaged (it was made as universe {attrs['name']!r} and renamed); rename it back "
+                         f"to universes/{attrs['name']}")
     elsewhere = _made_elsewhere(attrs, name, root.attrs.get("identity"))
     if elsewhere:
         raise StoreError(f"{where} is damaged ({elsewhere}); {_fix(name)}")
@@ -273,7 +276,7 @@ def _made_elsewhere(attrs: dict, name: str, identity) -> str | None:
     """Why a universe's own (sealed) record says it was not made here, under this name, or None: a universe copied
     in from another store, or renamed, passes every seal (universes from before chunk digests have no other check)."""
     if "name" in attrs and attrs["name"] != name:
-        return f"it was made as universe {attrs['name']!r} and renamed: rename it back, or"
+        return f"it was made as universe {attrs['name']!r} and renamed"
     identity = identity if isinstance(identity, dict) else {}
     for key in _IDENTITY_KEYS:
         if key in attrs and key in identity and attrs[key] != identity[key]:
@@ -371,9 +374,6 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
     check_name(spec.name, "universe name", "choose generator settings or a model directory name that make a plain name")
     key = f"universes/{spec.name}"
     here = universe_dir(root, spec.name)
-    if here.is_symlink():  # written through, it would be another store's universe, without that store's lock
-        raise StoreError(f"universes/{spec.name} in {str(Path(root.store.root))!r} is a symbolic link (to "
-                         f"{os.readlink(here)!r}), not a universe parallelverse wrote there; remove the link and rerun")
     rebuilt = False
     if here.is_dir() and not here.is_symlink() and not _metadata_readable(root, key):
         # our own group, its metadata lost or edited: rebuilt from the spec (said as a repair of every chunk)
@@ -382,7 +382,7 @@ def prepare_universe(root: zarr.Group, spec: UniverseSpec, horizon_time: np.ndar
             raise StoreError(f"universe {spec.name!r} is damaged and holds files parallelverse did not write "
                              f"({', '.join(f'universes/{spec.name}/{e}' for e in foreign[:3])}); move them out and "
                              "rerun to repair it")
-        shutil.rmtree(here)
+        remove_ours(here)  # zarr.json last: a removal killed halfway is finished by the next run
         rebuilt = True
     if not (here / "zarr.json").is_file():
         _create(root, spec, horizon_time)

@@ -142,7 +142,9 @@ def _check_reproduces(strat: Strategy, split: SeedSplit, costs: Costs, res: Resu
                 f"{strat.where()}: gives other results on the real history than when `stress` ran ({m} {a[i]:.6g}, "
                 f"stored {b[i]:.6g}{', config ' + cfg if cfg else ''}); it depends on something outside the file (a "
                 "file it reads, the clock, unseeded randomness, state kept between calls): make it deterministic, "
-                "then rerun `parallelverse stress`")
+                "then rerun `parallelverse stress`" + ("" if res.store_identity is not None else
+                " (or these results, written before parallelverse recorded the store they were made on, were "
+                "copied in from another store)"))
 
 
 def _null_paths_that_fit(bars: int, limits) -> int | None:
