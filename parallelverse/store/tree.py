@@ -19,8 +19,7 @@ _CHILDREN = {
     ("universes",): None,
     ("universes", "*"): frozenset((*_BARS, "chunk_done", "chunk_sha256", "chunk_counts")),
     ("universes", "*", "chunk_counts"): None,
-    ("results",): None,
-    ("results", "*"): None,
+    ("results",): None,  # and ("results", "*"): the real history and the universes its attributes list
 }
 
 
@@ -33,8 +32,9 @@ def _result_arrays() -> frozenset:
                       "equity", "bh_equity", "time"))
 
 
+# the nodes parallelverse writes as groups (the others below a group are arrays)
 _GROUPS = {("history",), ("universes",), ("universes", "*"), ("universes", "*", "chunk_counts"), ("results",),
-           ("results", "*"), ("results", "*", "*")}  # the nodes parallelverse writes as groups (the others below a group are arrays)
+           ("results", "*"), ("results", "*", "*")}
 
 
 def _key(at: tuple[str, ...]) -> tuple[str, ...]:
