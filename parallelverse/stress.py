@@ -163,10 +163,8 @@ def _earlier_universes(strategy: Strategy, st: Store, names: list[str], costs: C
                 and old.meta.lookahead_check == lookahead_check and list(old.meta.configs) == list(strategy.configs))
     kept = {}
     for u in others:
-        if same_run and u in st.universe_names():
-            now = st.universe(u)
-            if now.complete and now.attrs.get("spec") == old.universes[u].spec:
-                kept[u] = old.universes[u]
+        if same_run and u in st.universe_names() and st.universe_changed(u, old.universes[u].spec) is None:
+            kept[u] = old.universes[u]
     return kept, tuple(u for u in others if u not in kept), False
 
 

@@ -137,13 +137,21 @@ class Store:
             if u not in self.universe_names():
                 raise StoreError(f"the results of {strategy!r} are on universe {u!r}, which store {str(self.path)!r} no "
                                  f"longer has; {fix}")
-            now = self.universe(u)
-            if not now.complete or now.attrs.get("spec") != part.spec:
-                what = ("is incomplete" if not now.complete
-                        else f"was made with {spec_differences(now.attrs.get('spec'), part.spec, 'the results')}")
+            changed = self.universe_changed(u, part.spec)
+            if changed:
                 raise StoreError(f"the results of {strategy!r} on universe {u!r} were made on other paths: the universe "
-                                 f"now in the store {what}; {fix}")
+                                 f"now in the store {changed}; {fix}")
         return res
+
+    def universe_changed(self, name: str, spec: dict | None) -> str | None:
+        """How the universe now stored under `name` differs from the one results were made on (`spec`, their record
+        of it), or None when they are its paths: incomplete, or made with another spec."""
+        now = self.universe(name)
+        if not now.complete:
+            return "is incomplete"
+        if now.attrs.get("spec") != spec:
+            return f"was made with {spec_differences(now.attrs.get('spec'), spec, 'the results')}"
+        return None
 
     def results_writer(self, strategy: str) -> ResultsWriter:
         self._writable()

@@ -260,7 +260,7 @@ def universe_of(root: zarr.Group, name: str) -> Universe:
     if "name" in attrs and attrs["name"] != name:
         raise StoreError(f"{where} is damaged (it was made as universe {attrs['name']!r} and renamed); rename it back "
                          f"to universes/{attrs['name']}")
-    elsewhere = _made_elsewhere(attrs, name, root.attrs.get("identity"))
+    elsewhere = _made_elsewhere(attrs, root.attrs.get("identity"))
     if elsewhere:
         raise StoreError(f"{where} is damaged ({elsewhere}); {_fix(name)}")
     if _TIME_DIGEST in attrs and attrs[_TIME_DIGEST] != values_digest(time):
@@ -272,11 +272,9 @@ def universe_of(root: zarr.Group, name: str) -> Universe:
 _IDENTITY_KEYS = ("symbol", "source", "seed_window", "context_bars", "horizon_bars")  # recorded by both, at finish
 
 
-def _made_elsewhere(attrs: dict, name: str, identity) -> str | None:
-    """Why a universe's own (sealed) record says it was not made here, under this name, or None: a universe copied
-    in from another store, or renamed, passes every seal (universes from before chunk digests have no other check)."""
-    if "name" in attrs and attrs["name"] != name:
-        return f"it was made as universe {attrs['name']!r} and renamed"
+def _made_elsewhere(attrs: dict, identity) -> str | None:
+    """Why a universe's own (sealed) record says it was made in another store, or None: a universe copied in passes
+    every seal (universes from before chunk digests have no other check)."""
     identity = identity if isinstance(identity, dict) else {}
     for key in _IDENTITY_KEYS:
         if key in attrs and key in identity and attrs[key] != identity[key]:
@@ -405,9 +403,10 @@ def _metadata_readable(root: zarr.Group, key: str) -> bool:
         if seal_problem(Path(root.store.root) / key, ""):
             return False
         g = root[key]
-        if _made_elsewhere(g.attrs.asdict(), key.split("/")[-1], root.attrs.get("identity")):
-            return False  # rebuilt from the spec, as any other damage to its metadata
-        spec = g.attrs.asdict()["spec"]
+        attrs, own = g.attrs.asdict(), key.split("/")[-1]
+        if attrs.get("name", own) != own or _made_elsewhere(attrs, root.attrs.get("identity")):
+            return False  # renamed or copied in: rebuilt from the spec, as any other damage to its metadata
+        spec = attrs["spec"]
         for name in ("time", "chunk_done", *FIELDS):
             g[name].shape
         want = (g["time"].shape[0], spec["n_paths"])  # an edited shape is damage too: rebuilt, not resumed
